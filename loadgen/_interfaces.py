@@ -24,7 +24,7 @@ class SystemUnderTest(abc.ABC):
     @abc.abstractmethod
     def issue_query(self, samples: list[QuerySample]) -> None: ...
 
-    def flush_queries(self) -> None:
+    def flush_queries(self) -> None:  # noqa: B027 - optional hook, a no-op by default
         """Called after the last query of each series; the default does nothing."""
 
 
