@@ -28,6 +28,7 @@ class GeneratedQueries:
     duration_ns: int  # the final ts, i.e. the sum of all offsets ("generated_query_duration")
     first_sample_seq: int  # sequence id of sample 0 (ids continue across series)
     accuracy_log_vals: np.ndarray  # float64, the SequenceGen draw of every generated sample
+    first_query_seq: int = 0  # sequence id of query 0 (ids continue across series)
 
     @property
     def query_count(self) -> int:
