@@ -189,6 +189,9 @@ def generate_queries(
     shuffled order); otherwise the performance variant. Engines ``mt19937(sample_index_rng_seed)``
     and ``mt19937(schedule_rng_seed)`` are re-seeded on every call; ``seq`` hands out the
     sequence ids and accuracy-log values and is advanced by the generated counts.
+
+    Raises ValueError for inputs the official LoadGen cannot run either (it crashes or reads
+    out of bounds): an empty set, a non-positive target_qps, a same-index outside the set.
     """
     scenario = settings.scenario
     L = loaded.indices
