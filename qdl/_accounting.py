@@ -1,0 +1,148 @@
+"""Per-node accounting: traffic counters and where each sample's time went.
+
+For every answered sample the QDL measures the *round trip* (its message handed to gRPC ->
+the ResponseBatch holding its answer read back), and the node reports four timestamps on its
+own clock (``lon.v1.NodeTiming``). Only differences of timestamps from the same clock are used:
+
+- node          = sent - received            (time the sample spent on the node)
+- network       = round trip - node          (wire, gRPC and both hosts' stacks)
+- decompression = decompressed - received    (timed, on the node)
+- compute       = computed - decompressed    (includes waiting for a free worker)
+- queueing      = sent - computed            (the answer waiting to go out)
+
+A node that leaves the timestamps at zero only gets round-trip figures.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from protos.v1 import sut_node_pb2 as pb
+
+from ._transport import NodeDescription
+
+TIMING_PARTS = ("round_trip", "network", "node", "queueing", "decompression", "compute")
+
+
+@dataclass(frozen=True)
+class NodeCounters:
+    """A snapshot of one node's counters."""
+
+    samples_issued: int
+    samples_answered: int
+    messages_issued: int
+    bytes_issued: int
+    responses_received: int
+    bytes_received: int
+
+
+class NodeAccount:
+    """Counters and timing samples of one node; safe to update from several threads."""
+
+    def __init__(self, description: NodeDescription) -> None:
+        self.description = description
+        self._lock = threading.Lock()
+        self._samples_issued = 0
+        self._messages_issued = 0
+        self._bytes_issued = 0
+        self._answered = 0
+        self._responses = 0
+        self._bytes_received = 0
+        self._times: dict[str, list[int]] = {part: [] for part in TIMING_PARTS}
+
+    def issued(self, n_samples: int, n_bytes: int) -> None:
+        with self._lock:
+            self._samples_issued += n_samples
+            self._messages_issued += 1
+            self._bytes_issued += n_bytes
+
+    def received(self, n_bytes: int, answered: list[tuple[int, pb.NodeTiming]]) -> None:
+        """One ResponseBatch of ``n_bytes``; ``answered`` holds (round trip ns, node timing)."""
+        with self._lock:
+            self._responses += 1
+            self._bytes_received += n_bytes
+            self._answered += len(answered)
+            times = self._times
+            for round_trip, t in answered:
+                times["round_trip"].append(round_trip)
+                if t.sent_ns and t.received_ns:
+                    node = t.sent_ns - t.received_ns
+                    times["node"].append(node)
+                    times["network"].append(round_trip - node)
+                    if t.decompressed_ns and t.computed_ns:
+                        times["decompression"].append(t.decompressed_ns - t.received_ns)
+                        times["compute"].append(t.computed_ns - t.decompressed_ns)
+                        times["queueing"].append(t.sent_ns - t.computed_ns)
+
+    def counters(self) -> NodeCounters:
+        with self._lock:
+            return NodeCounters(
+                self._samples_issued,
+                self._answered,
+                self._messages_issued,
+                self._bytes_issued,
+                self._responses,
+                self._bytes_received,
+            )
+
+    def report(self) -> dict[str, Any]:
+        """A JSON-ready summary: description, counters and per-part median/p99/mean in ms."""
+        d = self.description
+        c = self.counters()
+        with self._lock:
+            timing = {part: _summary_ms(values) for part, values in self._times.items()}
+        return {
+            "address": d.address,
+            "name": d.name,
+            "backend": d.backend,
+            "version": d.version,
+            "capacity": d.capacity,
+            "samples_issued": c.samples_issued,
+            "samples": c.samples_answered,
+            "messages_sent": c.messages_issued,
+            "bytes_sent": c.bytes_issued,
+            "responses_received": c.responses_received,
+            "bytes_received": c.bytes_received,
+            "timing_ms": timing,
+        }
+
+
+def _summary_ms(values: list[int]) -> dict[str, float | int] | None:
+    if not values:
+        return None
+    a = np.asarray(values, dtype=np.float64) / 1e6
+    return {
+        "count": int(a.size),
+        "median": round(float(np.median(a)), 4),
+        "p99": round(float(np.percentile(a, 99)), 4),
+        "mean": round(float(a.mean()), 4),
+    }
+
+
+def format_table(reports: list[dict[str, Any]]) -> str:
+    """A short fixed-width table of per-node samples, traffic and median/p99 times."""
+    header = (
+        f"{'node':<24} {'samples':>8} {'MB sent':>8} {'MB recv':>8} "
+        f"{'rtt ms':>13} {'network ms':>13} {'compute ms':>13}"
+    )
+    lines = [header, "-" * len(header)]
+
+    def cell(part: dict[str, Any] | None) -> str:
+        if part is None:
+            return f"{'-':>13}"
+        return f"{part['median']:>6.2f}/{part['p99']:<6.2f}"
+
+    for r in reports:
+        t = r["timing_ms"]
+        label = r["name"] if len(r["name"]) <= 24 else r["name"][:23] + "~"
+        lines.append(
+            f"{label:<24} {r['samples']:>8} {r['bytes_sent'] / 1e6:>8.2f} "
+            f"{r['bytes_received'] / 1e6:>8.2f} {cell(t['round_trip'])} "
+            f"{cell(t['network'])} {cell(t['compute'])}"
+        )
+    lines.append("(times: median/p99)")
+    return "\n".join(lines)

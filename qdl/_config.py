@@ -1,0 +1,132 @@
+"""The QDL's knobs as explicit, frozen value objects with named defaults.
+
+Each object checks its values when built, so a bad setting fails before any node is contacted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._exceptions import CompressionError, ConfigError
+
+COMPRESSIONS = ("none", "zstd")
+"""Compression algorithm names, as given to ``CompressionConfig`` and ``lon-run --compression``."""
+
+ZSTD_LEVELS = range(1, 23)
+"""zstd levels accepted: 1 (fastest) to 22 (smallest)."""
+
+BALANCE_POLICIES = ("least-outstanding", "round-robin", "weighted")
+"""Load-balancing policies; see ``qdl._balance`` for what each one does."""
+
+
+def _positive(owner: str, **values: float | None) -> None:
+    for name, value in values.items():
+        if value is not None and not value > 0:
+            raise ConfigError(f"{owner}.{name} must be > 0, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long each phase may take, in seconds, before the run ends with a QDLTimeout.
+
+    connect:  reaching a node and getting its Describe answer at start.
+    issue:    waiting for room in a full send queue (backpressure) before giving up.
+    response: a node answering nothing while samples are outstanding on it.
+    drain:    closing: waiting for streams to end cleanly before cancelling them.
+    flush:    a Flush RPC.
+    """
+
+    connect: float = 3.0
+    issue: float = 30.0
+    response: float = 60.0
+    drain: float = 5.0
+    flush: float = 10.0
+
+    def __post_init__(self) -> None:
+        _positive(
+            "Timeouts",
+            connect=self.connect,
+            issue=self.issue,
+            response=self.response,
+            drain=self.drain,
+            flush=self.flush,
+        )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sizes that bound memory and messages.
+
+    max_message_bytes:       a SampleBatch is cut before it grows past this (a node's own,
+                             smaller limit from Describe wins); one oversized sample travels
+                             alone and fails if the node cannot accept it.
+    max_samples_per_message: a SampleBatch holds at most this many samples, so a node can start
+                             on the first part of a large query while the rest is in flight.
+    max_queued_bytes:        bound of each stream's send queue; a full queue blocks issue_query
+                             (backpressure) for at most ``Timeouts.issue``.
+    """
+
+    max_message_bytes: int = 4 * 1024 * 1024 - 64 * 1024
+    max_samples_per_message: int = 256
+    max_queued_bytes: int = 256 * 1024 * 1024
+
+    def __post_init__(self) -> None:
+        _positive(
+            "Limits",
+            max_message_bytes=self.max_message_bytes,
+            max_samples_per_message=self.max_samples_per_message,
+            max_queued_bytes=self.max_queued_bytes,
+        )
+
+
+@dataclass(frozen=True)
+class CompressionConfig:
+    """How the QSL compresses samples at load time (untimed); the node decompresses (timed).
+
+    algorithm: one of ``COMPRESSIONS``; level: the zstd level (ignored for "none").
+    """
+
+    algorithm: str = "none"
+    level: int = 3
+
+    def __post_init__(self) -> None:
+        if self.algorithm not in COMPRESSIONS:
+            raise CompressionError(
+                f"unknown compression {self.algorithm!r}; expected one of {', '.join(COMPRESSIONS)}"
+            )
+        if self.algorithm == "zstd" and self.level not in ZSTD_LEVELS:
+            raise CompressionError(
+                f"zstd level must be {ZSTD_LEVELS.start}..{ZSTD_LEVELS.stop - 1}, got {self.level}"
+            )
+
+
+@dataclass(frozen=True)
+class DispatchConfig:
+    """How the QDL spreads samples over nodes.
+
+    balance:          one of ``BALANCE_POLICIES``.
+    streams_per_node: Infer streams opened to each node (more than one when a single stream
+                      cannot fill the link).
+    """
+
+    balance: str = "least-outstanding"
+    streams_per_node: int = 1
+    timeouts: Timeouts = Timeouts()  # frozen: sharing the default is safe
+    limits: Limits = Limits()
+
+    def __post_init__(self) -> None:
+        if self.balance not in BALANCE_POLICIES:
+            raise ConfigError(
+                f"unknown balance policy {self.balance!r}; expected one of "
+                f"{', '.join(BALANCE_POLICIES)}"
+            )
+        if not isinstance(self.streams_per_node, int) or self.streams_per_node < 1:
+            raise ConfigError(f"streams_per_node must be >= 1, got {self.streams_per_node!r}")
+
+
+DEFAULT_TIMEOUTS = Timeouts()
+DEFAULT_LIMITS = Limits()
+NO_COMPRESSION = CompressionConfig()
+DEFAULT_DISPATCH = DispatchConfig()
+DEFAULT_PERFORMANCE_COUNT = 1024
+"""A QSL's default performance sample count is min(total samples, this)."""

@@ -1,0 +1,618 @@
+"""The Query Dispatch Library: a LoadGen SUT that forwards every query to SUT nodes.
+
+``issue_query`` never waits for the network: it picks a node for each sample, encodes the
+samples into SampleBatch messages, queues them on the node's stream and returns. Answers arrive
+on the transports' reader threads and go to ``QuerySamplesComplete`` as soon as each
+ResponseBatch is read; nothing is held back to be merged with later answers.
+
+No batching, only dispatch. MLPerf forbids the QDL to batch, i.e. to gather samples of
+*separate* queries into one unit of work (which would trade latency for throughput inside the
+timed path). A SampleBatch here only ever holds samples of ONE query, sent the moment that
+query is issued. The Offline scenario issues a single query holding every sample; splitting
+that one query over the nodes and into messages of bounded size (``Limits``) adds no waiting
+and combines nothing: it is the load balancing and serialization the rules ask the QDL to do.
+How a node schedules its compute is the node's business, timed on the node.
+
+No timed preprocessing or inference happens here either: samples were converted and (if
+configured) compressed by the QSL at load time; nodes decompress inside their timed path.
+
+Every issued sample is completed exactly once: it is on the books (``_pending``) from issue
+until its answer arrives or the run fails, and whichever of the two removes it completes it.
+On a failure (node gone, backend error, protocol violation, timeout) the first error wins: the
+run is ended through the LoadGen binding with a message naming the node and how many samples
+were outstanding, the outstanding samples are completed with empty responses, and later
+queries are completed at once without being sent.
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import loadgen
+from protos.v1 import sut_node_pb2 as pb
+
+from ._accounting import NodeAccount, NodeCounters
+from ._balance import Balancer, make_balancer
+from ._binding import Completion, LoadgenBinding
+from ._compression import negotiate
+from ._config import DEFAULT_DISPATCH, DispatchConfig
+from ._exceptions import (
+    AlreadyClosed,
+    BackendError,
+    ConfigError,
+    NotStarted,
+    ProtocolError,
+    QDLError,
+    ResponseTimeout,
+    SampleNotLoaded,
+)
+from ._grpc_transport import GrpcTransport
+from ._qsl import EncodedSample, SampleSource
+from ._transport import NodeDescription, OutgoingMessage, Transport, TransportStatistics
+
+_now = time.perf_counter_ns
+
+_SAMPLE_OVERHEAD = 64
+"""Bytes a Sample adds around its payload on the wire (ids, sizes, dtype, shape), roughly."""
+
+_FIRST_TOKEN = pb.SampleResult.KIND_FIRST_TOKEN
+
+
+class State(enum.Enum):
+    UNOPENED = "unopened"  # built; connect() not called yet
+    OPENED = "opened"  # nodes described, streams open: ready for a run
+    CLOSED = "closed"  # closed; build a new QDL to run again
+
+
+@dataclass(frozen=True)
+class NodeStatistics:
+    """One node in a ``QDLStatistics`` snapshot."""
+
+    address: str
+    name: str
+    outstanding: int
+    peak_outstanding: int
+    counters: NodeCounters
+    transport: TransportStatistics
+
+
+@dataclass(frozen=True)
+class QDLStatistics:
+    """A snapshot of the QDL's books; ``outstanding`` = issued and not yet completed."""
+
+    state: str
+    queries: int
+    samples_issued: int
+    samples_completed: int
+    outstanding: int
+    peak_outstanding: int
+    failure: str | None
+    nodes: tuple[NodeStatistics, ...]
+
+
+class _Pending:
+    """The books for one issued sample."""
+
+    __slots__ = ("node", "message", "index")
+
+    def __init__(self, node: int, message: OutgoingMessage, index: int) -> None:
+        self.node = node
+        self.message = message
+        self.index = index
+
+
+class QueryDispatchLibrary(loadgen.SystemUnderTest):
+    """A LoadGen SUT spreading queries over SUT nodes, one ``Transport`` per node.
+
+    Use it as a context manager (or call ``connect`` and ``close``)::
+
+        with QueryDispatchLibrary.over_grpc(["10.0.0.2:50051"], qsl, OurLoadgen()) as qdl:
+            OurLoadgen().run(qdl, qsl, settings, log_settings)
+    """
+
+    def __init__(
+        self,
+        transports: Sequence[Transport],
+        samples: SampleSource,
+        binding: LoadgenBinding,
+        config: DispatchConfig = DEFAULT_DISPATCH,
+    ) -> None:
+        if not transports:
+            raise ConfigError("the QDL needs at least one node")
+        addresses = [t.address for t in transports]
+        dupes = sorted({a for a in addresses if addresses.count(a) > 1})
+        if dupes:
+            raise ConfigError(f"node address given more than once: {', '.join(dupes)}")
+        self._transports = list(transports)
+        self._source = samples
+        self._binding = binding
+        self._config = config
+        self._state = State.UNOPENED
+        self._lock = threading.Lock()
+        n = len(transports)
+        self._descriptions: tuple[NodeDescription, ...] = ()
+        self._accounts: list[NodeAccount] = []
+        self._balancer: Balancer | None = None
+        self._name: str | None = None
+        self._pending: dict[int, _Pending] = {}
+        self._outstanding = [0] * n
+        self._peak_node = [0] * n
+        self._last_progress = [0] * n
+        self._peak = 0
+        self._queries = 0
+        self._issued = 0
+        self._completed = 0
+        self._failure: QDLError | None = None
+        self._watchdog: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._helpers: list[threading.Thread] = []
+
+    @classmethod
+    def over_grpc(
+        cls,
+        addresses: Sequence[str],
+        samples: SampleSource,
+        binding: LoadgenBinding,
+        config: DispatchConfig = DEFAULT_DISPATCH,
+    ) -> QueryDispatchLibrary:
+        """A QDL with a ``GrpcTransport`` per address (``config.streams_per_node`` each)."""
+        transports = [
+            GrpcTransport(
+                a, streams=config.streams_per_node, timeouts=config.timeouts, limits=config.limits
+            )
+            for a in addresses
+        ]
+        return cls(transports, samples, binding, config)
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def connect(self) -> None:
+        """Describe every node (in parallel), check compression and policy, open the streams.
+
+        Raises ConnectError naming every node that could not be reached, CompressionError or
+        ConfigError; nothing stays open after a failure.
+        """
+        if self._state is State.CLOSED:
+            raise AlreadyClosed()
+        if self._state is State.OPENED:
+            raise ConfigError("connect() was already called")
+        try:
+            self._descriptions = tuple(self._describe_all())
+            labels = [d.label for d in self._descriptions]
+            negotiate(
+                self._source.compression,
+                {d.label: d.compressions for d in self._descriptions},
+            )
+            self._balancer = make_balancer(
+                self._config.balance, [d.capacity for d in self._descriptions], labels
+            )
+            self._accounts = [NodeAccount(d) for d in self._descriptions]
+            names = ", ".join(d.name for d in self._descriptions)
+            self._name = f"Network SUT: {len(self._descriptions)} node(s): {names}"
+            for i, transport in enumerate(self._transports):
+                transport.open(
+                    lambda batch, size, t, i=i: self._on_response(i, batch, size, t),
+                    self._fail,
+                )
+        except BaseException:
+            self._state = State.CLOSED
+            self._close_transports()
+            raise
+        self._state = State.OPENED
+        self._watchdog = threading.Thread(target=self._watch, name="qdl-watchdog", daemon=True)
+        self._watchdog.start()
+
+    def _describe_all(self) -> list[NodeDescription]:
+        results: list[NodeDescription | BaseException | None] = [None] * len(self._transports)
+
+        def describe(i: int) -> None:
+            try:
+                results[i] = self._transports[i].connect()
+            except BaseException as exc:
+                results[i] = exc
+
+        threads = [
+            threading.Thread(target=describe, args=(i,), name=f"qdl-connect-{i}", daemon=True)
+            for i in range(len(self._transports))
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            first = errors[0]
+            if len(errors) > 1 and isinstance(first, QDLError):
+                first.message = f"cannot connect to {len(errors)} nodes: " + "; ".join(
+                    str(e) for e in errors
+                )
+                first.args = (first.message,)
+            raise first
+        return [r for r in results if isinstance(r, NodeDescription)]
+
+    def close(self) -> None:
+        """Stop the streams and background threads. Samples still outstanding are dropped."""
+        with self._lock:
+            if self._state is State.CLOSED:
+                return
+            self._state = State.CLOSED
+        self._stop.set()
+        if self._watchdog is not None:
+            self._watchdog.join()
+        for helper in self._helpers:
+            helper.join(self._config.timeouts.flush + 1.0)
+        self._close_transports()
+
+    def _close_transports(self) -> None:
+        closers = [
+            threading.Thread(target=t.close, name=f"qdl-close-{t.address}", daemon=True)
+            for t in self._transports
+        ]
+        for c in closers:
+            c.start()
+        for c in closers:
+            c.join()
+
+    def __enter__(self) -> QueryDispatchLibrary:
+        self.connect()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._state is not State.OPENED:
+            raise AlreadyClosed() if self._state is State.CLOSED else NotStarted()
+
+    # --- the SystemUnderTest interface -----------------------------------------------------
+
+    def name(self) -> str:
+        if self._name is None:
+            raise NotStarted()
+        return self._name
+
+    def issue_query(self, samples: list[Any]) -> None:
+        """Dispatch one query; returns once its messages are queued (never waits on a node)."""
+        self._check_open()
+        with self._lock:
+            self._queries += 1
+            self._issued += len(samples)
+        if self._failure is not None:
+            self._complete_empty([s.id for s in samples])
+            return
+        try:
+            encoded = [self._source.encoded(s.index) for s in samples]
+        except SampleNotLoaded as exc:
+            self._fail(exc, [s.id for s in samples])
+            return
+        nodes = self._assign(len(samples))
+        if nodes is None:  # failed meanwhile
+            self._complete_empty([s.id for s in samples])
+            return
+        per_node: dict[int, list[int]] = {}
+        for pos, node in enumerate(nodes):
+            per_node.setdefault(node, []).append(pos)
+        chunks = {
+            node: self._chunk(node, positions, encoded) for node, positions in per_node.items()
+        }
+        # Interleave the nodes' messages so every node starts work as early as possible.
+        queues = [[(node, chunk) for chunk in node_chunks] for node, node_chunks in chunks.items()]
+        order = [item for group in itertools.zip_longest(*queues) for item in group if item]
+        for k, (node, chunk) in enumerate(order):
+            message = self._encode(chunk, samples, encoded)
+            if not self._send(node, message, chunk, samples):
+                leftover = [samples[p].id for _, c in order[k + 1 :] for p in c]
+                self._complete_empty(leftover)
+                return
+
+    def flush_queries(self) -> None:
+        """Send Flush to every node, in the background: the LoadGen is not held up by it."""
+        self._check_open()
+        if self._failure is not None:
+            return
+        helper = threading.Thread(target=self._flush_all, name="qdl-flush", daemon=True)
+        self._helpers = [h for h in self._helpers if h.is_alive()] + [helper]
+        helper.start()
+
+    # --- issue path ------------------------------------------------------------------------
+
+    def _assign(self, n: int) -> list[int] | None:
+        assert self._balancer is not None
+        choose = self._balancer.choose
+        now = _now()
+        with self._lock:
+            if self._failure is not None:
+                return None
+            outstanding = self._outstanding
+            nodes = []
+            for _ in range(n):
+                node = choose(outstanding)
+                if outstanding[node] == 0:
+                    self._last_progress[node] = now
+                outstanding[node] += 1
+                if outstanding[node] > self._peak_node[node]:
+                    self._peak_node[node] = outstanding[node]
+                nodes.append(node)
+            total = self._issued - self._completed
+            if total > self._peak:
+                self._peak = total
+        return nodes
+
+    def _chunk(
+        self, node: int, positions: list[int], encoded: list[EncodedSample]
+    ) -> list[list[int]]:
+        limits = self._config.limits
+        max_bytes = limits.max_message_bytes
+        node_max = self._descriptions[node].max_message_bytes
+        if node_max:
+            max_bytes = min(max_bytes, node_max)
+        max_count = limits.max_samples_per_message
+        chunks: list[list[int]] = []
+        current: list[int] = []
+        size = 0
+        for pos in positions:
+            item = len(encoded[pos].payload) + _SAMPLE_OVERHEAD
+            if current and (size + item > max_bytes or len(current) >= max_count):
+                chunks.append(current)
+                current, size = [], 0
+            current.append(pos)
+            size += item
+        if current:
+            chunks.append(current)
+        return chunks
+
+    def _encode(
+        self, chunk: list[int], samples: list[Any], encoded: list[EncodedSample]
+    ) -> OutgoingMessage:
+        sample = pb.Sample
+        batch = pb.SampleBatch(
+            samples=[
+                sample(
+                    response_id=samples[p].id,
+                    sample_index=samples[p].index,
+                    payload=(e := encoded[p]).payload,
+                    compression=e.compression,  # type: ignore[arg-type]
+                    uncompressed_size=e.uncompressed_size,
+                    dtype=e.dtype,
+                    shape=e.shape,
+                )
+                for p in chunk
+            ]
+        )
+        return OutgoingMessage(batch.SerializeToString(), len(chunk), _now())
+
+    def _send(
+        self, node: int, message: OutgoingMessage, chunk: list[int], samples: list[Any]
+    ) -> bool:
+        """Book and queue one message; False if the run failed (its samples are completed)."""
+        description = self._descriptions[node]
+        if description.max_message_bytes and len(message.data) > description.max_message_bytes:
+            s = samples[chunk[0]]
+            self._fail(
+                ProtocolError(
+                    f"node {description.label}: sample index {s.index} makes a "
+                    f"{len(message.data)}-byte message, more than the node accepts "
+                    f"({description.max_message_bytes} bytes)",
+                    node=description.address,
+                    response_id=s.id,
+                ),
+                [samples[p].id for p in chunk],
+            )
+            return False
+        with self._lock:
+            if self._failure is not None:
+                failed = True
+            else:
+                failed = False
+                pending = self._pending
+                for p in chunk:
+                    s = samples[p]
+                    pending[s.id] = _Pending(node, message, s.index)
+        if failed:
+            self._complete_empty([samples[p].id for p in chunk])
+            return False
+        self._accounts[node].issued(message.n_samples, len(message.data))
+        try:
+            self._transports[node].issue(message)
+        except QDLError as exc:
+            self._fail(exc)
+            return False
+        return True
+
+    # --- response path (reader threads) ----------------------------------------------------
+
+    def _on_response(self, node: int, batch: pb.ResponseBatch, size: int, t: int) -> None:
+        finals: list[Completion] = []
+        firsts: list[Completion] = []
+        timings = []
+        errored: list[tuple[_Pending, int, str]] = []
+        problem: QDLError | None = None
+        with self._lock:
+            pending = self._pending
+            for r in batch.results:
+                rid = r.response_id
+                rec = pending.get(rid)
+                if rec is None or rec.node != node:
+                    if problem is None and self._failure is None:
+                        problem = self._unexpected(node, rid, rec)
+                    continue
+                if r.error:
+                    del pending[rid]
+                    self._outstanding[node] -= 1
+                    errored.append((rec, rid, r.error))
+                elif r.kind == _FIRST_TOKEN:
+                    firsts.append((rid, r.payload, r.n_tokens))
+                else:
+                    del pending[rid]
+                    self._outstanding[node] -= 1
+                    finals.append((rid, r.payload, r.n_tokens))
+                    timings.append((t - (rec.message.sent_ns or rec.message.enqueued_ns), r.timing))
+            self._completed += len(finals)
+            self._last_progress[node] = t
+        if firsts:
+            self._binding.first_token(firsts)
+        if finals:
+            self._binding.complete(finals)
+        self._accounts[node].received(size, timings)
+        if errored:
+            rec, rid, text = errored[0]
+            label = self._descriptions[node].label
+            self._fail(
+                BackendError(
+                    f"node {label}: backend failed on sample index {rec.index} "
+                    f"(response id {rid}): {text}",
+                    node=self._descriptions[node].address,
+                    response_id=rid,
+                ),
+                [e[1] for e in errored],
+            )
+        if problem is not None:
+            self._fail(problem)
+
+    def _unexpected(self, node: int, rid: int, rec: _Pending | None) -> ProtocolError:
+        d = self._descriptions[node]
+        if rec is None:
+            why = "which is not outstanding (answered twice, or never issued)"
+        else:
+            why = f"which was sent to node {self._descriptions[rec.node].label}"
+        return ProtocolError(
+            f"node {d.label}: answered response id {rid} {why}", node=d.address, response_id=rid
+        )
+
+    # --- failure ---------------------------------------------------------------------------
+
+    def _fail(self, error: BaseException, extra_ids: Sequence[int] = ()) -> None:
+        """End the run because of ``error`` (first error wins) and complete what is owed."""
+        if not isinstance(error, QDLError):
+            wrapped = QDLError(f"internal error: {error!r}")
+            wrapped.__cause__ = error
+            error = wrapped
+        with self._lock:
+            first = self._failure is None and self._state is State.OPENED
+            if first:
+                ids = list(self._pending) + list(extra_ids)
+                message = self._failure_text(error, len(self._pending))
+                error.message = message
+                error.args = (message,)
+                self._failure = error
+                self._completed += len(ids)
+                self._pending.clear()
+                self._outstanding = [0] * len(self._outstanding)
+            else:
+                ids = list(extra_ids)
+        if first:
+            self._binding.abort(error.message, ids)
+        elif ids:
+            self._complete_empty(ids)
+
+    def _failure_text(self, error: QDLError, total: int) -> str:
+        """The error's text plus how many samples were outstanding (called under the lock)."""
+        for i, d in enumerate(self._descriptions):
+            if error.node == d.address:
+                return (
+                    f"{error.message}; {self._outstanding[i]} samples were outstanding on it "
+                    f"({total} on all nodes)"
+                )
+        return f"{error.message}; {total} samples were outstanding"
+
+    def _complete_empty(self, ids: Sequence[int]) -> None:
+        """Complete samples that were never answered, unless the run is over (closed)."""
+        if ids and self._state is State.OPENED:
+            with self._lock:
+                self._completed += len(ids)
+            self._binding.complete([(rid, b"", 0) for rid in ids])
+
+    @property
+    def failure(self) -> QDLError | None:
+        """The error that ended the run, or None."""
+        return self._failure
+
+    @property
+    def failure_message(self) -> str | None:
+        return None if self._failure is None else self._failure.message
+
+    # --- background work -------------------------------------------------------------------
+
+    def _flush_all(self) -> None:
+        for transport in self._transports:
+            try:
+                transport.flush()
+            except QDLError as exc:
+                if self._state is State.OPENED:
+                    self._fail(exc)
+                return
+
+    def _watch(self) -> None:
+        """Fail the run when a node answers nothing for ``Timeouts.response`` with samples out."""
+        limit = self._config.timeouts.response
+        limit_ns = int(limit * 1e9)
+        while not self._stop.wait(min(0.25, limit / 4)):
+            now = _now()
+            stalled = None
+            with self._lock:
+                for i, n in enumerate(self._outstanding):
+                    if n and now - self._last_progress[i] > limit_ns:
+                        stalled = i
+                        break
+            if stalled is not None:
+                d = self._descriptions[stalled]
+                self._fail(
+                    ResponseTimeout(
+                        f"node {d.label}: answered nothing for {limit:g} s",
+                        node=d.address,
+                    )
+                )
+                return
+
+    # --- introspection ---------------------------------------------------------------------
+
+    @property
+    def descriptions(self) -> tuple[NodeDescription, ...]:
+        """What each node said in Describe, in node order (empty before connect)."""
+        return self._descriptions
+
+    def statistics(self) -> QDLStatistics:
+        with self._lock:
+            outstanding = list(self._outstanding)
+            peaks = list(self._peak_node)
+            snapshot = (self._queries, self._issued, self._completed, self._peak)
+        nodes = tuple(
+            NodeStatistics(
+                address=d.address,
+                name=d.name,
+                outstanding=outstanding[i],
+                peak_outstanding=peaks[i],
+                counters=self._accounts[i].counters(),
+                transport=self._transports[i].statistics(),
+            )
+            for i, d in enumerate(self._descriptions)
+        )
+        queries, issued, completed, peak = snapshot
+        return QDLStatistics(
+            state=self._state.value,
+            queries=queries,
+            samples_issued=issued,
+            samples_completed=completed,
+            outstanding=issued - completed,
+            peak_outstanding=peak,
+            failure=self.failure_message,
+            nodes=nodes,
+        )
+
+    def node_reports(self) -> list[dict[str, Any]]:
+        """Per-node traffic and timing breakdown (see ``qdl._accounting``), JSON-ready."""
+        reports = []
+        for i, account in enumerate(self._accounts):
+            report = account.report()
+            report["streams"] = self._transports[i].statistics().streams
+            reports.append(report)
+        return reports
+
+    def __repr__(self) -> str:
+        return f"QueryDispatchLibrary({len(self._transports)} nodes, {self._state.value})"

@@ -1,0 +1,81 @@
+"""A bounded FIFO of outgoing messages, measured in bytes: the QDL's backpressure point.
+
+``put`` blocks while the queue holds ``max_bytes`` or more (a single message larger than the
+bound is still accepted into an empty queue, so it cannot wedge). ``close`` wakes everybody:
+``get`` then drains what is left and returns None, ``put`` returns False.
+"""
+
+from __future__ import annotations
+
+import collections
+import threading
+from dataclasses import dataclass
+
+from ._transport import OutgoingMessage
+
+
+@dataclass(frozen=True)
+class QueueStatistics:
+    messages: int
+    bytes: int
+    peak_bytes: int
+    closed: bool
+
+
+class SendQueue:
+    def __init__(self, max_bytes: int) -> None:
+        self._max = max_bytes
+        self._items: collections.deque[OutgoingMessage] = collections.deque()
+        self._bytes = 0
+        self._peak = 0
+        self._closed = False
+        self._cond = threading.Condition()
+
+    def put(self, message: OutgoingMessage, timeout: float) -> bool:
+        """Append ``message``; False if it timed out waiting for room or the queue is closed."""
+        size = len(message.data)
+        with self._cond:
+            if self._items and self._bytes + size > self._max and not self._closed:
+                ok = self._cond.wait_for(
+                    lambda: self._closed or not self._items or self._bytes + size <= self._max,
+                    timeout,
+                )
+                if not ok:
+                    return False
+            if self._closed:
+                return False
+            self._items.append(message)
+            self._bytes += size
+            if self._bytes > self._peak:
+                self._peak = self._bytes
+            self._cond.notify_all()
+            return True
+
+    def get(self) -> OutgoingMessage | None:
+        """The next message, blocking until there is one; None once closed and drained."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._items or self._closed)
+            if not self._items:
+                return None
+            message = self._items.popleft()
+            self._bytes -= len(message.data)
+            self._cond.notify_all()
+            return message
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    def clear(self) -> int:
+        """Drop everything still queued; return how many messages were dropped."""
+        with self._cond:
+            n = len(self._items)
+            self._items.clear()
+            self._bytes = 0
+            self._cond.notify_all()
+            return n
+
+    def statistics(self) -> QueueStatistics:
+        with self._cond:
+            return QueueStatistics(len(self._items), self._bytes, self._peak, self._closed)

@@ -1,0 +1,114 @@
+"""The minimal interface the QDL uses to talk to one SUT node, and the values it passes.
+
+A transport is one node: ``connect`` reaches it and returns its ``NodeDescription``, ``open``
+starts its Infer stream(s) and delivers every ResponseBatch to a callback, ``issue`` hands over
+one serialized SampleBatch without waiting for the network, ``flush`` runs the Flush RPC and
+``close`` ends it. ``GrpcTransport`` is the real one; ``MockTransport`` answers in-process.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from protos.v1 import sut_node_pb2 as pb
+
+from ._compression import names_of
+
+
+@dataclass(frozen=True)
+class NodeDescription:
+    """What a node said about itself in Describe, plus the address it was reached at."""
+
+    address: str
+    name: str
+    backend: str = ""
+    version: str = ""
+    compressions: frozenset[str] = frozenset({"none"})
+    capacity: float = 0.0
+    workers: int = 0
+    max_batch: int = 0
+    max_message_bytes: int = 0
+
+    @classmethod
+    def from_proto(cls, address: str, info: pb.NodeInfo) -> NodeDescription:
+        return cls(
+            address=address,
+            name=info.name or address,
+            backend=info.backend,
+            version=info.version,
+            compressions=names_of(list(info.compressions)),
+            capacity=info.capacity,
+            workers=info.workers,
+            max_batch=info.max_batch,
+            max_message_bytes=info.max_message_bytes,
+        )
+
+    @property
+    def label(self) -> str:
+        """How messages name the node: its name and address."""
+        return f"{self.name} at {self.address}" if self.name != self.address else self.address
+
+
+class OutgoingMessage:
+    """One serialized SampleBatch on its way out; ``sent_ns`` is stamped when it leaves."""
+
+    __slots__ = ("data", "n_samples", "enqueued_ns", "sent_ns")
+
+    def __init__(self, data: bytes, n_samples: int, enqueued_ns: int) -> None:
+        self.data = data
+        self.n_samples = n_samples
+        self.enqueued_ns = enqueued_ns
+        self.sent_ns = 0
+
+
+@dataclass(frozen=True)
+class TransportStatistics:
+    """A snapshot of one transport's queues and traffic."""
+
+    address: str
+    streams: int
+    queued_messages: int
+    queued_bytes: int
+    peak_queued_bytes: int
+    messages_sent: int
+    bytes_sent: int
+    messages_received: int
+    bytes_received: int
+
+
+ResponseCallback = Callable[[pb.ResponseBatch, int, int], None]
+"""Called with (batch, its size in bytes, receive time in perf_counter ns) on a reader thread."""
+
+BrokenCallback = Callable[[Exception], None]
+"""Called once when the transport fails mid-run (the exception is a QDLError)."""
+
+
+class Transport(abc.ABC):
+    """One SUT node, as the QDL sees it."""
+
+    address: str
+
+    @abc.abstractmethod
+    def connect(self) -> NodeDescription:
+        """Reach the node and ask it to describe itself; raise ConnectError naming it."""
+
+    @abc.abstractmethod
+    def open(self, on_response: ResponseCallback, on_broken: BrokenCallback) -> None:
+        """Start the Infer stream(s); responses and failures arrive on the callbacks."""
+
+    @abc.abstractmethod
+    def issue(self, message: OutgoingMessage) -> None:
+        """Queue one serialized SampleBatch; block only while the bounded queue is full."""
+
+    @abc.abstractmethod
+    def flush(self) -> int:
+        """Run Flush on the node; return how many samples it still had pending."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """End the streams (waiting up to the drain timeout) and release the connection."""
+
+    @abc.abstractmethod
+    def statistics(self) -> TransportStatistics: ...
