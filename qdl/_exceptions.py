@@ -143,22 +143,31 @@ def _describe_rpc_error(exc: grpc.RpcError) -> tuple[grpc.StatusCode | None, str
 
 @contextlib.contextmanager
 def map_grpc_exceptions(
-    node: str, phase: str, *, timeout: float | None = None, response_id: int | None = None
+    node: str,
+    phase: str,
+    *,
+    label: str | None = None,
+    timeout: float | None = None,
+    response_id: int | None = None,
 ) -> Iterator[None]:
-    """Turn gRPC failures inside the block into QDL errors naming ``node`` and the ``phase``.
+    """Turn gRPC failures inside the block into QDL errors naming the node and the ``phase``.
+
+    ``node`` is the node's address (kept as ``error.node``); messages show ``label`` (e.g.
+    "node-a at 10.0.0.2:50051") when given, else the address.
 
     ``phase`` is one of "connect", "stream", "flush"; it picks the error class for codes that
     mean different things at different times (UNAVAILABLE at connect is a ConnectError, on an
     open stream it is StreamBroken).
     """
+    shown = label or node
     try:
         yield
     except grpc.FutureTimeoutError as exc:
-        raise _timeout_error(node, phase, timeout, response_id) from exc
+        raise _timeout_error(node, shown, phase, timeout, response_id) from exc
     except grpc.RpcError as exc:
         code, text = _describe_rpc_error(exc)
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-            raise _timeout_error(node, phase, timeout, response_id) from exc
+            raise _timeout_error(node, shown, phase, timeout, response_id) from exc
         if code in (
             grpc.StatusCode.UNIMPLEMENTED,
             grpc.StatusCode.INVALID_ARGUMENT,
@@ -167,37 +176,37 @@ def map_grpc_exceptions(
             grpc.StatusCode.OUT_OF_RANGE,
         ):
             raise ProtocolError(
-                f"node {node}: {phase} failed, the node rejected the request ({text})",
+                f"node {shown}: {phase} failed, the node rejected the request ({text})",
                 node=node,
                 response_id=response_id,
             ) from exc
         if phase == "connect":
             raise ConnectError(
-                f"node {node}: cannot connect ({text})", node=node, response_id=response_id
+                f"node {shown}: cannot connect ({text})", node=node, response_id=response_id
             ) from exc
         if code in _STREAM_CODES or code is None:
             raise StreamBroken(
-                f"node {node}: {phase} failed ({text})", node=node, response_id=response_id
+                f"node {shown}: {phase} failed ({text})", node=node, response_id=response_id
             ) from exc
         raise TransportError(
-            f"node {node}: {phase} failed ({text})", node=node, response_id=response_id
+            f"node {shown}: {phase} failed ({text})", node=node, response_id=response_id
         ) from exc
 
 
 def _timeout_error(
-    node: str, phase: str, timeout: float | None, response_id: int | None
+    node: str, shown: str, phase: str, timeout: float | None, response_id: int | None
 ) -> QDLTimeout:
     after = f" within {timeout:g} s" if timeout is not None else " in time"
     if phase == "connect":
         return ConnectTimeout(
-            f"node {node}: not reachable{after}", node=node, response_id=response_id
+            f"node {shown}: not reachable{after}", node=node, response_id=response_id
         )
     if phase == "flush":
         return FlushTimeout(
-            f"node {node}: Flush not answered{after}", node=node, response_id=response_id
+            f"node {shown}: Flush not answered{after}", node=node, response_id=response_id
         )
     return ResponseTimeout(
-        f"node {node}: {phase} not answered{after}", node=node, response_id=response_id
+        f"node {shown}: {phase} not answered{after}", node=node, response_id=response_id
     )
 
 

@@ -236,7 +236,7 @@ class GrpcTransport(Transport):
         if self._stub is None:
             raise NotStarted(f"transport to {self.address}")
         timeout = self._timeouts.flush
-        with map_grpc_exceptions(self._label, "flush", timeout=timeout):
+        with map_grpc_exceptions(self.address, "flush", label=self._label, timeout=timeout):
             reply = self._stub.Flush(pb.FlushRequest(), timeout=timeout)
         return int(reply.pending)
 
@@ -245,7 +245,9 @@ class GrpcTransport(Transport):
         parse = pb.ResponseBatch.FromString
         error: QDLError | None = None
         try:
-            with map_grpc_exceptions(self._label, f"Infer stream {stream.index}"):
+            with map_grpc_exceptions(
+                self.address, f"Infer stream {stream.index}", label=self._label
+            ):
                 for raw in stream.call:
                     t = _now()
                     stream.messages_received += 1

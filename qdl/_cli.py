@@ -1,0 +1,275 @@
+"""``lon-run``: run a LoadGen benchmark against SUT nodes through the QDL.
+
+``main`` only parses arguments; ``run`` does the work and turns errors into exit codes:
+0 the run finished (VALID or INVALID), 1 the run failed (a node died, a backend error),
+2 bad input (unknown setting, bad dataset, unreachable node...), always as one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, NoReturn, TextIO
+
+import loadgen
+from loadgen import _config as loadgen_config
+
+from ._accounting import format_table
+from ._binding import LOADGENS, RunReport, make_binding
+from ._config import BALANCE_POLICIES, COMPRESSIONS, CompressionConfig, DispatchConfig, Timeouts
+from ._dispatch import QDLStatistics, QueryDispatchLibrary
+from ._exceptions import ConfigError, QDLError
+from ._qsl import EncodingQSL, NpyDirectoryQSL, SyntheticQSL, SyntheticSpec
+
+SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
+MODES = ("PerformanceOnly", "AccuracyOnly", "SubmissionRun")
+NODE_STATS_FILE = "lon_node_stats.json"
+
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything ``lon-run`` takes, as values (see ``--help`` for each)."""
+
+    nodes: tuple[str, ...]
+    scenario: str
+    output: str
+    mode: str = "PerformanceOnly"
+    model: str | None = None
+    user_conf: str | None = None
+    sets: tuple[str, ...] = ()
+    compression: str = "none"
+    zstd_level: int = 3
+    balance: str = "least-outstanding"
+    streams_per_node: int = 1
+    dataset: str | None = None
+    synthetic: str | None = None
+    performance_count: int | None = None
+    loadgen: str = "ours"
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+
+@dataclass
+class BenchmarkResult:
+    """What one benchmark produced."""
+
+    report: RunReport
+    node_stats_path: str
+    node_reports: list[dict[str, Any]]
+    statistics: QDLStatistics
+
+
+class BadInput(Exception):
+    """A user mistake found before the run started; exit code 2."""
+
+
+def build_settings(options: RunOptions) -> loadgen.TestSettings:
+    """mlperf.conf, then --user-conf, then --mode, then every --set, in that order."""
+    if options.scenario not in SCENARIOS:
+        raise ConfigError(f"unknown scenario {options.scenario!r}; expected {', '.join(SCENARIOS)}")
+    if options.mode not in MODES:
+        raise ConfigError(f"unknown mode {options.mode!r}; expected {', '.join(MODES)}")
+    settings = loadgen_config.load_settings(
+        options.model or "*", options.scenario, options.user_conf
+    )
+    settings.mode = loadgen.TestMode[options.mode]
+    for item in options.sets:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--set {item!r}: expected FIELD=VALUE, e.g. min_duration_ms=10000")
+        loadgen_config.set_field(settings, name.strip(), value)
+    return settings
+
+
+def build_qsl(options: RunOptions) -> EncodingQSL:
+    compression = CompressionConfig(options.compression, options.zstd_level)
+    if (options.dataset is None) == (options.synthetic is None):
+        raise ConfigError("give exactly one of --dataset DIR and --synthetic SHAPE:DTYPE:COUNT")
+    if options.dataset is not None:
+        return NpyDirectoryQSL(
+            options.dataset,
+            performance_count=options.performance_count,
+            compression=compression,
+        )
+    assert options.synthetic is not None
+    return SyntheticQSL(
+        SyntheticSpec.parse(options.synthetic),
+        performance_count=options.performance_count,
+        compression=compression,
+    )
+
+
+def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkResult:
+    """Run one benchmark; print its summary and the node table to ``out``.
+
+    Raises BadInput for anything wrong before the run starts (including unreachable nodes);
+    a failure during the run is in ``result.report.aborted``.
+    """
+    try:
+        settings = build_settings(options)
+        qsl = build_qsl(options)
+        binding = make_binding(options.loadgen)
+        config = DispatchConfig(
+            balance=options.balance,
+            streams_per_node=options.streams_per_node,
+            timeouts=options.timeouts,
+        )
+        if not options.nodes:
+            raise ConfigError("--nodes: give at least one HOST:PORT")
+        qdl = QueryDispatchLibrary.over_grpc(options.nodes, qsl, binding, config)
+        _make_output_dir(options.output)
+        qdl.connect()
+    except (QDLError, loadgen_config.ConfigError, ImportError) as exc:
+        raise BadInput(str(exc)) from exc
+    log_settings = loadgen.LogSettings()
+    log_settings.log_output.outdir = options.output
+    try:
+        report = binding.run(qdl, qsl, settings, log_settings)
+    except ValueError as exc:  # the LoadGen refusing the settings
+        raise BadInput(str(exc)) from exc
+    finally:
+        qdl.close()
+    reports = qdl.node_reports()
+    stats_path = os.path.join(options.output, NODE_STATS_FILE)
+    _write_node_stats(stats_path, options, report, qdl, reports)
+    _print_outcome(out, report, reports, options.output)
+    return BenchmarkResult(report, stats_path, reports, qdl.statistics())
+
+
+def _make_output_dir(path: str) -> None:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--output {path}: cannot create directory ({exc.strerror})") from exc
+
+
+def _write_node_stats(
+    path: str,
+    options: RunOptions,
+    report: RunReport,
+    qdl: QueryDispatchLibrary,
+    reports: list[dict[str, Any]],
+) -> None:
+    stats = qdl.statistics()
+    doc = {
+        "sut_name": qdl.name(),
+        "loadgen": report.loadgen,
+        "scenario": options.scenario,
+        "mode": options.mode,
+        "balance": options.balance,
+        "streams_per_node": options.streams_per_node,
+        "compression": asdict(CompressionConfig(options.compression, options.zstd_level)),
+        "validity": report.validity,
+        "failure": report.aborted,
+        "samples_issued": stats.samples_issued,
+        "samples_completed": stats.samples_completed,
+        "peak_outstanding": stats.peak_outstanding,
+        "nodes": reports,
+    }
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+
+
+def _print_outcome(
+    out: TextIO, report: RunReport, reports: list[dict[str, Any]], output: str
+) -> None:
+    if report.finished and os.path.isfile(report.summary_path):
+        with open(report.summary_path, encoding="utf-8", errors="replace") as f:
+            out.write(f.read())
+    out.write("\n" + format_table(reports) + "\n")
+    out.write(f"logs: {output}  (node stats: {os.path.join(output, NODE_STATS_FILE)})\n")
+    out.flush()
+
+
+def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
+    """``lon-run`` minus the argument parsing: returns the exit code."""
+    try:
+        result = run_benchmark(options, out)
+    except BadInput as exc:
+        err.write(f"lon-run: error: {exc}\n")
+        return EXIT_BAD_INPUT
+    report = result.report
+    if report.aborted is not None:
+        err.write(f"lon-run: error: run failed: {report.aborted}\n")
+        err.flush()
+        if not report.finished:
+            # The official LoadGen cannot be stopped and would keep this process alive until its
+            # duration is up; the failure is reported, so leave without waiting for it.
+            out.flush()
+            os._exit(EXIT_FAILED)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, no usage dump: bad input is reported like every other bad input."""
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="lon-run",
+        description="Run a LoadGen benchmark against SUT nodes over the network (QDL).",
+    )
+    p.add_argument("--nodes", required=True, help="HOST:PORT[,HOST:PORT...] of the SUT nodes")
+    p.add_argument("--scenario", required=True, choices=SCENARIOS)
+    p.add_argument("--mode", default="PerformanceOnly", choices=MODES)
+    p.add_argument("--model", help="model name for mlperf.conf/user.conf lookups")
+    p.add_argument("--user-conf", metavar="PATH", help="a user.conf to apply")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="FIELD=VALUE",
+        help="set any TestSettings field, e.g. --set min_duration_ms=5000 (repeatable)",
+    )
+    p.add_argument("--compression", default="none", choices=COMPRESSIONS)
+    p.add_argument("--zstd-level", type=int, default=3, metavar="N")
+    p.add_argument("--balance", default="least-outstanding", choices=BALANCE_POLICIES)
+    p.add_argument("--streams-per-node", type=int, default=1, metavar="N")
+    data = p.add_mutually_exclusive_group(required=True)
+    data.add_argument("--dataset", metavar="DIR", help="a directory of .npy files")
+    data.add_argument(
+        "--synthetic", metavar="SHAPE:DTYPE:COUNT", help="random samples, e.g. 224x224x3:uint8:1024"
+    )
+    p.add_argument("--performance-count", type=int, metavar="N")
+    p.add_argument("--output", required=True, metavar="DIR", help="where the logs go")
+    p.add_argument("--loadgen", default="ours", choices=LOADGENS)
+    return p
+
+
+def parse_options(argv: Sequence[str] | None) -> RunOptions:
+    args = build_parser().parse_args(argv)
+    return RunOptions(
+        nodes=tuple(n.strip() for n in args.nodes.split(",") if n.strip()),
+        scenario=args.scenario,
+        mode=args.mode,
+        model=args.model,
+        user_conf=args.user_conf,
+        sets=tuple(args.sets),
+        compression=args.compression,
+        zstd_level=args.zstd_level,
+        balance=args.balance,
+        streams_per_node=args.streams_per_node,
+        dataset=args.dataset,
+        synthetic=args.synthetic,
+        performance_count=args.performance_count,
+        output=args.output,
+        loadgen=args.loadgen,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(parse_options(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,189 @@
+"""lon-run: bad input gives one line and exit code 2; real runs write logs and node stats."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from qdl._cli import main, parse_options, run
+
+from .conftest import ROOT, echo_process
+from .test_grpc import free_port
+
+LON_RUN = [sys.executable, "-c", "import sys; from qdl._cli import main; sys.exit(main())"]
+
+
+def run_cli(argv):
+    out, err = io.StringIO(), io.StringIO()
+    code = run(parse_options(argv), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="module")
+def node():
+    with echo_process("--name", "cli-node") as (_, address):
+        yield address
+
+
+def base(node, tmp_path, *extra):
+    return [
+        "--nodes", node, "--scenario", "Offline", "--output", str(tmp_path / "out"), *extra,
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--synthetic", "4:uint8:8", "--set", "min_durration_ms=5"],
+         "key 'min_durration_ms': not a TestSettings field; did you mean 'min_duration_ms'?"),
+        (["--synthetic", "4:uint8:8", "--set", "min_duration_ms"], "expected FIELD=VALUE"),
+        (["--synthetic", "4:uint8:8", "--set", "min_duration_ms=soon"], "is not an integer"),
+        (["--synthetic", "4x4:uint8"], "expected SHAPE:DTYPE:COUNT"),
+        (["--synthetic", "4x-4:uint8:8"], "bad SHAPE '4x-4'"),
+        (["--synthetic", "4:uint8:8", "--performance-count", "9"],
+         "performance count must be 1..8"),
+        (["--synthetic", "4:uint8:8", "--compression", "zstd", "--zstd-level", "40"],
+         "zstd level must be 1..22, got 40"),
+        (["--synthetic", "4:uint8:8", "--streams-per-node", "0"], "streams_per_node must be >= 1"),
+        (["--synthetic", "4:uint8:8", "--user-conf", "/no/such/user.conf"], "/no/such/user.conf"),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_exit_2(node, tmp_path, extra, message):
+    code, out, err = run_cli(base(node, tmp_path, *extra))
+    assert code == 2
+    assert err.count("\n") == 1 and err.startswith("lon-run: error: ")
+    assert message in err
+    assert out == ""
+
+
+def test_missing_or_empty_dataset_dir(node, tmp_path):
+    code, _, err = run_cli(base(node, tmp_path, "--dataset", str(tmp_path / "nope")))
+    assert (code, err) == (2, f"lon-run: error: dataset directory {tmp_path}/nope does not exist\n")
+    (tmp_path / "empty").mkdir()
+    code, _, err = run_cli(base(node, tmp_path, "--dataset", str(tmp_path / "empty")))
+    assert code == 2 and "is empty" in err
+
+
+def test_bad_node_address(tmp_path):
+    code, _, err = run_cli(base("10.0.0.1", tmp_path, "--synthetic", "4:uint8:8"))
+    assert code == 2 and "node address '10.0.0.1' is not HOST:PORT" in err
+
+
+def test_unreachable_node_is_named_fast(node, tmp_path):
+    dead = f"127.0.0.1:{free_port()}"
+    t0 = time.monotonic()
+    code, out, err = run_cli(base(f"{node},{dead}", tmp_path, "--synthetic", "4:uint8:8"))
+    assert time.monotonic() - t0 < 5
+    assert code == 2 and err.count("\n") == 1
+    assert f"node {dead}: cannot connect" in err and "Connection refused" in err
+
+
+def test_a_node_without_zstd_is_bad_input(tmp_path, echo_nodes):
+    from protos.v1 import sut_node_pb2 as pb
+
+    ((_, address),) = echo_nodes(1, name="old-node", compressions=(pb.COMPRESSION_NONE,))
+    extra = ("--synthetic", "4:uint8:8", "--compression", "zstd")
+    code, _, err = run_cli(base(address, tmp_path, *extra))
+    assert code == 2 and f"old-node at {address} supports none" in err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--scenario", "Offline", "--output", "o", "--synthetic", "4:uint8:8"],
+        ["--nodes", "h:1", "--scenario", "Batch", "--output", "o", "--synthetic", "4:uint8:8"],
+        ["--nodes", "h:1", "--scenario", "Offline", "--output", "o"],
+        ["--nodes", "h:1", "--scenario", "Offline", "--output", "o", "--synthetic", "4:uint8:8",
+         "--dataset", "d"],
+        ["--nodes", "h:1", "--scenario", "Offline", "--output", "o", "--synthetic", "4:uint8:8",
+         "--loadgen", "c++"],
+    ],
+)  # fmt: skip
+def test_argument_errors_exit_2_with_one_line(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lon-run: error: ")
+
+
+def test_no_traceback_from_the_real_command(tmp_path):
+    proc = subprocess.run(
+        [*LON_RUN, "--nodes", "127.0.0.1:1", "--scenario", "Offline", "--output",
+         str(tmp_path), "--synthetic", "2x:uint8:3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "lon-run: error: synthetic spec '2x:uint8:3': bad SHAPE '2x'; expected dimensions "
+        "joined by 'x', e.g. 224x224x3\n"
+    )
+
+
+def short_offline(nodes, output, *extra, loadgen="official"):
+    return [
+        *LON_RUN, "--nodes", ",".join(nodes), "--scenario", "Offline", "--output", str(output),
+        "--set", "min_duration_ms=300", "--set", "offline_expected_qps=2000",
+        "--loadgen", loadgen, *extra,
+    ]  # fmt: skip
+
+
+def test_official_loadgen_offline_run_over_two_nodes(tmp_path):
+    pytest.importorskip("mlperf_loadgen")
+    data = tmp_path / "data"
+    data.mkdir()
+    for i in range(40):
+        np.save(data / f"img{i:03d}.npy", np.full((8, 8, 3), i, dtype=np.uint8))
+    with echo_process("--name", "left") as (_, a), echo_process("--name", "right") as (_, b):
+        proc = subprocess.run(
+            short_offline([a, b], tmp_path / "out", "--dataset", str(data),
+                          "--compression", "zstd", "--balance", "round-robin"),
+            cwd=ROOT, capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "SUT name : Network SUT: 2 node(s): left, right" in proc.stdout
+    assert "Scenario : Offline" in proc.stdout
+    table = proc.stdout.split("No errors encountered during test.")[-1]  # after the summary
+    assert re.search(r"^left +[0-9]+ ", table, re.MULTILINE)
+    assert re.search(r"^right +[0-9]+ ", table, re.MULTILINE)
+    stats = json.loads((tmp_path / "out" / "lon_node_stats.json").read_text())
+    assert stats["failure"] is None and stats["compression"]["algorithm"] == "zstd"
+    samples = [n["samples"] for n in stats["nodes"]]
+    assert samples[0] == samples[1] > 0  # round-robin over one big query: an even split
+    assert stats["samples_completed"] == stats["samples_issued"] == sum(samples)
+    assert {n["name"] for n in stats["nodes"]} == {"left", "right"}
+    for n in stats["nodes"]:
+        assert n["timing_ms"]["compute"]["p99"] >= n["timing_ms"]["compute"]["median"]
+    assert os.path.isfile(tmp_path / "out" / "mlperf_log_detail.txt")
+
+
+def test_official_loadgen_node_killed_mid_run_exits_1_naming_it(tmp_path):
+    pytest.importorskip("mlperf_loadgen")
+    with echo_process("--name", "victim", "--delay", "0.05") as (node_proc, address):
+        argv = short_offline([address], tmp_path / "out", "--synthetic", "16:uint8:64")
+        argv[argv.index("min_duration_ms=300")] = "min_duration_ms=60000"
+        run_proc = subprocess.Popen(
+            argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        killer = threading.Timer(1.5, lambda: os.kill(node_proc.pid, signal.SIGKILL))
+        killer.start()
+        try:
+            out, err = run_proc.communicate(timeout=60)
+        finally:
+            killer.cancel()
+    assert run_proc.returncode == 1, err
+    assert err.startswith("lon-run: error: run failed: node victim at ")
+    assert "samples were outstanding on it" in err
+    stats = json.loads((tmp_path / "out" / "lon_node_stats.json").read_text())
+    assert stats["failure"] in err
+    assert stats["samples_completed"] == stats["samples_issued"]
