@@ -125,24 +125,24 @@ def _summary_ms(values: list[int]) -> dict[str, float | int] | None:
 
 def format_table(reports: list[dict[str, Any]]) -> str:
     """A short fixed-width table of per-node samples, traffic and median/p99 times."""
+    labels = [f"{r['name']} ({r['address']})" for r in reports]
+    width = max([4, *(len(label) for label in labels)])
     header = (
-        f"{'node':<24} {'samples':>8} {'MB sent':>8} {'MB recv':>8} "
-        f"{'rtt ms':>13} {'network ms':>13} {'compute ms':>13}"
+        f"{'node':<{width}} {'samples':>8} {'MB sent':>8} {'MB recv':>8} "
+        f"{'rtt ms':>15} {'network ms':>15} {'compute ms':>15}"
     )
     lines = [header, "-" * len(header)]
 
     def cell(part: dict[str, Any] | None) -> str:
-        if part is None:
-            return f"{'-':>13}"
-        return f"{part['median']:>6.2f}/{part['p99']:<6.2f}"
+        text = "-" if part is None else f"{part['median']:.2f}/{part['p99']:.2f}"
+        return f"{text:>15}"
 
-    for r in reports:
+    for label, r in zip(labels, reports):
         t = r["timing_ms"]
-        label = r["name"] if len(r["name"]) <= 24 else r["name"][:23] + "~"
         lines.append(
-            f"{label:<24} {r['samples']:>8} {r['bytes_sent'] / 1e6:>8.2f} "
+            f"{label:<{width}} {r['samples']:>8} {r['bytes_sent'] / 1e6:>8.2f} "
             f"{r['bytes_received'] / 1e6:>8.2f} {cell(t['round_trip'])} "
             f"{cell(t['network'])} {cell(t['compute'])}"
         )
-    lines.append("(times: median/p99)")
+    lines.append("(times: median/p99 per sample; network = round trip minus time on the node)")
     return "\n".join(lines)

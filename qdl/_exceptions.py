@@ -17,6 +17,7 @@
     ├── ProtocolError             a node broke the wire contract (unknown or duplicate id, ...)
     ├── CompressionError          unknown or unsupported compression, or a codec failure
     ├── BackendError              a node reported that its backend failed on a sample
+    ├── NodeProcessError          a node process we started did not come up
     └── UsageError                the QDL was used the wrong way (fixed messages say what to do)
         ├── NotStarted
         ├── AlreadyClosed
@@ -100,6 +101,10 @@ class CompressionError(QDLError):
 
 class BackendError(QDLError):
     """A node's backend failed on a sample; the run cannot be valid."""
+
+
+class NodeProcessError(QDLError):
+    """A node process started by ``qdl._nodes`` exited or never reported ready."""
 
 
 class UsageError(QDLError):
@@ -220,6 +225,7 @@ __all__ = [
     "DatasetError",
     "FlushTimeout",
     "IssueTimeout",
+    "NodeProcessError",
     "NotStarted",
     "ProtocolError",
     "QDLError",

@@ -140,6 +140,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--listen", default="127.0.0.1:0")
     parser.add_argument("--name", default="echo-proc")
     parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--backend", default="echo", help="accepted like sut-server's; ignored")
     args = parser.parse_args(argv)
     node = EchoNode(args.name, delay_s=args.delay)
     stop = threading.Event()

@@ -154,8 +154,8 @@ def test_official_loadgen_offline_run_over_two_nodes(tmp_path):
     assert "SUT name : Network SUT: 2 node(s): left, right" in proc.stdout
     assert "Scenario : Offline" in proc.stdout
     table = proc.stdout.split("No errors encountered during test.")[-1]  # after the summary
-    assert re.search(r"^left +[0-9]+ ", table, re.MULTILINE)
-    assert re.search(r"^right +[0-9]+ ", table, re.MULTILINE)
+    assert re.search(rf"^left \({re.escape(a)}\) +[0-9]+ ", table, re.MULTILINE)
+    assert re.search(rf"^right \({re.escape(b)}\) +[0-9]+ ", table, re.MULTILINE)
     stats = json.loads((tmp_path / "out" / "lon_node_stats.json").read_text())
     assert stats["failure"] is None and stats["compression"]["algorithm"] == "zstd"
     samples = [n["samples"] for n in stats["nodes"]]

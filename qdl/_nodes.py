@@ -1,0 +1,148 @@
+"""Start SUT node processes (``sut-server``) and wait until they say they are ready.
+
+A node prints ``sut-server ready: name=<name> listen=<host>:<port> backend=<backend>`` on
+stdout once it is bound, so it may listen on port 0 and we learn the real port from that line.
+The QDL never imports the server: it only runs it as a separate program.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from ._exceptions import NodeProcessError
+
+READY_LINE = re.compile(r"sut-server ready: name=(\S+) listen=(\S+) backend=(\S+)")
+
+
+def sut_server_command(
+    backend: str = "numpy-mlp",
+    listen: str = "127.0.0.1:0",
+    extra: Sequence[str] = (),
+    module: str = "sut_server",
+) -> list[str]:
+    """The argv that starts one node with this Python (``python -m sut_server ...``)."""
+    return [sys.executable, "-m", module, "--listen", listen, "--backend", backend, *extra]
+
+
+@dataclass
+class NodeProcess:
+    """A running node: what its ready line said, and the process."""
+
+    name: str
+    address: str
+    backend: str
+    process: subprocess.Popen[str]
+    _drain: threading.Thread
+    _stderr: tempfile._TemporaryFileWrapper[bytes]
+
+    def stop(self, timeout: float = 10.0) -> int:
+        """SIGTERM, then SIGKILL if it has not exited within ``timeout``; return its exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._drain.join(timeout)
+        self._stderr.close()
+        return self.process.returncode
+
+
+def start_node(argv: Sequence[str], *, ready_timeout: float = 30.0) -> NodeProcess:
+    """Run ``argv`` and wait for its ready line; raise NodeProcessError if it never comes."""
+    stderr = tempfile.NamedTemporaryFile(prefix="lon-node-", suffix=".stderr")  # noqa: SIM115
+    try:
+        process = subprocess.Popen(
+            list(argv), stdout=subprocess.PIPE, stderr=stderr, text=True, bufsize=1
+        )
+    except OSError as exc:
+        stderr.close()
+        raise NodeProcessError(f"cannot start node {' '.join(argv)}: {exc}") from exc
+    lines: queue.Queue[str | None] = queue.Queue()
+    drain = threading.Thread(
+        target=_pump, args=(process, lines), name=f"node-stdout-{process.pid}", daemon=True
+    )
+    drain.start()
+    deadline = time.monotonic() + ready_timeout
+    seen: collections.deque[str] = collections.deque(maxlen=5)
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            line = None
+            why = f"did not report ready within {ready_timeout:g} s"
+        else:
+            if line is not None:
+                match = READY_LINE.search(line)
+                if match:
+                    return NodeProcess(*match.groups(), process, drain, stderr)
+                seen.append(line.rstrip())
+                continue
+            why = f"exited with code {process.wait()} before it was ready"
+        process.kill()
+        process.wait()
+        drain.join(5)
+        raise NodeProcessError(f"node {' '.join(argv[-4:])} {why}{_tail(stderr, seen)}")
+
+
+def _pump(process: subprocess.Popen[str], lines: queue.Queue[str | None]) -> None:
+    """Forward stdout lines until EOF; keeps the pipe drained for the node's whole life."""
+    assert process.stdout is not None
+    with process.stdout:
+        for line in process.stdout:
+            lines.put(line)
+    lines.put(None)
+
+
+def _tail(stderr: tempfile._TemporaryFileWrapper[bytes], stdout: Sequence[str]) -> str:
+    stderr.flush()
+    try:
+        with open(stderr.name, "rb") as f:
+            f.seek(max(0, os.path.getsize(stderr.name) - 2000))
+            text = f.read().decode(errors="replace").strip().splitlines()[-5:]
+    except OSError:
+        text = []
+    shown = [*stdout, *text]
+    return ("; last output: " + " | ".join(shown)) if shown else ""
+
+
+@contextlib.contextmanager
+def running_nodes(
+    commands: Sequence[Sequence[str]], *, ready_timeout: float = 30.0
+) -> Iterator[list[NodeProcess]]:
+    """Start every node (they start in parallel), yield them ready, stop them all at exit."""
+    results: list[NodeProcess | BaseException | None] = [None] * len(commands)
+
+    def start(i: int) -> None:
+        try:
+            results[i] = start_node(commands[i], ready_timeout=ready_timeout)
+        except BaseException as exc:
+            results[i] = exc
+
+    threads = [threading.Thread(target=start, args=(i,), daemon=True) for i in range(len(commands))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    started = [r for r in results if isinstance(r, NodeProcess)]
+    try:
+        for r in results:
+            if isinstance(r, BaseException):
+                raise r
+        yield started
+    finally:
+        for node in started:
+            node.stop()

@@ -1,0 +1,86 @@
+"""``python -m qdl.demo`` (``make demo``): two SUT nodes on loopback, an Offline and a Server run.
+
+It starts two ``sut-server`` processes on 127.0.0.1 (port 0, numpy-mlp backend), runs a short
+Offline and then a short Server benchmark against them through the QDL and our LoadGen, prints
+both summaries with the per-node tables and where the logs are, and stops the nodes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+
+from ._cli import RunOptions, run
+from ._exceptions import QDLError
+from ._nodes import running_nodes, sut_server_command
+
+SAMPLES = "3x32x32:float32:2048"
+"""Synthetic inputs: 2048 samples of 3x32x32 float32 (12 KiB each)."""
+
+OFFLINE_SETTINGS = ("min_duration_ms=4000", "offline_expected_qps=1000")
+SERVER_SETTINGS = (
+    "min_duration_ms=6000",
+    "server_target_qps=150",
+    "min_query_count=500",
+    "server_target_latency_ns=50000000",
+)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m qdl.demo", description=__doc__)
+    p.add_argument("--output", help="log directory (default: a new temporary directory)")
+    p.add_argument("--backend", default="numpy-mlp")
+    p.add_argument("--loadgen", default="ours", choices=("ours", "official"))
+    p.add_argument(
+        "--node-module", default="sut_server", help="module to run as a node (for testing)"
+    )
+    p.add_argument("--quick", action="store_true", help="sub-second runs (for testing)")
+    args = p.parse_args(argv)
+    output = args.output or tempfile.mkdtemp(prefix="lon-demo-")
+    offline_settings, server_settings = OFFLINE_SETTINGS, SERVER_SETTINGS
+    if args.quick:
+        offline_settings = ("min_duration_ms=300", "offline_expected_qps=1000")
+        server_settings = (
+            "min_duration_ms=500",
+            "server_target_qps=100",
+            "min_query_count=20",
+            "server_target_latency_ns=50000000",
+        )
+    commands = [
+        sut_server_command(args.backend, "127.0.0.1:0", module=args.node_module) for _ in range(2)
+    ]
+    t0 = time.monotonic()
+    print(f"starting 2 SUT nodes ({args.backend}) on 127.0.0.1 ...", flush=True)
+    try:
+        with running_nodes(commands) as nodes:
+            addresses = tuple(n.address for n in nodes)
+            for n in nodes:
+                print(f"  node {n.name} at {n.address} (backend {n.backend})", flush=True)
+            codes = []
+            for scenario, settings in (("Offline", offline_settings), ("Server", server_settings)):
+                print(f"\n=== {scenario} run against {', '.join(addresses)} ===", flush=True)
+                options = RunOptions(
+                    nodes=addresses,
+                    scenario=scenario,
+                    output=os.path.join(output, scenario.lower()),
+                    sets=settings,
+                    synthetic=SAMPLES,
+                    loadgen=args.loadgen,
+                )
+                codes.append(run(options))
+            print("\nstopping the nodes ...", flush=True)
+    except QDLError as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"done in {time.monotonic() - t0:.1f} s; logs are in {output}/offline and {output}/server"
+    )
+    return max(codes)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
