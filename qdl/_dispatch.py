@@ -55,11 +55,10 @@ from ._exceptions import (
 from ._grpc_transport import GrpcTransport
 from ._qsl import EncodedSample, SampleSource
 from ._transport import NodeDescription, OutgoingMessage, Transport, TransportStatistics
+from ._wire import MAX_SAMPLE_FRAMING, sample_batch
 
 _now = time.perf_counter_ns
 
-_SAMPLE_OVERHEAD = 64
-"""Bytes a Sample adds around its payload on the wire (ids, sizes, dtype, shape), roughly."""
 
 _FIRST_TOKEN = pb.SampleResult.KIND_FIRST_TOKEN
 
@@ -357,7 +356,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         current: list[int] = []
         size = 0
         for pos in positions:
-            item = len(encoded[pos].payload) + _SAMPLE_OVERHEAD
+            item = len(encoded[pos].template) + MAX_SAMPLE_FRAMING
             if current and (size + item > max_bytes or len(current) >= max_count):
                 chunks.append(current)
                 current, size = [], 0
@@ -370,22 +369,8 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
     def _encode(
         self, chunk: list[int], samples: list[Any], encoded: list[EncodedSample]
     ) -> OutgoingMessage:
-        sample = pb.Sample
-        batch = pb.SampleBatch(
-            samples=[
-                sample(
-                    response_id=samples[p].id,
-                    sample_index=samples[p].index,
-                    payload=(e := encoded[p]).payload,
-                    compression=e.compression,  # type: ignore[arg-type]
-                    uncompressed_size=e.uncompressed_size,
-                    dtype=e.dtype,
-                    shape=e.shape,
-                )
-                for p in chunk
-            ]
-        )
-        return OutgoingMessage(batch.SerializeToString(), len(chunk), _now())
+        data = sample_batch([(samples[p].id, encoded[p].template) for p in chunk])
+        return OutgoingMessage(data, len(chunk), _now())
 
     def _send(
         self, node: int, message: OutgoingMessage, chunk: list[int], samples: list[Any]

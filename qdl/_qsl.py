@@ -16,21 +16,32 @@ from typing import Protocol
 import numpy as np
 
 import loadgen
+from protos.v1 import sut_node_pb2 as pb
 
 from ._compression import Compressor
 from ._config import DEFAULT_PERFORMANCE_COUNT, NO_COMPRESSION, CompressionConfig
 from ._exceptions import ConfigError, DatasetError, SampleNotLoaded
+from ._wire import sample_template
 
 
 @dataclass(frozen=True, slots=True)
 class EncodedSample:
-    """One loaded sample as it goes on the wire (see ``lon.v1.Sample``)."""
+    """One loaded sample, ready for the wire.
 
-    payload: bytes
+    ``template`` is the serialized ``lon.v1.Sample`` minus its response id (see ``qdl._wire``);
+    the payload lives only inside it, so RAM holds each loaded sample once.
+    """
+
+    template: bytes
     compression: int  # lon.v1.Compression value
     uncompressed_size: int
     dtype: str
     shape: tuple[int, ...]
+
+    @property
+    def payload(self) -> bytes:
+        """The (maybe compressed) payload, parsed back out of the template; not for hot paths."""
+        return pb.Sample.FromString(self.template).payload
 
 
 class SampleSource(Protocol):
@@ -80,7 +91,7 @@ class EncodingQSL(loadgen.QuerySampleLibrary):
     def load_samples_to_ram(self, indices: list[int]) -> None:
         for index in indices:
             if index not in self._loaded:
-                self._loaded[index] = self._encode(self._array(index))
+                self._loaded[index] = self._encode(index, self._array(index))
 
     def unload_samples_from_ram(self, indices: list[int]) -> None:
         for index in indices:
@@ -100,16 +111,15 @@ class EncodingQSL(loadgen.QuerySampleLibrary):
     def _array(self, index: int) -> np.ndarray:
         """Sample ``index`` as an array (called untimed, at load)."""
 
-    def _encode(self, array: np.ndarray) -> EncodedSample:
+    def _encode(self, index: int, array: np.ndarray) -> EncodedSample:
         little = array.astype(array.dtype.newbyteorder("<"), copy=False)
         raw = np.ascontiguousarray(little).tobytes()
-        return EncodedSample(
-            payload=self._compressor.compress(raw),
-            compression=self._compressor.wire_value,
-            uncompressed_size=len(raw),
-            dtype=array.dtype.name,
-            shape=tuple(int(d) for d in array.shape),
+        shape = tuple(int(d) for d in array.shape)
+        compression = self._compressor.wire_value
+        template = sample_template(
+            index, self._compressor.compress(raw), compression, len(raw), array.dtype.name, shape
         )
+        return EncodedSample(template, compression, len(raw), array.dtype.name, shape)
 
 
 class NpyDirectoryQSL(EncodingQSL):

@@ -23,6 +23,7 @@ from qdl import (
     StreamBroken,
     Timeouts,
 )
+from qdl._wire import MAX_SAMPLE_FRAMING
 
 from .conftest import loaded_qsl, queries
 
@@ -92,7 +93,8 @@ def test_a_large_query_is_split_into_bounded_messages_of_that_query_only(recordi
     sizes = [len(b.SerializeToString()) for b in node.received]
     assert max(sizes) <= 1000
     assert [s.response_id for b in node.received for s in b.samples] == [s.id for s in q]
-    assert len(node.received) == 64 // 6 + 1  # 6 samples of 164 estimated bytes per message
+    per_message = 1000 // (len(qsl.encoded(0).template) + MAX_SAMPLE_FRAMING)
+    assert len(node.received) == -(-64 // per_message)
 
 
 def test_samples_per_message_is_bounded_too(recording):

@@ -1,0 +1,66 @@
+"""Fast SampleBatch encoding: each loaded sample is serialized once, at load time (untimed).
+
+A protobuf message may be written as the concatenation of its fields in any order, so a
+``lon.v1.Sample`` is the sample's fixed fields (serialized by protobuf when the QSL loads it)
+preceded by its ``response_id``, the only field that changes per issue. Building a SampleBatch
+at issue time is then one ``bytes.join`` instead of constructing and serializing protobuf
+objects, which copies large payloads several times. The result is ordinary protobuf: any
+decoder (the node's) reads it as the same message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from protos.v1 import sut_node_pb2 as pb
+
+_RESPONSE_ID_TAG = b"\x08"  # field 1, varint
+_SAMPLES_TAG = b"\x0a"  # SampleBatch.samples: field 1, length-delimited
+
+MAX_SAMPLE_FRAMING = 1 + 10 + 1 + 5
+"""Upper bound of the bytes a sample adds to a SampleBatch beyond its template: the samples
+tag, the response_id tag and varint (<= 10 bytes) and the length varint (<= 5 bytes)."""
+
+
+def varint(n: int) -> bytes:
+    """Protobuf base-128 varint of a non-negative integer below 2**64."""
+    if n < 0x80:
+        return bytes((n,))
+    out = bytearray()
+    while n >= 0x80:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def sample_template(
+    sample_index: int,
+    payload: bytes,
+    compression: int,
+    uncompressed_size: int,
+    dtype: str,
+    shape: Sequence[int],
+) -> bytes:
+    """A serialized ``lon.v1.Sample`` with every field but ``response_id``."""
+    return pb.Sample(
+        sample_index=sample_index,
+        payload=payload,
+        compression=compression,  # type: ignore[arg-type]
+        uncompressed_size=uncompressed_size,
+        dtype=dtype,
+        shape=shape,
+    ).SerializeToString()
+
+
+def sample_batch(items: Sequence[tuple[int, bytes]]) -> bytes:
+    """A serialized ``lon.v1.SampleBatch`` of (response_id, sample template) pairs, in order."""
+    parts: list[bytes] = []
+    append = parts.append
+    for response_id, template in items:
+        rid = _RESPONSE_ID_TAG + varint(response_id)
+        append(_SAMPLES_TAG)
+        append(varint(len(rid) + len(template)))
+        append(rid)
+        append(template)
+    return b"".join(parts)
