@@ -20,7 +20,7 @@ from ._exceptions import CompressionError
 WIRE_VALUE = {"none": pb.COMPRESSION_NONE, "zstd": pb.COMPRESSION_ZSTD}
 """Algorithm name -> the ``lon.v1.Compression`` enum value on the wire."""
 
-_NAME_OF = {value: name for name, value in WIRE_VALUE.items()}
+_NAME_OF: dict[int, str] = {int(value): name for name, value in WIRE_VALUE.items()}
 
 
 def names_of(wire_values: Sequence[int]) -> frozenset[str]:

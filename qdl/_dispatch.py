@@ -27,6 +27,7 @@ queries are completed at once without being sent.
 from __future__ import annotations
 
 import enum
+import functools
 import itertools
 import threading
 import time
@@ -195,10 +196,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             names = ", ".join(d.name for d in self._descriptions)
             self._name = f"Network SUT: {len(self._descriptions)} node(s): {names}"
             for i, transport in enumerate(self._transports):
-                transport.open(
-                    lambda batch, size, t, i=i: self._on_response(i, batch, size, t),
-                    self._fail,
-                )
+                transport.open(functools.partial(self._on_response, i), self._fail)
         except BaseException:
             self._state = State.CLOSED
             self._close_transports()

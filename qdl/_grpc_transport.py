@@ -13,6 +13,7 @@ import itertools
 import re
 import threading
 import time
+from collections.abc import Iterator
 
 import grpc
 
@@ -86,7 +87,8 @@ class _Stream:
         self.messages_received = 0
         self.bytes_received = 0
 
-    def requests(self):  # type: ignore[no-untyped-def]  # a generator consumed by gRPC
+    def requests(self) -> Iterator[bytes]:
+        """The request stream gRPC consumes: queued messages, stamped as they leave."""
         queue = self.queue
         while True:
             message = queue.get()

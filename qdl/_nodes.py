@@ -88,7 +88,8 @@ def start_node(argv: Sequence[str], *, ready_timeout: float = 30.0) -> NodeProce
             if line is not None:
                 match = READY_LINE.search(line)
                 if match:
-                    return NodeProcess(*match.groups(), process, drain, stderr)
+                    name, address, backend = match.groups()
+                    return NodeProcess(name, address, backend, process, drain, stderr)
                 seen.append(line.rstrip())
                 continue
             why = f"exited with code {process.wait()} before it was ready"

@@ -41,7 +41,7 @@ class EncodedSample:
     @property
     def payload(self) -> bytes:
         """The (maybe compressed) payload, parsed back out of the template; not for hot paths."""
-        return pb.Sample.FromString(self.template).payload
+        return bytes(pb.Sample.FromString(self.template).payload)
 
 
 class SampleSource(Protocol):
@@ -142,7 +142,7 @@ class NpyDirectoryQSL(EncodingQSL):
     def _array(self, index: int) -> np.ndarray:
         path = self.files[index]
         try:
-            array = np.load(path, allow_pickle=False)
+            array: np.ndarray = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise DatasetError(f"{path}: cannot read as .npy: {exc}") from exc
         return array

@@ -43,14 +43,15 @@ def sample_template(
     shape: Sequence[int],
 ) -> bytes:
     """A serialized ``lon.v1.Sample`` with every field but ``response_id``."""
-    return pb.Sample(
+    sample = pb.Sample(
         sample_index=sample_index,
         payload=payload,
         compression=compression,  # type: ignore[arg-type]
         uncompressed_size=uncompressed_size,
         dtype=dtype,
         shape=shape,
-    ).SerializeToString()
+    )
+    return bytes(sample.SerializeToString())  # bytes(b) is b: no copy
 
 
 def sample_batch(items: Sequence[tuple[int, bytes]]) -> bytes:
