@@ -30,7 +30,7 @@ class Timeouts:
     """How long each phase may take, in seconds, before the run ends with a QDLTimeout.
 
     connect:  reaching a node and getting its Describe answer at start.
-    issue:    waiting for room in a full send queue (backpressure) before giving up.
+    issue:    a full send queue (backpressure) sending nothing at all for this long.
     response: a node answering nothing while samples are outstanding on it.
     drain:    closing: waiting for streams to end cleanly before cancelling them.
     flush:    a Flush RPC.
@@ -63,7 +63,8 @@ class Limits:
     max_samples_per_message: a SampleBatch holds at most this many samples, so a node can start
                              on the first part of a large query while the rest is in flight.
     max_queued_bytes:        bound of each stream's send queue; a full queue blocks issue_query
-                             (backpressure) for at most ``Timeouts.issue``.
+                             (backpressure) while the link drains it, and fails the run if it
+                             sends nothing for ``Timeouts.issue``.
     """
 
     max_message_bytes: int = 4 * 1024 * 1024 - 64 * 1024

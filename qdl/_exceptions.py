@@ -11,7 +11,7 @@
     │   └── StreamBroken          an open stream to a node broke or ended mid-run
     ├── QDLTimeout                a phase took longer than its timeout (``Timeouts``)
     │   ├── ConnectTimeout
-    │   ├── IssueTimeout          the send queue to a node stayed full
+    │   ├── IssueTimeout          a full send queue to a node sent nothing for too long
     │   ├── ResponseTimeout       a node answered nothing for too long with samples outstanding
     │   └── FlushTimeout          a node did not answer Flush in time
     ├── ProtocolError             a node broke the wire contract (unknown or duplicate id, ...)
@@ -80,7 +80,7 @@ class ConnectTimeout(ConnectError, QDLTimeout):
 
 
 class IssueTimeout(QDLTimeout):
-    """The send queue to a node stayed full for ``Timeouts.issue``."""
+    """A full send queue to a node sent nothing for ``Timeouts.issue``."""
 
 
 class ResponseTimeout(QDLTimeout):

@@ -229,8 +229,8 @@ class GrpcTransport(Transport):
             raise AlreadyClosed(f"transport to {self.address}")
         queued = stream.queue.statistics().bytes
         raise IssueTimeout(
-            f"node {self._label}: send queue stayed full ({queued} bytes queued) for "
-            f"{self._timeouts.issue:g} s",
+            f"node {self._label}: send queue full ({queued} bytes queued) and nothing sent "
+            f"for {self._timeouts.issue:g} s",
             node=self.address,
         )
 

@@ -1,6 +1,6 @@
 """A bounded FIFO of outgoing messages, measured in bytes: the QDL's backpressure point.
 
-``put`` blocks while the queue holds ``max_bytes`` or more (a single message larger than the
+``put`` blocks while the queue would grow past ``max_bytes`` (a single message larger than the
 bound is still accepted into an empty queue, so it cannot wedge). ``close`` wakes everybody:
 ``get`` then drains what is left and returns None, ``put`` returns False.
 """
@@ -29,18 +29,24 @@ class SendQueue:
         self._bytes = 0
         self._peak = 0
         self._closed = False
+        self._taken = 0  # messages ever taken: progress, for the stall timeout
         self._cond = threading.Condition()
 
-    def put(self, message: OutgoingMessage, timeout: float) -> bool:
-        """Append ``message``; False if it timed out waiting for room or the queue is closed."""
+    def put(self, message: OutgoingMessage, stall_timeout: float) -> bool:
+        """Append ``message``, waiting while the queue is full.
+
+        Gives up (returns False) only when the consumer took nothing for ``stall_timeout``
+        seconds, so a slow but moving link never fails; also False if the queue is closed.
+        """
         size = len(message.data)
         with self._cond:
-            if self._items and self._bytes + size > self._max and not self._closed:
-                ok = self._cond.wait_for(
+            while self._items and self._bytes + size > self._max and not self._closed:
+                taken = self._taken
+                room = self._cond.wait_for(
                     lambda: self._closed or not self._items or self._bytes + size <= self._max,
-                    timeout,
+                    stall_timeout,
                 )
-                if not ok:
+                if not room and self._taken == taken:
                     return False
             if self._closed:
                 return False
@@ -59,6 +65,7 @@ class SendQueue:
                 return None
             message = self._items.popleft()
             self._bytes -= len(message.data)
+            self._taken += 1
             self._cond.notify_all()
             return message
 
