@@ -187,3 +187,20 @@ def test_official_loadgen_node_killed_mid_run_exits_1_naming_it(tmp_path):
     stats = json.loads((tmp_path / "out" / "lon_node_stats.json").read_text())
     assert stats["failure"] in err
     assert stats["samples_completed"] == stats["samples_issued"]
+
+
+def test_official_loadgen_accuracy_log_holds_what_the_nodes_answered(tmp_path):
+    pytest.importorskip("mlperf_loadgen")
+    with echo_process("--name", "acc") as (_, address):
+        proc = subprocess.run(
+            short_offline([address], tmp_path / "out", "--synthetic", "5x3:int16:12",
+                          "--mode", "AccuracyOnly", "--compression", "zstd"),
+            cwd=ROOT, capture_output=True, text=True, timeout=90,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    entries = json.loads((tmp_path / "out" / "mlperf_log_accuracy.json").read_text())
+    assert sorted(e["qsl_idx"] for e in entries) == list(range(12))
+    for e in entries:
+        rng = np.random.default_rng([0, e["qsl_idx"]])
+        expected = rng.integers(-(2**15), 2**15 - 1, (5, 3), dtype=np.int16, endpoint=True)
+        assert bytes.fromhex(e["data"]) == expected.astype("<i2").tobytes()
