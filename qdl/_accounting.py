@@ -6,8 +6,10 @@ own clock (``lon.v1.NodeTiming``). Only differences of timestamps from the same 
 
 - node          = sent - received            (time the sample spent on the node)
 - network       = round trip - node          (wire, gRPC and both hosts' stacks)
-- decompression = decompressed - received    (timed, on the node)
-- compute       = computed - decompressed    (includes waiting for a free worker)
+- decompression = decompressed - received    (timed, on the node; the contract has no stamp
+                                              for "a worker picked it up", so any wait for a
+                                              worker before decoding is counted here)
+- compute       = computed - decompressed    (the backend, for the batch the sample was in)
 - queueing      = sent - computed            (the answer waiting to go out)
 
 A node that leaves the timestamps at zero only gets round-trip figures.

@@ -313,7 +313,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         self._check_open()
         if self._failure is not None:
             return
-        helper = threading.Thread(target=self._flush_all, name="qdl-flush", daemon=True)
+        helper = threading.Thread(target=self._flush_all, name="qdl-flush-all", daemon=True)
         self._helpers = [h for h in self._helpers if h.is_alive()] + [helper]
         helper.start()
 
@@ -523,13 +523,23 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
     # --- background work -------------------------------------------------------------------
 
     def _flush_all(self) -> None:
-        for transport in self._transports:
+        """Flush every node at once (a node may hold Flush until it has drained)."""
+
+        def flush(transport: Transport) -> None:
             try:
                 transport.flush()
             except QDLError as exc:
                 if self._state is State.OPENED:
                     self._fail(exc)
-                return
+
+        threads = [
+            threading.Thread(target=flush, args=(t,), name=f"qdl-flush-{t.address}", daemon=True)
+            for t in self._transports
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
     def _watch(self) -> None:
         """Fail the run when a node answers nothing for ``Timeouts.response`` with samples out."""
