@@ -29,7 +29,7 @@ SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 MODES = ("PerformanceOnly", "AccuracyOnly", "SubmissionRun")
 NODE_STATS_FILE = "lon_node_stats.json"
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 @dataclass(frozen=True)
@@ -194,6 +194,11 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
     except BadInput as exc:
         err.write(f"lon-run: error: {exc}\n")
         return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        err.write("lon-run: interrupted\n")
+        err.flush()
+        out.flush()
+        os._exit(EXIT_INTERRUPTED)  # a LoadGen thread may still run; do not wait for it
     report = result.report
     if report.aborted is not None:
         err.write(f"lon-run: error: run failed: {report.aborted}\n")
