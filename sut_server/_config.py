@@ -1,0 +1,111 @@
+"""NodeConfig: everything a SUT node needs to start, as one frozen value with named defaults."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+
+from ._errors import ConfigError
+
+DEFAULT_LISTEN = "127.0.0.1:0"
+DEFAULT_BACKEND = "echo"
+DEFAULT_WORKERS = 1
+DEFAULT_MAX_BATCH = 0
+"""0 means no node-side batching: each incoming SampleBatch is one backend call."""
+DEFAULT_BATCH_TIMEOUT_US = 0
+DEFAULT_STREAMS_LIMIT = 32
+DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
+DEFAULT_MAX_INFLIGHT_SAMPLES = 65536
+DEFAULT_GRACE_S = 10.0
+DEFAULT_FLUSH_TIMEOUT_S = 30.0
+DEFAULT_CAPACITY_PER_WORKER = 1000.0
+"""Capacity (samples/s) reported per worker when the backend does not know its own."""
+
+_LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})")
+_NAME = re.compile(r"[A-Za-z0-9_.@:+-]{1,128}")
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """Split ``HOST:PORT`` (IPv6 hosts in brackets); port 0 asks the OS for a free port."""
+    match = _LISTEN.fullmatch(listen)
+    if not match or int(match.group(2)) > 65535:
+        raise ConfigError(
+            f"--listen {listen!r} is not HOST:PORT with a port in 0..65535 "
+            "(e.g. 0.0.0.0:50051, [::]:50051, 127.0.0.1:0)"
+        )
+    return match.group(1), int(match.group(2))
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeConfig:
+    """How to run one SUT node; ``run_server(NodeConfig(...))`` starts it.
+
+    listen:               HOST:PORT to bind; port 0 picks a free port (see ``NodeServer.port``).
+    backend:              a built-in backend name (echo, synthetic, numpy-mlp, synthetic-llm) or
+                          ``module:Class`` naming any class implementing ``backends.base.Backend``.
+    backend_options:      string options handed to the backend's constructor.
+    name:                 the node's name in Describe and logs; default ``<host>-<port>``.
+    workers:              backend worker threads (concurrent backend calls).
+    max_batch:            0: each incoming message is one backend call; N > 0: samples from all
+                          streams are regrouped into backend batches of up to N samples.
+    batch_timeout_us:     with max_batch > 0, a batch starts once full or once its oldest
+                          sample has waited this long since it was received.
+    streams_limit:        Infer streams served at once; more are refused (RESOURCE_EXHAUSTED).
+    max_message_bytes:    largest SampleBatch accepted (reported in Describe).
+    max_inflight_bytes:   received-but-unanswered payload bytes before the node stops reading
+    max_inflight_samples: (and so pushes back on senders through gRPC flow control).
+    grace_s:              default grace period of ``NodeServer.stop()``.
+    flush_timeout_s:      longest a Flush waits for in-flight samples (also capped by its deadline).
+    """
+
+    listen: str = DEFAULT_LISTEN
+    backend: str = DEFAULT_BACKEND
+    backend_options: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    name: str | None = None
+    workers: int = DEFAULT_WORKERS
+    max_batch: int = DEFAULT_MAX_BATCH
+    batch_timeout_us: int = DEFAULT_BATCH_TIMEOUT_US
+    streams_limit: int = DEFAULT_STREAMS_LIMIT
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
+    max_inflight_samples: int = DEFAULT_MAX_INFLIGHT_SAMPLES
+    grace_s: float = DEFAULT_GRACE_S
+    flush_timeout_s: float = DEFAULT_FLUSH_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        parse_listen(self.listen)
+        if not self.backend:
+            raise ConfigError("--backend must not be empty")
+        if self.name is not None and not _NAME.fullmatch(self.name):
+            raise ConfigError(
+                f"--name {self.name!r} must be 1-128 characters of letters, digits and _.@:+-"
+            )
+        _at_least("--workers", self.workers, 1)
+        _at_least("--max-batch", self.max_batch, 0)
+        _at_least("--batch-timeout-us", self.batch_timeout_us, 0)
+        if self.batch_timeout_us and not self.max_batch:
+            raise ConfigError("--batch-timeout-us needs --max-batch N (N >= 1)")
+        _at_least("--streams-limit", self.streams_limit, 1)
+        _at_least("--max-message-bytes", self.max_message_bytes, 1024)
+        _at_least("max_inflight_bytes", self.max_inflight_bytes, 1)
+        _at_least("max_inflight_samples", self.max_inflight_samples, 1)
+        for label, value in (("--grace", self.grace_s), ("flush_timeout_s", self.flush_timeout_s)):
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"{label} must be a number of seconds >= 0, got {value!r}")
+        object.__setattr__(self, "backend_options", dict(self.backend_options))
+
+    @property
+    def host(self) -> str:
+        return parse_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return parse_listen(self.listen)[1]
+
+
+def _at_least(label: str, value: int, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(f"{label} must be an integer >= {minimum}, got {value!r}")

@@ -1,0 +1,216 @@
+"""The backend side of a node: worker threads that decode, run the backend, and route results.
+
+Each worker loops: take a batch from the work queue, decompress each sample (timed, inside the
+node's measurement), call ``backend.infer`` once, and hand every result to its stream's writer.
+A sample that cannot be decoded, or a backend failure, becomes a result with ``error`` set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from ._batcher import Batcher, MessageQueue, Slice, WorkQueue
+from ._codec import CodecError, Decoder
+from ._config import NodeConfig
+from ._limit import InflightLimit
+from ._stream import FINAL, FIRST_TOKEN, Result, Stream, Work, now_ns
+from .backends.base import InferRequest, InferResult
+
+
+@dataclasses.dataclass
+class _WorkerCounters:
+    batches: int = 0
+    samples: int = 0  # samples given to the backend
+    failed: int = 0  # samples answered with an error
+    skipped: int = 0  # samples not run because their stream had ended
+    peak_batch: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class EngineStatistics:
+    batches: int
+    samples_computed: int
+    samples_failed: int
+    samples_skipped: int
+    peak_batch: int
+    queued: int
+
+
+class Engine:
+    """Owns the work queue, the in-flight limit and the worker threads; starts and joins them."""
+
+    def __init__(self, backend: Any, backend_label: str, config: NodeConfig) -> None:
+        self.backend = backend
+        self.label = backend_label
+        self.workers = config.workers
+        self.limit = InflightLimit(config.max_inflight_samples, config.max_inflight_bytes)
+        self.queue: WorkQueue = (
+            Batcher(config.max_batch, config.batch_timeout_us)
+            if config.max_batch
+            else MessageQueue()
+        )
+        self._threads: list[threading.Thread] = []
+        self._counters = [_WorkerCounters() for _ in range(config.workers)]
+        self.failure: BaseException | None = None
+
+    def start(self) -> None:
+        for index in range(self.workers):
+            thread = threading.Thread(
+                target=self._run, args=(index,), name=f"sut-worker-{index}", daemon=True
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def submit(self, work: Work) -> None:
+        self.queue.put(work)
+
+    def close(self, timeout: float) -> None:
+        """Let the workers finish what is queued, then join them (up to ``timeout`` s)."""
+        self.queue.close(self.workers)
+        self.limit.close()
+        for thread in self._threads:
+            thread.join(timeout)
+        alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            print(
+                f"sut-server: backend still busy after {timeout:g} s in {', '.join(alive)}; "
+                "leaving it behind",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def statistics(self) -> EngineStatistics:
+        counters = list(self._counters)
+        return EngineStatistics(
+            batches=sum(c.batches for c in counters),
+            samples_computed=sum(c.samples for c in counters),
+            samples_failed=sum(c.failed for c in counters),
+            samples_skipped=sum(c.skipped for c in counters),
+            peak_batch=max((c.peak_batch for c in counters), default=0),
+            queued=self.queue.depth(),
+        )
+
+    # --- worker threads --------------------------------------------------------------------
+
+    def _run(self, index: int) -> None:
+        decoder = Decoder()
+        counters = self._counters[index]
+        take = self.queue.take
+        while True:
+            batch = take()
+            if batch is None:
+                return
+            try:
+                self._process(batch, decoder, counters)
+            except Exception as exc:  # a bug in the node: keep serving, but say so loudly
+                if self.failure is None:
+                    self.failure = exc
+                traceback.print_exc(file=sys.stderr)
+
+    def _process(self, batch: list[Slice], decoder: Decoder, counters: _WorkerCounters) -> None:
+        decode = decoder.decode
+        on_first = self._first_token
+        requests: list[InferRequest] = []
+        for work, samples in batch:
+            stream: Stream = work.stream
+            if stream.closed:
+                counters.skipped += len(samples)
+                continue
+            received = work.received_ns
+            for sample in samples:
+                try:
+                    data = decode(sample)
+                except CodecError as exc:
+                    t = now_ns()
+                    counters.failed += 1
+                    stream.deliver(
+                        [(sample.response_id, FINAL, b"", 0, str(exc), received, t, t, work)]
+                    )
+                    continue
+                request = InferRequest(
+                    sample.sample_index, data, sample.dtype, tuple(sample.shape), on_first
+                )
+                request._stream = stream
+                request._response_id = sample.response_id
+                request._work = work
+                request._received_ns = received
+                request._decompressed_ns = now_ns()
+                requests.append(request)
+        if not requests:
+            return
+        count = len(requests)
+        counters.batches += 1
+        counters.samples += count
+        if count > counters.peak_batch:
+            counters.peak_batch = count
+        results = self._infer(requests)
+        computed = now_ns()
+        by_stream: dict[Stream, list[Result]] = {}
+        for request, result in zip(requests, results):
+            if result.__class__ is bytes:
+                payload, n_tokens, error = result, 0, ""
+            else:
+                payload, n_tokens, error = result.payload, result.n_tokens, result.error
+                if error:
+                    counters.failed += 1
+            item = (
+                request._response_id,
+                FINAL,
+                payload,
+                n_tokens,
+                error,
+                request._received_ns,
+                request._decompressed_ns,
+                computed,
+                request._work,
+            )
+            found = by_stream.get(request._stream)
+            if found is None:
+                by_stream[request._stream] = [item]
+            else:
+                found.append(item)
+        for stream, items in by_stream.items():
+            stream.deliver(items)
+
+    def _infer(self, requests: list[InferRequest]) -> Sequence[InferResult]:
+        """Call the backend; normalise its answers; turn its failures into error results."""
+        try:
+            results = list(self.backend.infer(requests))
+            if len(results) != len(requests):
+                raise RuntimeError(f"returned {len(results)} results for {len(requests)} requests")
+            for position, result in enumerate(results):
+                if result.__class__ is bytes or isinstance(result, InferResult):
+                    continue
+                if isinstance(result, (bytearray, memoryview)):
+                    results[position] = bytes(result)
+                else:
+                    raise TypeError(
+                        f"returned {type(result).__name__} where bytes or InferResult belongs"
+                    )
+        except Exception as exc:
+            error = InferResult(error=f"backend {self.label} failed: {exc!r}")
+            return [error] * len(requests)
+        return results
+
+    def _first_token(self, request: InferRequest, payload: bytes) -> None:
+        stream: Stream = request._stream
+        stream.deliver(
+            [
+                (
+                    request._response_id,
+                    FIRST_TOKEN,
+                    bytes(payload),
+                    1,
+                    "",
+                    request._received_ns,
+                    request._decompressed_ns,
+                    now_ns(),
+                    request._work,
+                )
+            ]
+        )

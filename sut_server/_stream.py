@@ -1,0 +1,261 @@
+"""One Infer stream: a reader thread taking SampleBatches in, the gRPC handler thread sending
+ResponseBatches out, and the books that say when the stream may end.
+
+Threads: gRPC's handler thread runs ``responses()`` (the only place results can be sent from in a
+synchronous gRPC server); ``read()`` runs on a reader thread the servicer starts; workers call
+``deliver()``; gRPC calls ``close()`` when the RPC ends for any reason (including cancellation).
+
+The stream ends (status OK) once the client has half-closed, or the node is draining, and every
+admitted sample has had its final result sent. Results ready at the same time are coalesced into
+one ResponseBatch.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import grpc
+
+from protos.v1 import sut_node_pb2 as pb
+
+from ._limit import InflightLimit
+
+now_ns = time.monotonic_ns
+FINAL = pb.SampleResult.KIND_FINAL
+FIRST_TOKEN = pb.SampleResult.KIND_FIRST_TOKEN
+
+Result = tuple[int, int, bytes, int, str, int, int, int, "Work"]
+"""(response_id, kind, payload, n_tokens, error, received_ns, decompressed_ns, computed_ns, work)"""
+
+_WAKE: Any = object()  # tells the writer to re-check whether the stream should end
+
+
+class Work:
+    """The samples of one received SampleBatch, from arrival until each has its final result."""
+
+    __slots__ = ("stream", "samples", "received_ns", "nbytes", "remaining")
+
+    def __init__(self, stream: Stream, samples: Sequence[Any], received_ns: int, nbytes: int):
+        self.stream = stream
+        self.samples = samples
+        self.received_ns = received_ns
+        self.nbytes = nbytes
+        self.remaining = len(samples)  # finals not yet sent; only the writer changes it
+
+
+class StreamFailure(Exception):
+    """The client broke the protocol; the stream ends with this status and message."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Stream:
+    """The state of one Infer call; see the module docstring for who calls what."""
+
+    def __init__(
+        self,
+        number: int,
+        node_name: str,
+        limit: InflightLimit,
+        submit: Callable[[Work], None],
+        draining: Callable[[], bool],
+        coalesce_bytes: int,
+    ) -> None:
+        self.number = number
+        self.node_name = node_name
+        self.outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.reader: threading.Thread | None = None
+        self.closed = False  # no more results will be sent: ended or cancelled
+        self.reader_done = False  # the request side is finished (half-close, cancel or failure)
+        self.failure: StreamFailure | None = None
+        # Counters, each written by one thread only.
+        self.admitted = 0  # samples accepted (reader)
+        self.answered = 0  # final results sent (writer)
+        self.refused = 0  # samples that arrived after the stream closed (reader)
+        self.dropped = 0  # results discarded because the stream had closed (workers)
+        self._limit = limit
+        self._submit = submit
+        self._draining = draining
+        self._coalesce_bytes = coalesce_bytes
+        self._lock = threading.Lock()  # guards closed, the admitted/answered check, credit
+        self._held_samples = 0
+        self._held_bytes = 0
+
+    # --- reader thread ---------------------------------------------------------------------
+
+    def read(self, requests: Iterator[bytes]) -> None:
+        """Take SampleBatches in until the client half-closes or the call ends."""
+        parse = pb.SampleBatch.FromString
+        limit = self._limit
+        gave_up = self._gave_up
+        try:
+            for raw in requests:
+                received = now_ns()
+                try:
+                    samples = parse(raw).samples
+                except Exception as exc:  # protobuf's DecodeError
+                    self.fail(grpc.StatusCode.INVALID_ARGUMENT, f"unparsable SampleBatch: {exc}")
+                    return
+                count = len(samples)
+                if not count:
+                    continue
+                nbytes = len(raw)
+                if not limit.acquire(count, nbytes, gave_up):
+                    self.refused += count
+                    return
+                with self._lock:
+                    if self.closed:
+                        limit.release(count, nbytes)
+                        self.refused += count
+                        return
+                    self.admitted += count
+                    self._held_samples += count
+                    self._held_bytes += nbytes
+                work = Work(self, samples, received, nbytes)
+                if self._draining():
+                    self._refuse(work, f"node {self.node_name} is shutting down; sample not run")
+                else:
+                    self._submit(work)
+        except grpc.RpcError:
+            pass  # the call was cancelled or ended; close() does the cleanup
+        except Exception as exc:  # a bug: end the stream loudly rather than hang it
+            self.fail(grpc.StatusCode.INTERNAL, f"reading the stream failed: {exc!r}")
+        finally:
+            self.reader_done = True
+            self.outbox.put(_WAKE)
+
+    def wake(self) -> None:
+        """Make the writer re-check whether the stream should end (e.g. the node is draining)."""
+        self.outbox.put(_WAKE)
+
+    def _gave_up(self) -> bool:
+        return self.closed
+
+    def _refuse(self, work: Work, message: str) -> None:
+        t = now_ns()
+        self.outbox.put(
+            [
+                (s.response_id, FINAL, b"", 0, message, work.received_ns, t, t, work)
+                for s in work.samples
+            ]
+        )
+
+    def fail(self, code: grpc.StatusCode, message: str) -> None:
+        """End the stream with ``code``: the writer aborts the call."""
+        if self.failure is None:
+            self.failure = StreamFailure(code, message)
+        self.outbox.put(_WAKE)
+
+    # --- workers ---------------------------------------------------------------------------
+
+    def deliver(self, results: list[Result]) -> None:
+        """Hand results to the writer; they are discarded if the stream has closed."""
+        if self.closed:
+            self.dropped += len(results)
+            return
+        self.outbox.put(results)
+
+    # --- gRPC ------------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """The call is over (or over for us): give back its credit and wake everyone."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            samples, nbytes = self._held_samples, self._held_bytes
+            self._held_samples = self._held_bytes = 0
+        self._limit.release(samples, nbytes)
+        self._limit.wake()
+        self.outbox.put(_WAKE)
+
+    @property
+    def pending(self) -> int:
+        """Samples admitted and not yet answered (0 once closed)."""
+        return 0 if self.closed else self.admitted - self.answered
+
+    # --- gRPC handler thread: the writer ---------------------------------------------------
+
+    def responses(self, context: grpc.ServicerContext) -> Iterator[pb.ResponseBatch]:
+        outbox = self.outbox
+        get = outbox.get
+        empty = outbox.empty
+        coalesce_bytes = self._coalesce_bytes
+        while True:
+            item = get()
+            check = item is _WAKE
+            if check:
+                if self._should_end(context):
+                    return
+                continue
+            items: list[Result] = item
+            if not empty():  # more is ready: send it in the same message, up to a size
+                size = sum([len(r[2]) for r in items])
+                while size < coalesce_bytes and not empty():
+                    more = get()
+                    if more is _WAKE:
+                        check = True
+                        continue
+                    items.extend(more)
+                    size += sum([len(r[2]) for r in more])
+            message = pb.ResponseBatch()
+            add = message.results.add
+            finals = 0
+            finished: list[Work] = []
+            sent = now_ns()
+            for r in items:
+                add(
+                    response_id=r[0],
+                    kind=r[1],
+                    payload=r[2],
+                    n_tokens=r[3],
+                    error=r[4],
+                    timing={
+                        "received_ns": r[5],
+                        "decompressed_ns": r[6],
+                        "computed_ns": r[7],
+                        "sent_ns": sent,
+                    },
+                )
+                if r[1] == FINAL:
+                    finals += 1
+                    work = r[8]
+                    work.remaining -= 1
+                    if not work.remaining:
+                        finished.append(work)
+            yield message
+            self.answered += finals
+            if finished:
+                self._give_back(finished)
+            if (check or self.reader_done or self._draining()) and self._should_end(context):
+                return
+
+    def _give_back(self, finished: list[Work]) -> None:
+        samples = sum(len(w.samples) for w in finished)
+        nbytes = sum(w.nbytes for w in finished)
+        with self._lock:
+            if self.closed:
+                return
+            self._held_samples -= samples
+            self._held_bytes -= nbytes
+        self._limit.release(samples, nbytes)
+
+    def _should_end(self, context: grpc.ServicerContext) -> bool:
+        if self.failure is not None:
+            self.close()
+            context.abort(self.failure.code, f"node {self.node_name}: {self.failure}")
+        if self.closed:
+            return True
+        if not (self.reader_done or self._draining()):
+            return False
+        with self._lock:
+            if self.admitted != self.answered:
+                return False
+            self.closed = True  # from here on the reader refuses new samples
+        return True

@@ -1,0 +1,195 @@
+"""The backend plugin interface: what a SUT node calls to run inference.
+
+A backend is a class; the node builds ONE instance and calls it from ``workers`` threads::
+
+    from sut_server.backends.base import Backend, InferRequest, InferResult, OptionReader
+
+    class MyModel(Backend):
+        name = "my-model"                       # shown in Describe and the ready line
+
+        def __init__(self, options: dict[str, str]) -> None:
+            opts = OptionReader(options, self.name)
+            self.scale = opts.number("scale", 1.0)   # from --backend-opt scale=2.5
+            opts.finish()                       # unknown options -> BackendError (exit code 2)
+
+        @property
+        def capacity(self) -> float | None:     # samples/s you expect to sustain, or None
+            return None
+
+        def infer(self, requests: Sequence[InferRequest]) -> Sequence[InferResult | bytes]:
+            return [run_my_model(r.data, r.dtype, r.shape) for r in requests]
+
+        def close(self) -> None:                # optional: release devices, files, ...
+            pass
+
+Start a node with it: ``sut-server --backend mypackage.mymodule:MyModel --backend-opt scale=2.5``.
+
+The contract:
+
+- ``__init__(options)`` gets every ``--backend-opt key=value`` (and the convenience flags such as
+  ``--service-time-us``) as strings, keys with ``-`` turned into ``_``. Raise ``BackendError`` (or
+  ``ValueError``) with a message naming the option for bad values; the command line prints it as one
+  line and exits with code 2. ``OptionReader`` does the parsing and the unknown-key check.
+- ``infer(requests)`` gets a batch of one or more requests and returns one result per request,
+  in the same order: an ``InferResult`` or plain ``bytes`` (short for ``InferResult(payload=...)``).
+  ``requests[i].data`` is the decompressed payload. It is called concurrently from the node's
+  worker threads, so it must be thread-safe (or run the node with ``--workers 1``). Heavy compute
+  should release the GIL (numpy, torch, ... do) for several workers to help.
+- A failure for one sample: return ``InferResult(error="...")`` for it. An exception raised by
+  ``infer`` fails every sample of the batch with an error naming the exception; the stream and the
+  node stay up either way.
+- LLM-style backends send the first token ahead of the final result by calling
+  ``request.first_token(payload)`` once per request, then return the final result (with
+  ``n_tokens``) as usual; the node forwards the first token at once as a KIND_FIRST_TOKEN result.
+- ``capacity`` (samples/s, only a relative weight for load balancing) may be ``None``: the node then
+  reports ``workers x 1000``.
+- Subclassing ``Backend`` is optional: any class with ``__init__(options)`` and ``infer`` works;
+  ``name``, ``capacity`` and ``close`` are then looked up if present.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+import math
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from .._errors import BackendError
+
+
+class InferRequest:
+    """One sample to infer: its decompressed bytes plus what the sender said about them.
+
+    sample_index: the LoadGen sample index (deterministic outputs can be derived from it).
+    data:         the decompressed payload.
+    dtype:        the element type the sender declared, "" if none (numpy names, e.g. "uint8").
+    shape:        the declared shape, () if none.
+    """
+
+    __slots__ = (
+        "sample_index",
+        "data",
+        "dtype",
+        "shape",
+        "_on_first_token",
+        "_stream",
+        "_response_id",
+        "_work",
+        "_received_ns",
+        "_decompressed_ns",
+    )
+
+    def __init__(
+        self,
+        sample_index: int,
+        data: bytes,
+        dtype: str = "",
+        shape: tuple[int, ...] = (),
+        on_first_token: Callable[[InferRequest, bytes], None] | None = None,
+    ) -> None:
+        self.sample_index = sample_index
+        self.data = data
+        self.dtype = dtype
+        self.shape = shape
+        self._on_first_token = on_first_token
+        # Node bookkeeping, filled in by the worker that built the request.
+        self._stream: Any = None
+        self._response_id = 0
+        self._work: Any = None
+        self._received_ns = 0
+        self._decompressed_ns = 0
+
+    def first_token(self, payload: bytes) -> None:
+        """Send the first token now, ahead of the final result (LLM-style backends only)."""
+        if self._on_first_token is not None:
+            self._on_first_token(self, payload)
+
+    def __repr__(self) -> str:
+        return (
+            f"InferRequest(sample_index={self.sample_index}, {len(self.data)} bytes, "
+            f"dtype={self.dtype!r}, shape={self.shape})"
+        )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class InferResult:
+    """The outcome for one request: a payload (and token count), or an error message."""
+
+    payload: bytes = b""
+    n_tokens: int = 0
+    error: str = ""
+
+
+class Backend(abc.ABC):
+    """Base class of every backend; see the module docstring for the full contract."""
+
+    name: str = "backend"
+
+    def __init__(self, options: dict[str, str]) -> None:
+        """Take no options by default; override to read some with ``OptionReader``."""
+        OptionReader(options, self.name).finish()
+
+    @property
+    def capacity(self) -> float | None:
+        """Samples/s the backend expects to sustain, or None if it cannot tell."""
+        return None
+
+    @abc.abstractmethod
+    def infer(self, requests: Sequence[InferRequest]) -> Sequence[InferResult | bytes]:
+        """Return one result per request, in order (called concurrently from worker threads)."""
+
+    def close(self) -> None:  # noqa: B027  # optional hook, deliberately not abstract
+        """Release whatever the backend holds; called once when the node stops."""
+
+
+class OptionReader:
+    """Typed access to a backend's string options, with one clear error per bad value.
+
+    Call ``finish()`` after reading every option you know: leftover keys are reported as unknown.
+    """
+
+    def __init__(self, options: Mapping[str, str], backend: str) -> None:
+        self._options = {key.replace("-", "_"): value for key, value in options.items()}
+        self._backend = backend
+        self._used: set[str] = set()
+
+    def string(self, key: str, default: str) -> str:
+        self._used.add(key)
+        return self._options.get(key, default)
+
+    def integer(self, key: str, default: int, *, minimum: int | None = None) -> int:
+        raw = self.string(key, str(default))
+        try:
+            value = int(raw)
+        except ValueError:
+            raise self._bad(key, raw, "an integer") from None
+        if minimum is not None and value < minimum:
+            raise self._bad(key, raw, f"an integer >= {minimum}")
+        return value
+
+    def number(self, key: str, default: float, *, minimum: float | None = None) -> float:
+        raw = self.string(key, repr(default))
+        try:
+            value = float(raw)
+        except ValueError:
+            raise self._bad(key, raw, "a number") from None
+        if not math.isfinite(value) or (minimum is not None and value < minimum):
+            bound = f" >= {minimum:g}" if minimum is not None else ""
+            raise self._bad(key, raw, f"a finite number{bound}")
+        return value
+
+    def finish(self) -> None:
+        unknown = sorted(set(self._options) - self._used)
+        if unknown:
+            known = ", ".join(sorted(self._used)) or "none"
+            raise BackendError(
+                f"backend {self._backend!r} does not take option(s) {', '.join(unknown)} "
+                f"(it takes: {known})"
+            )
+
+    def _bad(self, key: str, raw: str, what: str) -> BackendError:
+        return BackendError(f"backend {self._backend!r}: option {key}={raw!r} must be {what}")
+
+
+__all__ = ["Backend", "BackendError", "InferRequest", "InferResult", "OptionReader"]
