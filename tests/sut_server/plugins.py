@@ -1,0 +1,70 @@
+"""Backends used by the tests through the ``module:Class`` plugin mechanism."""
+
+from __future__ import annotations
+
+import struct
+import threading
+import time
+
+from sut_server import Backend, InferResult, OptionReader
+
+
+class BatchSize(Backend):
+    """Answers each sample with (batch size, sample index) as two little-endian int32."""
+
+    name = "batch-size"
+
+    def __init__(self, options: dict[str, str]) -> None:
+        opts = OptionReader(options, self.name)
+        self.delay_s = opts.number("delay_ms", 0.0, minimum=0.0) / 1e3
+        opts.finish()
+
+    def infer(self, requests):
+        if self.delay_s:
+            time.sleep(self.delay_s)
+        return [struct.pack("<ii", len(requests), r.sample_index) for r in requests]
+
+
+class Failing(Backend):
+    """Raises for a batch holding sample index 13; says per sample when the payload is b"bad"."""
+
+    name = "failing"
+
+    def infer(self, requests):
+        if any(r.sample_index == 13 for r in requests):
+            raise RuntimeError("unlucky sample")
+        return [InferResult(error="bad input") if r.data == b"bad" else r.data for r in requests]
+
+
+class Counting(Backend):
+    """Sleeps ``delay_ms`` per batch and counts the samples it ran."""
+
+    name = "counting"
+
+    def __init__(self, options: dict[str, str]) -> None:
+        opts = OptionReader(options, self.name)
+        self.delay_s = opts.number("delay_ms", 50.0, minimum=0.0) / 1e3
+        opts.finish()
+        self.ran = 0
+        self._lock = threading.Lock()
+
+    def infer(self, requests):
+        time.sleep(self.delay_s)
+        with self._lock:
+            self.ran += len(requests)
+        return [b"done"] * len(requests)
+
+
+class NotABackend:
+    """Has no infer(): loading it must fail with a clear message."""
+
+    def __init__(self, options: dict[str, str]) -> None:
+        pass
+
+
+class BrokenInit(Backend):
+    def __init__(self, options: dict[str, str]) -> None:
+        raise ValueError("the model file is missing")
+
+    def infer(self, requests):
+        raise AssertionError("never built")

@@ -1,0 +1,73 @@
+"""Node-side dynamic batching: batches of up to --max-batch, across streams, with a timeout."""
+
+from __future__ import annotations
+
+import struct
+import time
+
+from protos.v1 import sut_node_pb2 as pb
+
+from .conftest import sample
+
+BATCH_SIZE = "tests.sut_server.plugins:BatchSize"
+
+
+def batch_sizes(results: list[pb.SampleResult]) -> list[int]:
+    return sorted(struct.unpack("<ii", r.payload)[0] for r in results)
+
+
+def test_single_sample_messages_are_grouped_up_to_max_batch(start_node):
+    client = start_node(backend=BATCH_SIZE, max_batch=4, batch_timeout_us=300_000)
+    results = client.infer(*[pb.SampleBatch(samples=[sample(i)]) for i in range(10)])
+    assert sorted(r.response_id for r in results) == list(range(10))
+    sizes = batch_sizes(results)
+    assert max(sizes) == 4 and sizes.count(4) >= 4
+    stats = client.node.statistics()
+    assert stats.peak_batch == 4
+    assert stats.batches < 10
+
+
+def test_a_message_larger_than_max_batch_is_split(start_node):
+    client = start_node(backend=BATCH_SIZE, max_batch=4)
+    results = client.infer(pb.SampleBatch(samples=[sample(i) for i in range(10)]))
+    assert batch_sizes(results) == [2, 2, 4, 4, 4, 4, 4, 4, 4, 4]
+    for r in results:
+        assert struct.unpack("<ii", r.payload)[1] == r.response_id
+
+
+def test_samples_from_different_streams_share_a_batch(start_node):
+    client = start_node(backend=BATCH_SIZE, max_batch=4, batch_timeout_us=5_000_000)
+    first, second = client.open_stream(), client.open_stream()
+    started = time.monotonic()
+    first.send(sample(1), sample(2))
+    second.send(sample(3), sample(4))
+    results = [first.next_result(), first.next_result(), second.next_result(), second.next_result()]
+    assert batch_sizes(results) == [4, 4, 4, 4]
+    assert time.monotonic() - started < 4.0  # the batch started when full, not at the timeout
+    for stream in (first, second):
+        stream.half_close()
+        assert stream.wait_ended()
+
+
+def test_a_partial_batch_starts_when_its_oldest_sample_times_out(start_node):
+    client = start_node(backend=BATCH_SIZE, max_batch=8, batch_timeout_us=200_000)
+    stream = client.open_stream()
+    started = time.monotonic()
+    stream.send(sample(1))
+    result = stream.next_result()
+    assert time.monotonic() - started >= 0.2
+    assert struct.unpack("<ii", result.payload)[0] == 1
+    waited_ns = result.timing.computed_ns - result.timing.received_ns
+    assert waited_ns >= 200_000_000
+    stream.half_close()
+    assert stream.wait_ended()
+
+
+def test_without_max_batch_each_message_is_one_backend_call(start_node):
+    client = start_node(backend=BATCH_SIZE)
+    results = client.infer(
+        pb.SampleBatch(samples=[sample(i) for i in range(7)]),
+        pb.SampleBatch(samples=[sample(10)]),
+    )
+    sizes = {r.response_id: struct.unpack("<ii", r.payload)[0] for r in results}
+    assert sizes == {**{i: 7 for i in range(7)}, 10: 1}
