@@ -21,7 +21,7 @@ from ._nodes import running_nodes, sut_server_command
 SAMPLES = "3x32x32:float32:2048"
 """Synthetic inputs: 2048 samples of 3x32x32 float32 (12 KiB each)."""
 
-OFFLINE_SETTINGS = ("min_duration_ms=4000", "offline_expected_qps=1000")
+OFFLINE_SETTINGS = ("min_duration_ms=3000", "offline_expected_qps=20000")
 SERVER_SETTINGS = (
     "min_duration_ms=6000",
     "server_target_qps=150",
@@ -51,7 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "server_target_latency_ns=50000000",
         )
     commands = [
-        sut_server_command(args.backend, "127.0.0.1:0", module=args.node_module) for _ in range(2)
+        sut_server_command(args.backend, "127.0.0.1:0", ("--name", name), module=args.node_module)
+        for name in ("node-a", "node-b")
     ]
     t0 = time.monotonic()
     print(f"starting 2 SUT nodes ({args.backend}) on 127.0.0.1 ...", flush=True)
