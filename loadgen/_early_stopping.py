@@ -67,7 +67,9 @@ def hypergeometric_2f1_a1(b: int, c: int, x: float) -> float:
     term = 1.0
     result = 1.0
     start = 0
-    size = _FIRST_CHUNK
+    # Near the early-stopping threshold about 5·sqrt(-b) terms are needed, and never more
+    # than 1 - b (the term for i = -b is exactly 0): size the first chunk to fit.
+    size = min(1 - b, 64 + 6 * math.isqrt(-b)) if b <= 0 else _FIRST_CHUNK
     with np.errstate(all="ignore"):  # overflow to inf/nan is part of the official behaviour
         while True:
             i = np.arange(start, start + size, dtype=np.int64)
