@@ -215,6 +215,10 @@ def early_stopping(
     runs); MultiStream reads ``sorted_query_latencies`` (also in token runs). Only Server uses
     ``target_latency_ns``. Offline always passes with an empty text.
     """
+    if not 0.0 < percentile < 1.0:
+        raise ValueError(
+            f"target latency percentile must be strictly between 0 and 1, got {percentile!r}"
+        )
     find = MinPassingQueriesFinder()
     n = int(queries_issued)
     if scenario == TestScenario.SingleStream:

@@ -186,3 +186,9 @@ def test_server_counts_strictly_over_latency_samples():
 def test_offline_always_passes_without_text():
     out = early_stopping(OFFLINE, 1, np.arange(5), np.zeros(0), 0.99, 0)
     assert out.met and out.text == "" and out.latency_ss is None and out.latency_ms is None
+
+
+@pytest.mark.parametrize("p", [0.0, 1.0, 99.0])
+def test_a_percentile_outside_0_1_is_a_clear_error(p):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        early_stopping(SS, 100, np.arange(100), np.arange(100), p, 0)
