@@ -152,7 +152,7 @@ class Engine:
         computed = now_ns()
         by_stream: dict[Stream, list[Result]] = {}
         for request, result in zip(requests, results):
-            if result.__class__ is bytes:
+            if isinstance(result, bytes):
                 payload, n_tokens, error = result, 0, ""
             else:
                 payload, n_tokens, error = result.payload, result.n_tokens, result.error
@@ -177,7 +177,7 @@ class Engine:
         for stream, items in by_stream.items():
             stream.deliver(items)
 
-    def _infer(self, requests: list[InferRequest]) -> Sequence[InferResult]:
+    def _infer(self, requests: list[InferRequest]) -> Sequence[InferResult | bytes]:
         """Call the backend; normalise its answers; turn its failures into error results."""
         try:
             results = list(self.backend.infer(requests))
@@ -193,8 +193,8 @@ class Engine:
                         f"returned {type(result).__name__} where bytes or InferResult belongs"
                     )
         except Exception as exc:
-            error = InferResult(error=f"backend {self.label} failed: {exc!r}")
-            return [error] * len(requests)
+            failed: InferResult | bytes = InferResult(error=f"backend {self.label} failed: {exc!r}")
+            return [failed] * len(requests)
         return results
 
     def _first_token(self, request: InferRequest, payload: bytes) -> None:

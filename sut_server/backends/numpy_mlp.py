@@ -90,7 +90,8 @@ def classify(features: np.ndarray, weights: _Weights) -> np.ndarray:
     """Class ids for a (batch, D) float32 matrix, as the module docstring states."""
     w1, b1, w2, b2 = weights
     hidden = np.maximum(features.astype(np.float64) @ w1 + b1, 0.0)
-    return np.argmax(hidden @ w2 + b2, axis=1)
+    classes: np.ndarray = np.argmax(hidden @ w2 + b2, axis=1)
+    return classes
 
 
 class NumpyMLPBackend(Backend):
