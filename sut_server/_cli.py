@@ -71,7 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="an option for the backend (repeatable)",
     )
     parser.add_argument("--name", help="node name (default: <hostname>-<port>)")
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, metavar="N")
+    parser.add_argument(
+        "--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
+        help="backend worker threads (default: %(default)s)",
+    )  # fmt: skip
     parser.add_argument(
         "--max-batch",
         type=int,

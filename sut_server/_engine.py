@@ -3,6 +3,10 @@
 Each worker loops: take a batch from the work queue, decompress each sample (timed, inside the
 node's measurement), call ``backend.infer`` once, and hand every result to its stream's writer.
 A sample that cannot be decoded, or a backend failure, becomes a result with ``error`` set.
+
+A backend that declares ``inline = True`` (cheap, non-blocking ``infer``, e.g. echo) skips the
+workers when node-side batching is off: the stream's reader thread runs each message itself,
+saving one thread hand-off (about 30 us of node time per sample here).
 """
 
 from __future__ import annotations
@@ -54,8 +58,11 @@ class Engine:
             if config.max_batch
             else MessageQueue()
         )
+        self.inline = bool(getattr(backend, "inline", False)) and not config.max_batch
         self._threads: list[threading.Thread] = []
         self._counters = [_WorkerCounters() for _ in range(config.workers)]
+        self._counters_lock = threading.Lock()
+        self._local = threading.local()  # the decoder and counters of each inline reader thread
         self.failure: BaseException | None = None
 
     def start(self) -> None:
@@ -67,7 +74,18 @@ class Engine:
             self._threads.append(thread)
 
     def submit(self, work: Work) -> None:
-        self.queue.put(work)
+        """Queue ``work`` for the workers, or run it now on this thread if the backend is inline."""
+        if not self.inline:
+            self.queue.put(work)
+            return
+        local = self._local
+        try:
+            decoder, counters = local.decoder, local.counters
+        except AttributeError:
+            decoder, counters = local.decoder, local.counters = Decoder(), _WorkerCounters()
+            with self._counters_lock:
+                self._counters.append(counters)
+        self._guarded([(work, work.samples)], decoder, counters)
 
     def close(self, timeout: float) -> None:
         """Let the workers finish what is queued, then join them (up to ``timeout`` s)."""
@@ -85,7 +103,8 @@ class Engine:
             )
 
     def statistics(self) -> EngineStatistics:
-        counters = list(self._counters)
+        with self._counters_lock:
+            counters = list(self._counters)
         return EngineStatistics(
             batches=sum(c.batches for c in counters),
             samples_computed=sum(c.samples for c in counters),
@@ -105,12 +124,15 @@ class Engine:
             batch = take()
             if batch is None:
                 return
-            try:
-                self._process(batch, decoder, counters)
-            except Exception as exc:  # a bug in the node: keep serving, but say so loudly
-                if self.failure is None:
-                    self.failure = exc
-                traceback.print_exc(file=sys.stderr)
+            self._guarded(batch, decoder, counters)
+
+    def _guarded(self, batch: list[Slice], decoder: Decoder, counters: _WorkerCounters) -> None:
+        try:
+            self._process(batch, decoder, counters)
+        except Exception as exc:  # a bug in the node: keep serving, but say so loudly
+            if self.failure is None:
+                self.failure = exc
+            traceback.print_exc(file=sys.stderr)
 
     def _process(self, batch: list[Slice], decoder: Decoder, counters: _WorkerCounters) -> None:
         decode = decoder.decode

@@ -43,6 +43,10 @@ The contract:
   ``n_tokens``) as usual; the node forwards the first token at once as a KIND_FIRST_TOKEN result.
 - ``capacity`` (samples/s, only a relative weight for load balancing) may be ``None``: the node then
   reports ``workers x 1000``.
+- ``inline = True`` (class attribute) says ``infer`` is cheap and never blocks: without
+  ``--max-batch`` the node then calls it on the thread that received the message instead of
+  handing it to a worker (lower latency; ``--workers`` is then unused). Leave it False for anything
+  that sleeps or computes for long, or one stream's samples would run one at a time.
 - Subclassing ``Backend`` is optional: any class with ``__init__(options)`` and ``infer`` works;
   ``name``, ``capacity`` and ``close`` are then looked up if present.
 """
@@ -125,6 +129,7 @@ class Backend(abc.ABC):
     """Base class of every backend; see the module docstring for the full contract."""
 
     name: str = "backend"
+    inline: bool = False  # True: cheap, non-blocking infer, run on the receiving thread
 
     def __init__(self, options: dict[str, str]) -> None:
         """Take no options by default; override to read some with ``OptionReader``."""

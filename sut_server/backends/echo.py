@@ -11,6 +11,7 @@ class EchoBackend(Backend):
     """Returns each request's decompressed bytes unchanged; takes no options."""
 
     name = "echo"
+    inline = True  # nothing to compute: run on the receiving thread, no hand-off to a worker
 
     def infer(self, requests: Sequence[InferRequest]) -> Sequence[InferResult | bytes]:
         return [request.data for request in requests]

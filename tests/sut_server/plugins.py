@@ -68,3 +68,17 @@ class BrokenInit(Backend):
 
     def infer(self, requests):
         raise AssertionError("never built")
+
+
+class ThreadName(Backend):
+    """Answers with the name of the thread that ran it; ``inline=1`` declares it inline."""
+
+    name = "thread-name"
+
+    def __init__(self, options: dict[str, str]) -> None:
+        opts = OptionReader(options, self.name)
+        self.inline = opts.integer("inline", 0) == 1
+        opts.finish()
+
+    def infer(self, requests):
+        return [threading.current_thread().name.encode()] * len(requests)

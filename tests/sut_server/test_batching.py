@@ -5,6 +5,8 @@ from __future__ import annotations
 import struct
 import time
 
+import pytest
+
 from protos.v1 import sut_node_pb2 as pb
 
 from .conftest import sample
@@ -71,3 +73,27 @@ def test_without_max_batch_each_message_is_one_backend_call(start_node):
     )
     sizes = {r.response_id: struct.unpack("<ii", r.payload)[0] for r in results}
     assert sizes == {**{i: 7 for i in range(7)}, 10: 1}
+
+
+@pytest.mark.parametrize(
+    "inline, max_batch, ran_on",
+    [("1", 0, "sut-stream-1-reader"), ("0", 0, "sut-worker-0"), ("1", 2, "sut-worker-0")],
+)
+def test_inline_backends_run_on_the_reader_unless_batching(start_node, inline, max_batch, ran_on):
+    client = start_node(
+        backend="tests.sut_server.plugins:ThreadName",
+        backend_options={"inline": inline},
+        max_batch=max_batch,
+    )
+    results = client.infer(pb.SampleBatch(samples=[sample(1), sample(2)]))
+    assert {r.payload.decode() for r in results} == {ran_on}
+    assert client.node.statistics().samples_computed == 2
+
+
+def test_echo_batches_too_when_asked(start_node):
+    client = start_node(backend="echo", max_batch=4)
+    results = client.infer(pb.SampleBatch(samples=[sample(i, bytes([i])) for i in range(10)]))
+    assert sorted((r.response_id, r.payload) for r in results) == [
+        (i, bytes([i])) for i in range(10)
+    ]
+    assert client.node.statistics().peak_batch == 4
