@@ -64,7 +64,7 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
 
     def Infer(
         self, request_iterator: Iterator[bytes], context: grpc.ServicerContext
-    ) -> Iterator[pb.ResponseBatch]:
+    ) -> Iterator[bytes]:
         stream = self._admit(context)
         try:
             if not context.add_callback(stream.close):
@@ -188,8 +188,9 @@ def node_info(
 
 
 def add_servicer_to_server(servicer: SutNodeServicer, server: grpc.Server) -> None:
-    """Register the service like the generated code does, except that Infer requests arrive as
-    bytes: the stream reader parses them itself and so knows each message's size on the wire."""
+    """Register the service like the generated code does, except that Infer carries bytes both
+    ways: the stream reader parses requests itself (and so knows their size on the wire), and the
+    writer encodes responses itself (``_encode``)."""
     handlers = {
         "Describe": grpc.unary_unary_rpc_method_handler(
             servicer.Describe,
@@ -202,9 +203,7 @@ def add_servicer_to_server(servicer: SutNodeServicer, server: grpc.Server) -> No
             response_serializer=pb.FlushReply.SerializeToString,
         ),
         "Infer": grpc.stream_stream_rpc_method_handler(
-            servicer.Infer,
-            request_deserializer=None,
-            response_serializer=pb.ResponseBatch.SerializeToString,
+            servicer.Infer, request_deserializer=None, response_serializer=None
         ),
     }
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))

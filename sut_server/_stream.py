@@ -22,6 +22,7 @@ import grpc
 
 from protos.v1 import sut_node_pb2 as pb
 
+from ._encode import encode_response
 from ._limit import InflightLimit
 
 now_ns = time.monotonic_ns
@@ -182,7 +183,8 @@ class Stream:
 
     # --- gRPC handler thread: the writer ---------------------------------------------------
 
-    def responses(self, context: grpc.ServicerContext) -> Iterator[pb.ResponseBatch]:
+    def responses(self, context: grpc.ServicerContext) -> Iterator[bytes]:
+        """Serialized ResponseBatches until the stream should end (runs on gRPC's thread)."""
         outbox = self.outbox
         get = outbox.get
         empty = outbox.empty
@@ -204,31 +206,16 @@ class Stream:
                         continue
                     items.extend(more)
                     size += sum([len(r[2]) for r in more])
-            message = pb.ResponseBatch()
-            add = message.results.add
             finals = 0
             finished: list[Work] = []
-            sent = now_ns()
             for r in items:
-                add(
-                    response_id=r[0],
-                    kind=r[1],
-                    payload=r[2],
-                    n_tokens=r[3],
-                    error=r[4],
-                    timing={
-                        "received_ns": r[5],
-                        "decompressed_ns": r[6],
-                        "computed_ns": r[7],
-                        "sent_ns": sent,
-                    },
-                )
                 if r[1] == FINAL:
                     finals += 1
                     work = r[8]
                     work.remaining -= 1
                     if not work.remaining:
                         finished.append(work)
+            message = encode_response(items, now_ns())
             yield message
             self.answered += finals
             if finished:

@@ -1,0 +1,40 @@
+"""The hand-built ResponseBatch bytes parse to exactly what protobuf would have built."""
+
+from __future__ import annotations
+
+import pytest
+
+from protos.v1 import sut_node_pb2 as pb
+from sut_server._encode import encode_response, varint
+
+FIRST = pb.SampleResult.KIND_FIRST_TOKEN
+
+
+@pytest.mark.parametrize("value", [1, 127, 128, 300, 16383, 16384, 2**32, 2**64 - 1])
+def test_varint_matches_protobuf(value):
+    # A uint64 field holding ``value`` is its tag byte (0x08) followed by the varint.
+    assert b"\x08" + varint(value) == pb.FlushReply(pending=value).SerializeToString()
+    assert varint(0) == b"\x00"
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        [],
+        [(1, 0, b"x", 0, "", 10, 20, 30, None)],
+        [(2**64 - 1, FIRST, b"\x00" * 200, 1, "", 1, 2, 3, None)],
+        [(5, 0, b"", 0, "zstd payload cannot be decompressed: ü", 4, 5, 6, None)],
+        [(i, 0, bytes([i % 256]) * (i * 997), i, "", i, i + 1, i + 2, None) for i in range(40)],
+    ],
+)
+def test_encoded_batch_equals_the_protobuf_one(results):
+    sent = 123_456_789_012
+    expected = pb.ResponseBatch()
+    for r in results:
+        expected.results.add(
+            response_id=r[0], kind=r[1], payload=r[2], n_tokens=r[3], error=r[4],
+            timing=pb.NodeTiming(
+                received_ns=r[5], decompressed_ns=r[6], computed_ns=r[7], sent_ns=sent
+            ),
+        )  # fmt: skip
+    assert pb.ResponseBatch.FromString(encode_response(results, sent)) == expected
