@@ -22,7 +22,9 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SutNode"].full_name
 """The gRPC service name, "lon.v1.SutNode"; health is reported for it and for ""."""
 
 _FLUSH_POLL_S = 0.002
-_COALESCE_FRACTION = 2  # a ResponseBatch gathers results up to max_message_bytes / this
+_COALESCE_BYTES = 2 * 1024 * 1024
+"""Results ready together share a ResponseBatch until their payloads reach this many bytes: well
+under gRPC's default 4 MiB receive limit, and large enough to amortise the per-message cost."""
 
 
 class SutNodeServicer(pb_grpc.SutNodeServicer):
@@ -100,7 +102,7 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
                 self._engine.limit,
                 self._engine.submit,
                 self._is_draining,
-                max(1, self._config.max_message_bytes // _COALESCE_FRACTION),
+                min(_COALESCE_BYTES, self._config.max_message_bytes // 2),
             )
             self._streams.add(stream)
             self._readers = [t for t in self._readers if t.is_alive()]
