@@ -89,6 +89,17 @@ def loaded_qsl(
     return qsl
 
 
+LOADGENS = ("ours", "official")
+
+
+def need_loadgen(name: str) -> None:
+    """Skip unless LoadGen ``name`` can run a test here."""
+    if name == "official":
+        pytest.importorskip("mlperf_loadgen")
+    elif not hasattr(loadgen, "run_test"):
+        pytest.skip("loadgen does not export run_test yet")
+
+
 @pytest.fixture
 def recording() -> RecordingLoadgen:
     return RecordingLoadgen()

@@ -17,7 +17,7 @@ import pytest
 
 from qdl._cli import main, parse_options, run
 
-from .conftest import ROOT, echo_process
+from .conftest import LOADGENS, ROOT, echo_process, need_loadgen
 from .test_grpc import free_port
 
 LON_RUN = [sys.executable, "-c", "import sys; from qdl._cli import main; sys.exit(main())"]
@@ -130,7 +130,7 @@ def test_no_traceback_from_the_real_command(tmp_path):
     )
 
 
-def short_offline(nodes, output, *extra, loadgen="official"):
+def short_offline(nodes, output, *extra, loadgen):
     return [
         *LON_RUN, "--nodes", ",".join(nodes), "--scenario", "Offline", "--output", str(output),
         "--set", "min_duration_ms=300", "--set", "offline_expected_qps=2000",
@@ -138,8 +138,9 @@ def short_offline(nodes, output, *extra, loadgen="official"):
     ]  # fmt: skip
 
 
-def test_official_loadgen_offline_run_over_two_nodes(tmp_path):
-    pytest.importorskip("mlperf_loadgen")
+@pytest.mark.parametrize("lg", LOADGENS)
+def test_offline_run_over_two_nodes(tmp_path, lg):
+    need_loadgen(lg)
     data = tmp_path / "data"
     data.mkdir()
     for i in range(40):
@@ -147,7 +148,7 @@ def test_official_loadgen_offline_run_over_two_nodes(tmp_path):
     with echo_process("--name", "left") as (_, a), echo_process("--name", "right") as (_, b):
         proc = subprocess.run(
             short_offline([a, b], tmp_path / "out", "--dataset", str(data),
-                          "--compression", "zstd", "--balance", "round-robin"),
+                          "--compression", "zstd", "--balance", "round-robin", loadgen=lg),
             cwd=ROOT, capture_output=True, text=True, timeout=90,
         )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
@@ -167,10 +168,11 @@ def test_official_loadgen_offline_run_over_two_nodes(tmp_path):
     assert os.path.isfile(tmp_path / "out" / "mlperf_log_detail.txt")
 
 
-def test_official_loadgen_node_killed_mid_run_exits_1_naming_it(tmp_path):
-    pytest.importorskip("mlperf_loadgen")
+@pytest.mark.parametrize("lg", LOADGENS)
+def test_node_killed_mid_run_exits_1_naming_it(tmp_path, lg):
+    need_loadgen(lg)
     with echo_process("--name", "victim", "--delay", "0.05") as (node_proc, address):
-        argv = short_offline([address], tmp_path / "out", "--synthetic", "16:uint8:64")
+        argv = short_offline([address], tmp_path / "out", "--synthetic", "16:uint8:64", loadgen=lg)
         argv[argv.index("min_duration_ms=300")] = "min_duration_ms=60000"
         run_proc = subprocess.Popen(
             argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -182,19 +184,21 @@ def test_official_loadgen_node_killed_mid_run_exits_1_naming_it(tmp_path):
         finally:
             killer.cancel()
     assert run_proc.returncode == 1, err
-    assert err.startswith("lon-run: error: run failed: node victim at ")
-    assert "samples were outstanding on it" in err
+    (line,) = [x for x in err.splitlines() if x.startswith("lon-run: error: ")]
+    assert line.startswith("lon-run: error: run failed: node victim at ")
+    assert "samples were outstanding on it" in line
     stats = json.loads((tmp_path / "out" / "lon_node_stats.json").read_text())
     assert stats["failure"] in err
     assert stats["samples_completed"] == stats["samples_issued"]
 
 
-def test_official_loadgen_accuracy_log_holds_what_the_nodes_answered(tmp_path):
-    pytest.importorskip("mlperf_loadgen")
+@pytest.mark.parametrize("lg", LOADGENS)
+def test_accuracy_log_holds_what_the_nodes_answered(tmp_path, lg):
+    need_loadgen(lg)
     with echo_process("--name", "acc") as (_, address):
         proc = subprocess.run(
             short_offline([address], tmp_path / "out", "--synthetic", "5x3:int16:12",
-                          "--mode", "AccuracyOnly", "--compression", "zstd"),
+                          "--mode", "AccuracyOnly", "--compression", "zstd", loadgen=lg),
             cwd=ROOT, capture_output=True, text=True, timeout=90,
         )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

@@ -12,7 +12,7 @@ import pytest
 from qdl._exceptions import NodeProcessError
 from qdl._nodes import running_nodes, start_node, sut_server_command
 
-from .conftest import ROOT
+from .conftest import LOADGENS, ROOT, need_loadgen
 
 ECHO = "tests.qdl.echo_node"
 
@@ -55,11 +55,12 @@ def test_a_node_that_never_says_ready_times_out():
         start_node(argv, ready_timeout=0.5)
 
 
-def test_the_demo_runs_offline_then_server_and_stops_its_nodes(tmp_path):
-    pytest.importorskip("mlperf_loadgen")
+@pytest.mark.parametrize("lg", LOADGENS)
+def test_the_demo_runs_offline_then_server_and_stops_its_nodes(tmp_path, lg):
+    need_loadgen(lg)
     proc = subprocess.run(
         [sys.executable, "-m", "qdl.demo", "--node-module", ECHO, "--quick",
-         "--loadgen", "official", "--output", str(tmp_path)],
+         "--loadgen", lg, "--output", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr

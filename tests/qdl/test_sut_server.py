@@ -15,7 +15,7 @@ import pytest
 from qdl import QueryDispatchLibrary, StreamBroken
 from qdl._nodes import running_nodes, sut_server_command
 
-from .conftest import ROOT, loaded_qsl, queries
+from .conftest import LOADGENS, ROOT, loaded_qsl, need_loadgen, queries
 from .test_cli import LON_RUN
 
 
@@ -77,13 +77,14 @@ def test_a_sut_server_killed_mid_run_is_named_with_its_outstanding_count(recordi
     assert recording.completed_ids() == collections.Counter(range(1, 201))
 
 
-def test_lon_run_official_server_run_on_sut_server(tmp_path, in_root):
-    pytest.importorskip("mlperf_loadgen")
+@pytest.mark.parametrize("lg", LOADGENS)
+def test_lon_run_server_run_on_sut_server(tmp_path, in_root, lg):
+    need_loadgen(lg)
     commands = [sut_server_command("numpy-mlp", extra=("--name", "srv"))]
     with running_nodes(commands) as (node,):
         proc = subprocess.run(
             [*LON_RUN, "--nodes", node.address, "--scenario", "Server", "--output",
-             str(tmp_path), "--synthetic", "3x16x16:uint8:256", "--loadgen", "official",
+             str(tmp_path), "--synthetic", "3x16x16:uint8:256", "--loadgen", lg,
              "--set", "min_duration_ms=500", "--set", "server_target_qps=200",
              "--set", "min_query_count=50", "--compression", "zstd", "--zstd-level", "5"],
             cwd=ROOT, capture_output=True, text=True, timeout=90,
