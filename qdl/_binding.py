@@ -109,6 +109,20 @@ class OurLoadgen(LoadgenBinding):
     """The pure-Python ``loadgen``: the QDL and QSLs are its SUT and QSL directly."""
 
     name = "ours"
+    REQUIRED = (
+        "QuerySamplesComplete",
+        "FirstTokenComplete",
+        "AbortTest",
+        "TestAborted",
+        "run_test",
+    )
+
+    def __init__(self) -> None:
+        missing = [n for n in self.REQUIRED if not hasattr(loadgen, n)]
+        if missing:
+            raise ConfigError(
+                f"this loadgen does not provide {', '.join(missing)}; use --loadgen official"
+            )
 
     def complete(self, completions: Sequence[Completion]) -> None:
         response = loadgen.QuerySampleResponse

@@ -15,6 +15,7 @@ import time
 import numpy as np
 import pytest
 
+import loadgen
 from qdl._cli import main, parse_options, run
 
 from .conftest import LOADGENS, ROOT, echo_process, need_loadgen
@@ -35,9 +36,14 @@ def node():
         yield address
 
 
+# A LoadGen that can be set up here; the bad-input tests are about everything else.
+USABLE = "ours" if hasattr(loadgen, "run_test") else "official"
+
+
 def base(node, tmp_path, *extra):
     return [
-        "--nodes", node, "--scenario", "Offline", "--output", str(tmp_path / "out"), *extra,
+        "--nodes", node, "--scenario", "Offline", "--output", str(tmp_path / "out"),
+        "--loadgen", USABLE, *extra,
     ]  # fmt: skip
 
 
@@ -208,3 +214,10 @@ def test_accuracy_log_holds_what_the_nodes_answered(tmp_path, lg):
         rng = np.random.default_rng([0, e["qsl_idx"]])
         expected = rng.integers(-(2**15), 2**15 - 1, (5, 3), dtype=np.int16, endpoint=True)
         assert bytes.fromhex(e["data"]) == expected.astype("<i2").tobytes()
+
+
+def test_a_loadgen_without_the_needed_api_is_bad_input(tmp_path, monkeypatch):
+    monkeypatch.delattr(loadgen, "run_test", raising=False)
+    argv = base("127.0.0.1:1", tmp_path, "--synthetic", "4:uint8:8", "--loadgen", "ours")
+    code, _, err = run_cli(argv)
+    assert code == 2 and "does not provide" in err and "run_test" in err
