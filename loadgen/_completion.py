@@ -1,0 +1,372 @@
+"""Completion bookkeeping for one series of queries, and the thread-safe completion entry points.
+
+A *series* is everything issued between one GenerateQueries and the following FlushQueries
+(a performance run, or one accuracy chunk). Sample ``i`` of a series gets the response id
+``base + i``; ids are never reused within a process, so a late response from an earlier series
+or test is recognised as such instead of being counted twice.
+
+The hot path (``complete``) takes one timestamp per call, like the official LoadGen, and does a
+constant amount of work per response under one lock.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ._samples import QuerySampleResponse, response_bytes
+
+_now = time.perf_counter_ns
+
+_ids_lock = threading.Lock()
+_next_id = 1  # id 0 is reserved, as in the official LoadGen
+
+
+def _reserve_ids(count: int) -> int:
+    global _next_id
+    with _ids_lock:
+        base = _next_id
+        _next_id += count + 1
+    return base
+
+
+class TestAborted(RuntimeError):
+    """Raised by StartTest when the run was aborted (``AbortTest``) or a SUT stopped answering."""
+
+    __test__ = False
+
+
+ErrorSink = Callable[[str], None]
+AccuracySink = Callable[[int, int, bytes, "bytes | None", "int | None"], None]
+
+_NEVER = sys.maxsize
+
+
+class Series:
+    """Per-sample completion times and counters for one series."""
+
+    def __init__(
+        self,
+        sample_index: np.ndarray,
+        first_sample_seq: int,
+        *,
+        error_sink: ErrorSink,
+        accuracy_sink: AccuracySink | None = None,
+        log_mask: np.ndarray | None = None,
+        log_all: bool = False,
+        token_latencies: bool = False,
+        needs_first_token: bool = False,
+    ) -> None:
+        n = len(sample_index)
+        self.n = n
+        self.base = _reserve_ids(n)
+        self.first_sample_seq = first_sample_seq
+        self.sample_index = sample_index
+        self.done: list[int] = [0] * n  # completion timestamp, 0 = not yet
+        self.completed = 0
+        self.wait_target = _NEVER
+        self.event = threading.Event()
+        self.lock = threading.Lock()
+        self.aborted: str | None = None
+        self.closed = False
+        self._error_sink = error_sink
+        self._accuracy_sink = accuracy_sink
+        self._log_all = log_all
+        self._log_flags: list[bool] | None = None
+        if accuracy_sink is not None and not log_all and log_mask is not None:
+            self._log_flags = log_mask.tolist()
+        self._logging = accuracy_sink is not None and (log_all or self._log_flags is not None)
+        self.token_latencies = token_latencies
+        self.needs_first_token = needs_first_token
+        self.first_token: list[int] | None = [0] * n if token_latencies else None
+        self.n_tokens: list[int] | None = [0] * n if token_latencies else None
+        self._token_data: dict[int, bytes] = {}
+        if token_latencies:
+            self.complete = self._complete_tokens  # type: ignore[method-assign]
+
+    # --- called from SUT threads -------------------------------------------------------------
+
+    def complete(
+        self,
+        responses: Sequence[QuerySampleResponse],
+        t: int,
+        response_cb: Callable[[Any], None] | None = None,
+    ) -> None:
+        base = self.base
+        n = self.n
+        done = self.done
+        bad: list[Any] | None = None
+        with self.lock:
+            count = 0
+            for r in responses:
+                i = r.id - base
+                if 0 <= i < n and not done[i]:
+                    done[i] = t
+                    count += 1
+                else:
+                    if bad is None:
+                        bad = []
+                    bad.append(r)
+            self.completed += count
+            if self.completed >= self.wait_target:
+                self.event.set()
+        if bad is not None:
+            self._report_bad(bad)
+        if response_cb is not None:
+            for r in responses:
+                response_cb(r)
+        if self._logging:
+            self._log_accuracy(responses, bad)
+
+    def _complete_tokens(
+        self,
+        responses: Sequence[QuerySampleResponse],
+        t: int,
+        response_cb: Callable[[Any], None] | None = None,
+    ) -> None:
+        base = self.base
+        n = self.n
+        done = self.done
+        first = self.first_token
+        ntok = self.n_tokens
+        assert first is not None and ntok is not None
+        bad: list[Any] | None = None
+        problems: list[str] = []
+        with self.lock:
+            count = 0
+            for r in responses:
+                i = r.id - base
+                if 0 <= i < n and not done[i]:
+                    if self.needs_first_token and first[i] == 0:
+                        problems.append(
+                            "Attempted to record a sample latency before it's first token "
+                            f"latency (response id {r.id})"
+                        )
+                    if r.n_tokens <= 0:
+                        problems.append(
+                            "n_tokens argument missing or attempted to record 0 as number of "
+                            f"tokens (response id {r.id})"
+                        )
+                    done[i] = t
+                    ntok[i] = r.n_tokens
+                    count += 1
+                else:
+                    if bad is None:
+                        bad = []
+                    bad.append(r)
+            self.completed += count
+            if self.completed >= self.wait_target:
+                self.event.set()
+        for p in problems:
+            self._error_sink(p)
+        if bad is not None:
+            self._report_bad(bad)
+        if response_cb is not None:
+            for r in responses:
+                response_cb(r)
+        if self._logging:
+            self._log_accuracy(responses, bad)
+
+    def first_token_complete(
+        self,
+        responses: Sequence[QuerySampleResponse],
+        t: int,
+        response_cb: Callable[[Any], None] | None = None,
+    ) -> None:
+        first = self.first_token
+        if first is None:
+            self._error_sink(
+                "FirstTokenComplete called but use_token_latencies is off; the first-token "
+                "responses were ignored"
+            )
+            return
+        base = self.base
+        n = self.n
+        problems: list[str] = []
+        with self.lock:
+            for r in responses:
+                i = r.id - base
+                if not 0 <= i < n:
+                    problems.append(self._unknown_text(r.id, "FirstTokenComplete"))
+                elif self.done[i]:
+                    problems.append(
+                        "Attempted to record token latency after sample was completed "
+                        f"(response id {r.id})"
+                    )
+                elif first[i] == 0:
+                    first[i] = t
+        for p in problems:
+            self._error_sink(p)
+        if response_cb is not None:
+            for r in responses:
+                response_cb(r)
+        if self._logging:
+            for r in responses:
+                i = r.id - base
+                if 0 <= i < n and (self._log_all or (self._log_flags and self._log_flags[i])):
+                    self._token_data[i] = response_bytes(r.data, r.size)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _unknown_text(self, rid: int, where: str) -> str:
+        if 0 < rid < self.base:
+            return (
+                f"Received completion for an old sample (response id {rid}) in {where}: it "
+                "belongs to an earlier series or test and was ignored"
+            )
+        return f"{where} got a response for an unknown response id {rid}; it was ignored"
+
+    def _report_bad(self, bad: list[Any]) -> None:
+        for r in bad:
+            i = r.id - self.base
+            if 0 <= i < self.n:
+                self._error_sink(
+                    "Attempted to complete a sample twice. "
+                    f"(response id {r.id}, sample index {int(self.sample_index[i])})"
+                )
+            else:
+                self._error_sink(self._unknown_text(r.id, "QuerySamplesComplete"))
+
+    def _log_accuracy(
+        self, responses: Sequence[QuerySampleResponse], bad: list[Any] | None
+    ) -> None:
+        sink = self._accuracy_sink
+        assert sink is not None
+        flags = self._log_flags
+        base = self.base
+        skip = {id(r) for r in bad} if bad else ()
+        for r in responses:
+            if skip and id(r) in skip:
+                continue
+            i = r.id - base
+            if self._log_all or (flags is not None and flags[i]):
+                try:
+                    data = response_bytes(r.data, r.size)
+                except ValueError as exc:
+                    self._error_sink(f"response id {r.id}: {exc}")
+                    data = b""
+                token_data = None
+                token_count = None
+                if self.token_latencies:
+                    assert self.n_tokens is not None
+                    token_count = self.n_tokens[i]
+                    if self.needs_first_token:
+                        token_data = self._token_data.pop(i, b"")
+                sink(
+                    self.first_sample_seq + i,
+                    int(self.sample_index[i]),
+                    data,
+                    token_data,
+                    token_count,
+                )
+
+    # --- called from the issuing thread ----------------------------------------------------
+
+    def wait_for(self, target: int, deadline_ns: int | None, stall_timeout_ns: int) -> str | None:
+        """Block until ``target`` samples completed; return None, or why waiting stopped."""
+        if self.completed >= target:
+            return None
+        self.wait_target = target
+        event = self.event
+        last_count = self.completed
+        last_progress = _now()
+        try:
+            while True:
+                event.clear()
+                if self.completed >= target:
+                    return None
+                if self.aborted is not None:
+                    return self.aborted
+                now = _now()
+                if self.completed != last_count:
+                    last_count = self.completed
+                    last_progress = now
+                elif now - last_progress >= stall_timeout_ns:
+                    return (
+                        f"the SUT completed no sample for {stall_timeout_ns / 1e9:g} s while "
+                        f"{target - self.completed} issued samples were outstanding"
+                    )
+                if deadline_ns is not None and now >= deadline_ns:
+                    return (
+                        f"{target - self.completed} issued samples were still outstanding when "
+                        "the max_duration_ms limit (plus its grace period) ran out"
+                    )
+                event.wait(0.5)
+        finally:
+            self.wait_target = _NEVER
+
+    def abort(self, reason: str) -> None:
+        if self.aborted is None:
+            self.aborted = reason
+        self.event.set()
+
+
+# --- the module-level entry points -----------------------------------------------------------
+
+_active: Series | None = None
+_active_lock = threading.Lock()
+
+
+def set_active(series: Series | None) -> None:
+    global _active
+    with _active_lock:
+        _active = series
+
+
+def _no_test(where: str) -> None:
+    print(f"loadgen: {where} called while no test is running; ignored", file=sys.stderr)
+
+
+def QuerySamplesComplete(  # noqa: N802 - official name
+    responses: Sequence[QuerySampleResponse], response_cb: Callable[[Any], None] | None = None
+) -> None:
+    """Report finished samples. Safe from any thread, any number of threads at once."""
+    t = _now()
+    series = _active
+    if series is None:
+        _no_test("QuerySamplesComplete")
+        return
+    series.complete(responses, t, response_cb)
+
+
+def FirstTokenComplete(  # noqa: N802 - official name
+    responses: Sequence[QuerySampleResponse], response_cb: Callable[[Any], None] | None = None
+) -> None:
+    """Report the first token of samples (token latencies). Safe from any thread."""
+    t = _now()
+    series = _active
+    if series is None:
+        _no_test("FirstTokenComplete")
+        return
+    series.first_token_complete(responses, t, response_cb)
+
+
+_abort_lock = threading.Lock()
+_pending_abort: str | None = None
+
+
+def AbortTest(reason: str = "AbortTest called") -> None:  # noqa: N802 - official name
+    """Stop the running test: no more queries are issued and StartTest raises TestAborted."""
+    global _pending_abort
+    with _abort_lock:
+        _pending_abort = reason
+    series = _active
+    if series is not None:
+        series.abort(reason)
+
+
+def take_pending_abort() -> str | None:
+    """The reason of an AbortTest that arrived between series, clearing it."""
+    global _pending_abort
+    with _abort_lock:
+        reason, _pending_abort = _pending_abort, None
+    return reason
+
+
+def peek_pending_abort() -> str | None:
+    return _pending_abort

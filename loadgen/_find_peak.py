@@ -1,0 +1,123 @@
+"""FindPeakPerformance (Server only): the highest target QPS whose run meets the latency bound.
+
+As the official LoadGen (spec §3.8): the user's server_target_qps is the lower bound and must
+pass; the upper bound grows by ``1 + server_find_peak_qps_boundary_step_size`` until a probe
+fails; then a binary search narrows [lower, upper) to
+``server_find_peak_qps_decimals_of_precision`` decimals. Pass/fail looks only at the latency
+constraints (not early stopping or duration).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import TYPE_CHECKING
+
+from ._effective import EffectiveSettings
+from ._enums import TestScenario
+from ._results import PerformanceResult, perf_constraints_met
+
+if TYPE_CHECKING:
+    from ._run import _TestRun
+
+NOT_SUPPORTED = "Finding peak performance is only supported in Server scenarios."
+
+
+class FindPeakLowerBoundFailed(RuntimeError):
+    """The starting server_target_qps already misses the latency bound: nothing to search."""
+
+
+def field(eff: EffectiveSettings) -> str:
+    return f"{eff.target_qps:f}"
+
+
+def widen(eff: EffectiveSettings) -> EffectiveSettings:
+    step = eff.requested.server_find_peak_qps_boundary_step_size
+    return dataclasses.replace(eff, target_qps=eff.target_qps * (1 + step))
+
+
+def mid(lower: EffectiveSettings, upper: EffectiveSettings) -> EffectiveSettings:
+    return dataclasses.replace(
+        lower, target_qps=lower.target_qps + (upper.target_qps - lower.target_qps) / 2
+    )
+
+
+def is_finished(lower: EffectiveSettings, upper: EffectiveSettings) -> bool:
+    precision = int(lower.requested.server_find_peak_qps_decimals_of_precision) & 0xFF
+    scale = math.pow(10, precision)
+    return math.floor(lower.target_qps * scale) + 1 >= math.floor(upper.target_qps * scale)
+
+
+def find_peak_performance(
+    run: _TestRun, eff: EffectiveSettings
+) -> tuple[PerformanceResult | None, float | None]:
+    detail = run.detail
+    detail.log("generic_message", "Starting FindPeakPerformance mode")
+    if eff.scenario != TestScenario.Server:
+        detail.log("error_invalid_config", NOT_SUPPORTED, error=True)
+        raise ValueError(NOT_SUPPORTED)
+    detail.log(
+        "generic_message",
+        f"FindPeakPerformance: Check validity of the base settings field: {field(eff)}",
+    )
+    base_set = run.performance_set(eff)
+    run.load(base_set)
+    try:
+        base_result, _ = run.performance_probe(eff, base_set)
+        met, why = perf_constraints_met(base_result)
+        if not met:
+            detail.log(
+                "error_runtime",
+                "FindPeakPerformance: Initial lower bound does not satisfy performance "
+                f"constraints, msg: {why}",
+                error=True,
+            )
+            run.log_result(base_result)
+            return base_result, None
+    finally:
+        run.unload(base_set)
+
+    lower, lower_result = eff, base_result
+    while True:
+        upper = widen(lower)
+        detail.log(
+            "generic_message",
+            f"FindBoundaries: Checking fields [{field(lower)}, {field(upper)})",
+        )
+        probe_set = run.performance_set(upper)
+        run.load(probe_set)
+        try:
+            upper_result, _ = run.performance_probe(upper, probe_set)
+        finally:
+            run.unload(probe_set)
+        if not perf_constraints_met(upper_result)[0]:
+            break
+        lower, lower_result = upper, upper_result
+    detail.log(
+        "generic_message",
+        f"FindPeakPerformance: Found boundaries: [{field(lower)}, {field(upper)})",
+    )
+
+    search_set = run.performance_set(upper)
+    run.load(search_set)
+    try:
+        while not is_finished(lower, upper):
+            middle = mid(lower, upper)
+            detail.log(
+                "generic_message",
+                "FindPeakPerformanceBinarySearch: Testing the mid value of bounds "
+                f"[{field(lower)}, {field(upper)}): {field(middle)}",
+            )
+            result, _ = run.performance_probe(middle, search_set)
+            if perf_constraints_met(result)[0]:
+                lower, lower_result = middle, result
+            else:
+                upper = middle
+        detail.log(
+            "generic_message",
+            f"FindPeakPerformance: Found peak performance field: {field(lower)}",
+        )
+        run.log_result(lower_result)
+    finally:
+        run.unload(search_set)
+    return lower_result, lower.target_qps

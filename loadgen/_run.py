@@ -1,0 +1,493 @@
+"""One StartTest: logs opened, settings resolved, the mode's series run, results written.
+
+The flow follows the official LoadGen (spec §3.1): accuracy and/or performance runs, or the
+FindPeakPerformance search, sharing one SequenceGen; the detail log records every step.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+
+from . import _completion
+from ._accuracy_log import AccuracyLog
+from ._completion import Series, TestAborted
+from ._config import apply_audit_config, apply_test05
+from ._detail_log import (
+    DetailLog,
+    log_effective_settings,
+    log_requested_settings,
+    log_results,
+    log_test_start,
+    log_version_info,
+)
+from ._effective import EffectiveSettings, effective_settings
+from ._enums import TestMode, TestScenario, coerce_enum
+from ._interfaces import QuerySampleLibrary, SystemUnderTest
+from ._issue import IssueOutcome, issue_queries
+from ._log_files import open_log_files
+from ._pending_log import drain_pending
+from ._querygen import (
+    LoadableSet,
+    SequenceGen,
+    accuracy_log_mask,
+    generate_loadable_sets,
+    generate_queries,
+)
+from ._records import GeneratedQueries, PerformanceRecord
+from ._results import PerformanceResult, compute_results, perf_constraints_met
+from ._samples import QuerySample
+from ._settings import LogSettings, TestSettings
+from ._summary import write_summary
+from ._trace import TraceLog
+
+_now = time.perf_counter_ns
+
+DEFAULT_STALL_TIMEOUT_S = 300.0
+"""How long a run waits without any completion while samples are outstanding, before it ends
+with an error instead of hanging. Override per run or with LON_STALL_TIMEOUT_S."""
+
+
+@dataclass
+class TestReport:
+    """What ``run_test`` returns: where the logs are and what the run concluded."""
+
+    __test__ = False
+
+    summary_path: str
+    detail_path: str
+    accuracy_path: str
+    trace_path: str
+    sut_name: str
+    result: PerformanceResult | None = None
+    errors: int = 0
+    warnings: int = 0
+    issue_delay_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    find_peak_qps: float | None = None
+
+    @property
+    def validity(self) -> str | None:
+        if self.result is None:
+            return None
+        return "VALID" if self.result.valid else "INVALID"
+
+
+def _stall_timeout_ns(stall_timeout_s: float | None) -> int:
+    if stall_timeout_s is None:
+        env = os.environ.get("LON_STALL_TIMEOUT_S")
+        stall_timeout_s = float(env) if env else DEFAULT_STALL_TIMEOUT_S
+    return int(stall_timeout_s * 1e9)
+
+
+def _power_time(t: datetime) -> str:
+    return t.strftime("%m-%d-%Y %H:%M:%S.") + f"{t.microsecond // 1000:03d}"
+
+
+class _TestRun:
+    """State shared by the series of one StartTest."""
+
+    def __init__(
+        self,
+        sut: SystemUnderTest,
+        qsl: QuerySampleLibrary,
+        detail: DetailLog,
+        accuracy: AccuracyLog,
+        trace: TraceLog | None,
+        stall_timeout_ns: int,
+    ) -> None:
+        self.sut = sut
+        self.qsl = qsl
+        self.detail = detail
+        self.accuracy = accuracy
+        self.trace = trace
+        self.stall_timeout_ns = stall_timeout_ns
+        self.seq = SequenceGen()
+        self._stderr_errors = 0
+
+    def error(self, text: str) -> None:
+        """A runtime error seen while running: logged, and echoed to stderr (a few times)."""
+        self.detail.log("error_runtime", text, error=True)
+        self._stderr_errors += 1
+        if self._stderr_errors <= 5:
+            print(f"loadgen: error: {text}", file=sys.stderr)
+        elif self._stderr_errors == 6:
+            print("loadgen: further errors only in the detail log", file=sys.stderr)
+
+    # --- sets --------------------------------------------------------------------------------
+
+    def load(self, loaded: LoadableSet) -> None:
+        self.detail.log("loaded_qsl_set", list(loaded.indices))
+        self.qsl.load_samples_to_ram(list(loaded.indices))
+
+    def unload(self, loaded: LoadableSet) -> None:
+        self.qsl.unload_samples_from_ram(list(loaded.indices))
+
+    # --- one series --------------------------------------------------------------------------
+
+    def run_series(
+        self, eff: EffectiveSettings, loaded: LoadableSet, accuracy_mode: bool
+    ) -> tuple[GeneratedQueries, IssueOutcome, Series]:
+        t0 = _now()
+        gen = generate_queries(eff, loaded, accuracy_mode, self.seq)
+        if self.trace is not None:
+            self.trace.add_complete("GenerateQueries", t0, _now() - t0, {})
+        detail = self.detail
+        detail.log("generated_query_count", gen.query_count)
+        detail.log("generated_samples_per_query", gen.samples_per_query)
+        detail.log("generated_query_duration", gen.duration_ns)
+
+        mask = None if accuracy_mode else accuracy_log_mask(eff, gen)
+        log_responses = accuracy_mode or mask is not None
+        series = Series(
+            gen.sample_index,
+            gen.first_sample_seq,
+            error_sink=self.error,
+            accuracy_sink=self.accuracy.add if log_responses else None,
+            log_mask=mask,
+            log_all=accuracy_mode,
+            token_latencies=eff.use_token_latencies,
+            needs_first_token=eff.needs_first_token,
+        )
+        queries = _build_queries(gen, series.base)
+        offsets = gen.scheduled_offset_ns.tolist()
+        pending = _completion.peek_pending_abort()
+        if pending is not None:
+            series.abort(pending)
+        _completion.set_active(series)
+        coalesce = eff.scenario == TestScenario.Server and bool(
+            eff.requested.server_coalesce_queries
+        )
+        outcome = issue_queries(
+            self.sut,
+            eff,
+            queries,
+            offsets,
+            series,
+            accuracy_mode,
+            self.stall_timeout_ns,
+            coalesce=coalesce,
+        )
+        for key, text, is_error in outcome.end_messages:
+            detail.log(key, text, error=is_error)
+        self.sut.flush_queries()
+        if outcome.ran_out:
+            detail.log(
+                "error_runtime",
+                "Ending early: Ran out of generated queries to issue before the minimum query "
+                "count and test duration were reached. Please update the relevant expected "
+                "latency or target qps in the TestSettings so they are more accurate.",
+                error=True,
+            )
+        if outcome.stopped_by is None:
+            deadline = None
+            if eff.max_duration_ms:
+                grace_ns = max(1_000_000_000, eff.max_duration_ms * 100_000)
+                deadline = outcome.start_ns + eff.max_duration_ms * 1_000_000 + grace_ns
+            outcome.stopped_by = series.wait_for(
+                outcome.samples_issued, deadline, self.stall_timeout_ns
+            )
+        for name in (
+            "logger_swap_request_slots_retry_count",
+            "logger_swap_request_slots_retry_retry_count",
+            "logger_swap_request_slots_retry_reencounter_count",
+            "logger_start_reading_entries_retry_count",
+            "logger_tls_total_log_cas_fail_count",
+            "logger_tls_total_swap_buffers_slot_retry_count",
+        ):
+            detail.log(name, 0)
+        done = series.done
+        last_done = max(done[: outcome.samples_issued], default=0)
+        begin = datetime.now(timezone.utc) - timedelta(
+            microseconds=(_now() - outcome.start_ns) / 1000
+        )
+        active = max(0, last_done - outcome.start_ns)
+        detail.log("power_begin", _power_time(begin))
+        detail.log("power_end", _power_time(begin + timedelta(microseconds=active / 1000)))
+        if outcome.stopped_by is not None:
+            _completion.set_active(None)
+            self.error(f"Test aborted: {outcome.stopped_by}")
+            raise TestAborted(outcome.stopped_by)
+        if self.trace is not None:
+            self._trace_samples(eff, gen, outcome, series)
+        return gen, outcome, series
+
+    def _trace_samples(
+        self, eff: EffectiveSettings, gen: GeneratedQueries, out: IssueOutcome, series: Series
+    ) -> None:
+        assert self.trace is not None
+        n = out.samples_issued
+        nq = out.queries_issued
+        counts = np.diff(gen.query_offsets[: nq + 1])
+        qidx = np.repeat(np.arange(nq, dtype=np.int64), counts)
+        sched = _scheduled_abs(eff, gen, out)[qidx]
+        issue = np.asarray(out.issue_ns[:nq], dtype=np.int64)[qidx] if nq else qidx
+        self.trace.add_samples(
+            np.arange(gen.first_sample_seq, gen.first_sample_seq + n, dtype=np.int64),
+            qidx,
+            gen.sample_index[:n],
+            sched,
+            issue,
+            np.asarray(series.done[:n], dtype=np.int64),
+        )
+
+    # --- modes -------------------------------------------------------------------------------
+
+    def accuracy_run(self, eff: EffectiveSettings) -> None:
+        self.detail.log("generic_message", "Starting accuracy mode")
+        sets = generate_loadable_sets(eff, eff.accuracy_sample_count, self.qsl.total_sample_count())
+        for loaded in sets:
+            self.load(loaded)
+            try:
+                self.run_series(eff, loaded, accuracy_mode=True)
+            finally:
+                self.unload(loaded)
+
+    def performance_probe(
+        self, eff: EffectiveSettings, loaded: LoadableSet
+    ) -> tuple[PerformanceResult, np.ndarray]:
+        gen, outcome, series = self.run_series(eff, loaded, accuracy_mode=False)
+        record = _performance_record(eff, gen, outcome, series)
+        return compute_results(record), record.issue_delay_ns
+
+    def performance_run(self, eff: EffectiveSettings) -> tuple[PerformanceResult, np.ndarray]:
+        self.detail.log("generic_message", "Starting performance mode")
+        loaded = self.performance_set(eff)
+        self.load(loaded)
+        try:
+            pc0, sc0 = _now(), time.time_ns()
+            if eff.print_timestamps:
+                print(f"Loadgen :: Perf mode start. system_clock Timestamp = {sc0 // 10**9}")
+            result, delays = self.performance_probe(eff, loaded)
+            self._clock_check(eff, pc0, sc0)
+            self.log_result(result)
+        finally:
+            self.unload(loaded)
+        return result, delays
+
+    def performance_set(self, eff: EffectiveSettings) -> LoadableSet:
+        return generate_loadable_sets(
+            eff, eff.performance_sample_count, self.qsl.total_sample_count()
+        )[0]
+
+    def log_result(self, result: PerformanceResult) -> None:
+        self.sut.name()  # the official LoadGen asks for the name again for every summary
+        log_results(self.detail, result)
+
+    def _clock_check(self, eff: EffectiveSettings, pc0: int, sc0: int) -> None:
+        pc_ms = (_now() - pc0) // 1_000_000
+        sc_ms = (time.time_ns() - sc0) // 1_000_000
+        if eff.print_timestamps:
+            print(f"Loadgen :: Perf mode stop. system_clock Timestamp = {time.time_ns() // 10**9}")
+            print(f"Loadgen :: PerfClock Perf duration = {pc_ms}ms")
+            print(f"Loadgen :: system_clock Perf duration = {sc_ms}ms")
+        ratio = pc_ms / sc_ms if sc_ms else float("inf") if pc_ms else float("nan")
+        if ratio > 1.01 or ratio < 0.99:
+            self.detail.log(
+                "error_runtime",
+                f"PerfClock and system_clock differ by more than 1%!  pc_sc_ratio: {ratio:g}",
+                error=True,
+            )
+        elif ratio > 1.001 or ratio < 0.999:
+            self.detail.log(
+                "warning_generic_message",
+                f"PerfClock and system_clock differ by more than 0.1%!  pc_sc_ratio: {ratio:g}",
+                warning=True,
+            )
+
+    def find_peak(self, eff: EffectiveSettings) -> tuple[PerformanceResult | None, float | None]:
+        """FindPeakPerformance (spec §3.8): bounds doubling, then binary search on target QPS."""
+        from ._find_peak import find_peak_performance
+
+        return find_peak_performance(self, eff)
+
+
+def _build_queries(gen: GeneratedQueries, base: int) -> list[list[QuerySample]]:
+    """Every query's QuerySample list, made before issuing so the loop only hands them over."""
+    n = gen.sample_count
+    samples = list(map(QuerySample, range(base, base + n), gen.sample_index.tolist()))
+    offs = gen.query_offsets.tolist()
+    if gen.query_count == n:  # one sample per query (SingleStream, Server)
+        return [[s] for s in samples]
+    return [samples[offs[q] : offs[q + 1]] for q in range(gen.query_count)]
+
+
+def _scheduled_abs(eff: EffectiveSettings, gen: GeneratedQueries, out: IssueOutcome) -> np.ndarray:
+    """Absolute time latency is measured from, per issued query (spec §3.5)."""
+    nq = out.queries_issued
+    if eff.scenario == TestScenario.Server:
+        return out.start_ns + gen.scheduled_offset_ns[:nq].astype(np.int64)
+    if eff.scenario == TestScenario.Offline:
+        return np.full(nq, out.start_ns, dtype=np.int64)
+    return np.asarray(out.issue_ns[:nq], dtype=np.int64)
+
+
+def _performance_record(
+    eff: EffectiveSettings, gen: GeneratedQueries, out: IssueOutcome, series: Series
+) -> PerformanceRecord:
+    nq = out.queries_issued
+    ns = out.samples_issued
+    start = out.start_ns
+    offsets = gen.query_offsets[: nq + 1].astype(np.int64)
+    counts = np.diff(offsets)
+    qidx = np.repeat(np.arange(nq, dtype=np.int64), counts)
+    sched = _scheduled_abs(eff, gen, out)
+    done = np.asarray(series.done[:ns], dtype=np.int64)
+    latency = done - sched[qidx]
+    query_done = np.maximum.reduceat(done, offsets[:-1]) if nq else np.zeros(0, np.int64)
+    query_latency = (
+        query_done - sched if eff.scenario == TestScenario.MultiStream else np.zeros(0, np.int64)
+    )
+    issue = np.asarray(out.issue_ns[:nq], dtype=np.int64)
+    if eff.scenario == TestScenario.Server:
+        issue_delay = issue - sched
+    else:
+        issue_delay = np.zeros(nq, dtype=np.int64)
+    record = PerformanceRecord(
+        settings=eff,
+        queries_issued=nq,
+        sample_latency_ns=latency,
+        query_latency_ns=query_latency,
+        final_query_scheduled_offset_ns=int(gen.scheduled_offset_ns[nq - 1]) if nq else 0,
+        final_query_issue_offset_ns=int(issue[-1] - start) if nq else 0,
+        final_query_all_done_offset_ns=int(query_done[-1] - start) if nq else 0,
+        max_completion_offset_ns=int(done.max() - start) if ns else 0,
+        issue_delay_ns=issue_delay,
+    )
+    if eff.use_token_latencies:
+        assert series.first_token is not None and series.n_tokens is not None
+        n_tokens = np.asarray(series.n_tokens[:ns], dtype=np.int64)
+        if eff.needs_first_token:
+            first = np.asarray(series.first_token[:ns], dtype=np.int64)
+            ttft = np.where(first > 0, first - sched[qidx], 0)
+        else:
+            ttft = np.zeros(ns, dtype=np.int64)
+        record.first_token_latency_ns = ttft
+        record.time_per_output_token_ns = _tpot(latency, ttft, n_tokens, series)
+        record.token_count = int(n_tokens[n_tokens > 0].sum())
+    return record
+
+
+def _tpot(
+    latency: np.ndarray, ttft: np.ndarray, n_tokens: np.ndarray, series: Series
+) -> np.ndarray:
+    """(latency - TTFT) // (n_tokens - 1); invalid token counts give 0, as officially."""
+    denom = n_tokens - 1
+    out = np.zeros(len(latency), dtype=np.int64)
+    ok = denom > 0
+    out[ok] = (latency[ok] - ttft[ok]) // denom[ok]
+    bad = int((~ok).sum())
+    if bad:
+        series._error_sink(f"Number of tokens need to be greater than 1 ({bad} samples)")
+    return out
+
+
+def run_test(
+    sut: SystemUnderTest,
+    qsl: QuerySampleLibrary,
+    settings: TestSettings,
+    log_settings: LogSettings | None = None,
+    audit_config: str = "audit.config",
+    *,
+    stall_timeout_s: float | None = None,
+) -> TestReport:
+    """Run one test and return its report; the Pythonic core of StartTest.
+
+    Raises ValueError for invalid settings, LogOutputError when the logs cannot be written and
+    TestAborted when the run was aborted or the SUT stopped answering (the logs are written).
+    """
+    if log_settings is None:
+        log_settings = LogSettings()
+    scenario = coerce_enum(TestScenario, settings.scenario, "TestSettings.scenario")
+    mode = coerce_enum(TestMode, settings.mode, "TestSettings.mode")
+    _completion.take_pending_abort()
+    files = open_log_files(log_settings.log_output)
+    origin = _now()
+    out = log_settings.log_output
+    detail = DetailLog(files.detail, origin, copy_to_stdout=out.copy_detail_to_stdout)
+    accuracy = AccuracyLog(files.accuracy)
+    trace = TraceLog(files.trace, origin) if log_settings.enable_trace else None
+    report = TestReport(
+        summary_path=files.summary_path,
+        detail_path=files.detail_path,
+        accuracy_path=files.accuracy_path,
+        trace_path=files.trace_path,
+        sut_name="",
+    )
+    result: PerformanceResult | None = None
+    eff: EffectiveSettings | None = None
+    try:
+        detail.write_pending(drain_pending())
+        t0 = _now()
+        sut_name = sut.name()
+        name_ns = _now() - t0
+        report.sut_name = sut_name
+        log_version_info(detail)
+        total = int(qsl.total_sample_count())
+        perf = int(qsl.performance_sample_count())
+        log_test_start(detail, sut_name, name_ns, qsl.name(), total, perf)
+
+        requested = settings.copy()
+        requested.scenario = scenario
+        requested.mode = mode
+        if audit_config and os.path.isfile(audit_config):
+            apply_audit_config(requested, audit_config, scenario.name)
+        apply_test05(requested)
+        detail.write_pending(drain_pending())
+        requested.scenario = coerce_enum(TestScenario, requested.scenario, "scenario")
+        requested.mode = coerce_enum(TestMode, requested.mode, "mode")
+        eff = effective_settings(requested, perf, total)
+        log_requested_settings(detail, requested)
+        log_effective_settings(detail, eff)
+        for problem in eff.problems:
+            detail.log("error_invalid_test_settings", problem, error=True)
+
+        run = _TestRun(sut, qsl, detail, accuracy, trace, _stall_timeout_ns(stall_timeout_s))
+        if eff.mode in (TestMode.SubmissionRun, TestMode.AccuracyOnly):
+            run.accuracy_run(eff)
+        if eff.mode in (TestMode.SubmissionRun, TestMode.PerformanceOnly):
+            result, report.issue_delay_ns = run.performance_run(eff)
+        elif eff.mode == TestMode.FindPeakPerformance:
+            result, report.find_peak_qps = run.find_peak(eff)
+        report.result = result
+    finally:
+        _completion.set_active(None)
+        report.errors = detail.error_count
+        report.warnings = detail.warning_count
+        try:
+            if eff is not None:
+                write_summary(
+                    files.summary,
+                    report.sut_name,
+                    eff,
+                    result,
+                    detail.warning_count,
+                    detail.error_count,
+                )
+        finally:
+            accuracy.close()
+            if trace is not None:
+                trace.close()
+            detail.close()
+            files.close()
+    if out.copy_summary_to_stdout:
+        with open(files.summary_path, encoding="utf-8") as f:
+            sys.stdout.write(f.read())
+    return report
+
+
+def start_test(
+    sut: SystemUnderTest,
+    qsl: QuerySampleLibrary,
+    settings: TestSettings,
+    log_settings: LogSettings | None = None,
+    audit_config: str = "audit.config",
+) -> None:
+    run_test(sut, qsl, settings, log_settings, audit_config)
+
+
+__all__ = ["TestAborted", "TestReport", "run_test", "start_test", "perf_constraints_met"]
