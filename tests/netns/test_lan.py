@@ -1,0 +1,118 @@
+"""lon-run against sut-server nodes in network namespaces built by deploy/netns/lan.sh."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+LAN_SH = ROOT / "deploy" / "netns" / "lan.sh"
+PREFIX = f"lt{os.getpid() % 100000}"
+SUBNET = 100 + os.getpid() % 150
+
+
+def _lan(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(LAN_SH), *args, "--prefix", PREFIX, "--subnet", str(SUBNET)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def _node_addr(i: int) -> str:
+    return f"10.{SUBNET}.0.{10 + i}"
+
+
+def _start_node(i: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        ["ip", "netns", "exec", f"{PREFIX}-node{i}", sys.executable, "-m", "sut_server"]
+        + ["--listen", f"{_node_addr(i)}:50051", "--backend", "echo"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("sut-server ready:"), (line, proc.stderr.read() if proc.stderr else "")
+    assert f"listen={_node_addr(i)}:50051" in line
+    return proc
+
+
+@pytest.fixture
+def lan(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+    if os.geteuid() != 0:
+        pytest.skip("network namespaces need root")
+    rate = getattr(request, "param", None)
+    args = ["up", "--nodes", "2"] + (["--rate", rate] if rate else [])
+    made = _lan(*args)
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        if made.returncode != 0:
+            pytest.skip(f"cannot build a namespace LAN: {made.stderr.strip()}")
+        procs = [_start_node(i) for i in (1, 2)]
+        yield [f"{_node_addr(i)}:50051" for i in (1, 2)]
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.communicate(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+        _lan("down")
+
+
+def _run(nodes: list[str], out: Path, scenario: str, *extra: str) -> subprocess.CompletedProcess:
+    cmd = ["ip", "netns", "exec", f"{PREFIX}-lg", sys.executable, "-m", "qdl._cli"]
+    cmd += ["--nodes", ",".join(nodes), "--scenario", scenario, "--output", str(out)]
+    cmd += ["--set", "min_duration_ms=1000", "--set", "min_query_count=200", *extra]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=50)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert (out / "mlperf_log_summary.txt").is_file()
+    return done
+
+
+def _nodes(out: Path) -> list[dict]:
+    return json.loads((out / "lon_node_stats.json").read_text())["nodes"]
+
+
+def _samples_per_second(out: Path) -> float:
+    for line in (out / "mlperf_log_summary.txt").read_text().splitlines():
+        if line.startswith("Samples per second"):
+            return float(line.split(":")[1])
+    raise AssertionError("no 'Samples per second' line in the summary")
+
+
+def test_server_and_offline_reach_both_nodes(lan: list[str], tmp_path: Path) -> None:
+    for scenario, extra in (
+        ("Server", ("--set", "server_target_qps=300")),
+        ("Offline", ("--set", "offline_expected_qps=500")),
+    ):
+        out = tmp_path / scenario
+        _run(lan, out, scenario, "--synthetic", "8x8:uint8:64", *extra)
+        nodes = _nodes(out)
+        assert len(nodes) == 2
+        assert all(n["samples"] > 0 for n in nodes), nodes
+
+
+@pytest.mark.parametrize("lan", ["50mbit"], indirect=True)
+def test_rate_limited_offline_stays_under_the_link_rate(lan: list[str], tmp_path: Path) -> None:
+    out = tmp_path / "Offline"
+    _run(lan, out, "Offline", "--synthetic", "256x256x3:uint8:16")
+    nodes = _nodes(out)
+    total = sum(n["samples"] for n in nodes)
+    assert total >= 200 and all(n["samples"] > 0 for n in nodes), nodes
+    seconds = total / _samples_per_second(out)
+    for node in nodes:
+        mbit_per_s = node["bytes_sent"] * 8 / seconds / 1e6
+        print(f"{node['address']}: {mbit_per_s:.1f} Mbit/s over {seconds:.2f} s")
+        assert 5 < mbit_per_s < 50, node
