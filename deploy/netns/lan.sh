@@ -51,7 +51,7 @@ BRIDGE=${PREFIX}br0
 LG_NS=$PREFIX-lg
 
 our_namespaces() {
-    ip netns list | awk '{print $1}' | grep -E "^${PREFIX}-(br|lg|node[0-9]+)$" || true
+    ip netns list | awk '{print $1}' | grep -E "^${PREFIX}-(br|lg|node[0-9]+)$" | sort -V || true
 }
 
 # Makes namespace $1 with a veth whose inside end is eth0 at address $2, the other end on the bridge.
@@ -76,7 +76,7 @@ up() {
         down
     fi
     ip netns add "$BR_NS" || die "ip netns add $BR_NS failed (no namespace support here?)"
-    trap 'down >/dev/null 2>&1' ERR
+    trap 'rc=$?; if [ $rc -ne 0 ]; then down >/dev/null 2>&1; fi; exit $rc' EXIT  # no half-built LAN
     ip -n "$BR_NS" link set lo up
     ip -n "$BR_NS" link add "$BRIDGE" type bridge
     ip -n "$BR_NS" link set "$BRIDGE" up
@@ -89,7 +89,7 @@ up() {
             limit "$BR_NS" "${PREFIX}v$i"          # LAN -> node
         fi
     done
-    trap - ERR
+    trap - EXIT
     status
 }
 

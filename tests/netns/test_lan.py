@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAN_SH = ROOT / "deploy" / "netns" / "lan.sh"
 PREFIX = f"lt{os.getpid() % 100000}"
 SUBNET = 100 + os.getpid() % 150
+READY_TIMEOUT_S = 15
 
 
 def _lan(*args: str) -> subprocess.CompletedProcess[str]:
@@ -30,34 +33,40 @@ def _node_addr(i: int) -> str:
     return f"10.{SUBNET}.0.{10 + i}"
 
 
-def _start_node(i: int) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        ["ip", "netns", "exec", f"{PREFIX}-node{i}", sys.executable, "-m", "sut_server"]
-        + ["--listen", f"{_node_addr(i)}:50051", "--backend", "echo"],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+def _start_node(i: int, log: Path) -> subprocess.Popen[str]:
+    with open(log, "w") as err:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", f"{PREFIX}-node{i}", sys.executable, "-m", "sut_server"]
+            + ["--listen", f"{_node_addr(i)}:50051", "--backend", "echo"],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert line.startswith("sut-server ready:"), (line, proc.stderr.read() if proc.stderr else "")
+    ready, _, _ = select.select([proc.stdout], [], [], READY_TIMEOUT_S)
+    line = proc.stdout.readline() if ready else ""
+    assert line.startswith("sut-server ready:"), (line, log.read_text())
     assert f"listen={_node_addr(i)}:50051" in line
     return proc
 
 
 @pytest.fixture
-def lan(request: pytest.FixtureRequest) -> Iterator[list[str]]:
+def lan(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
     if os.geteuid() != 0:
         pytest.skip("network namespaces need root")
+    if shutil.which("ip") is None:
+        pytest.skip("the 'ip' command (iproute2) is not installed")
     rate = getattr(request, "param", None)
     args = ["up", "--nodes", "2"] + (["--rate", rate] if rate else [])
     made = _lan(*args)
     procs: list[subprocess.Popen[str]] = []
     try:
-        if made.returncode != 0:
-            pytest.skip(f"cannot build a namespace LAN: {made.stderr.strip()}")
-        procs = [_start_node(i) for i in (1, 2)]
+        if made.returncode != 0 and "ip netns add" in made.stderr:
+            pytest.skip(f"no network namespaces here: {made.stderr.strip()}")
+        assert made.returncode == 0, made.stderr
+        for i in (1, 2):
+            procs.append(_start_node(i, tmp_path / f"node{i}.log"))
         yield [f"{_node_addr(i)}:50051" for i in (1, 2)]
     finally:
         for proc in procs:
@@ -116,3 +125,24 @@ def test_rate_limited_offline_stays_under_the_link_rate(lan: list[str], tmp_path
         mbit_per_s = node["bytes_sent"] * 8 / seconds / 1e6
         print(f"{node['address']}: {mbit_per_s:.1f} Mbit/s over {seconds:.2f} s")
         assert 5 < mbit_per_s < 50, node
+
+
+def test_lan_sh_rejects_bad_input_clearly() -> None:
+    bad = _lan("up", "--nodes", "0")
+    assert bad.returncode != 0
+    assert "--nodes 0" in bad.stderr and "Traceback" not in bad.stderr
+    status = _lan("status")
+    assert status.returncode == 0 and f"LAN {PREFIX}: down" in status.stdout
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv to drop root")
+def test_lan_sh_says_it_needs_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("already not root: nothing to drop")
+    done = subprocess.run(
+        ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "bash", str(LAN_SH), "up"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode != 0 and "must run as root" in done.stderr
