@@ -243,13 +243,18 @@ class SyntheticQSL(EncodingQSL):
         return f"SyntheticQSL({self.spec})"
 
     def _array(self, index: int) -> np.ndarray:
-        if not 0 <= index < self.spec.count:
-            raise IndexError(f"sample index {index} out of range 0..{self.spec.count - 1}")
-        rng = np.random.default_rng([self.seed, index])
-        dtype = np.dtype(self.spec.dtype)
-        if dtype.kind == "f":
-            return rng.standard_normal(self.spec.shape, dtype=np.float64).astype(dtype)
-        if dtype.kind == "b":
-            return rng.integers(0, 2, self.spec.shape, dtype=np.uint8).astype(bool)
-        info = np.iinfo(dtype)
-        return rng.integers(info.min, info.max, self.spec.shape, dtype=dtype, endpoint=True)
+        return synthetic_sample(self.spec, self.seed, index)
+
+
+def synthetic_sample(spec: SyntheticSpec, seed: int, index: int) -> np.ndarray:
+    """Sample ``index`` of ``SyntheticQSL(spec, seed=seed)``, so a checker can regenerate it."""
+    if not 0 <= index < spec.count:
+        raise IndexError(f"sample index {index} out of range 0..{spec.count - 1}")
+    rng = np.random.default_rng([seed, index])
+    dtype = np.dtype(spec.dtype)
+    if dtype.kind == "f":
+        return rng.standard_normal(spec.shape, dtype=np.float64).astype(dtype)
+    if dtype.kind == "b":
+        return rng.integers(0, 2, spec.shape, dtype=np.uint8).astype(bool)
+    info = np.iinfo(dtype)
+    return rng.integers(info.min, info.max, spec.shape, dtype=dtype, endpoint=True)
