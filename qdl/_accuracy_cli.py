@@ -1,0 +1,162 @@
+"""``lon-accuracy``: score a numpy-mlp run on a synthetic data set from its accuracy log.
+
+    lon-accuracy --accuracy-log OUT_DIR --synthetic 8x8x3:uint8:256 [--output]
+
+prints the MLPerf-style result line first (``{"accuracy": 100.0, "good": 256, "total": 256}``),
+then the counts behind it; ``--output`` also writes that text to ``accuracy.txt`` next to the log
+(or to the file given), which is what a submission's ``accuracy/`` directory holds.
+
+Exit codes: 0 scored, 1 scored below ``--min-accuracy``, 2 bad input (one line on stderr).
+The defaults match ``sut-server --backend numpy-mlp`` and ``lon-run`` (both seeds 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn, TextIO
+
+from ._accuracy import (
+    ACCURACY_LOG_FILE,
+    ACCURACY_RESULT_FILE,
+    AccuracyReport,
+    MLPModel,
+    check_accuracy_log,
+)
+from ._exceptions import ConfigError, QDLError
+from ._qsl import SyntheticSpec
+
+EXIT_OK, EXIT_BELOW_MINIMUM, EXIT_BAD_INPUT = 0, 1, 2
+SHOWN_MISMATCHES = 20
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """One line, no usage dump, like every other bad input."""
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(
+        prog="lon-accuracy",
+        description="Score a run of sut-server --backend numpy-mlp on a --synthetic data set "
+        "from its mlperf_log_accuracy.json.",
+    )
+    p.add_argument(
+        "--accuracy-log",
+        required=True,
+        metavar="PATH",
+        help=f"the run's {ACCURACY_LOG_FILE}, or the lon-run --output directory holding it",
+    )
+    p.add_argument(
+        "--synthetic",
+        required=True,
+        metavar="SHAPE:DTYPE:COUNT",
+        help="the data set the run used (lon-run --synthetic), e.g. 224x224x3:uint8:1024",
+    )
+    p.add_argument("--synthetic-seed", type=int, default=0, metavar="N", help="default 0")
+    p.add_argument(
+        "--mlp-seed", type=int, default=0, metavar="N", help="the nodes' --seed (default 0)"
+    )
+    p.add_argument(
+        "--hidden", type=int, default=64, metavar="H", help="the nodes' --hidden (default 64)"
+    )
+    p.add_argument(
+        "--classes", type=int, default=10, metavar="C", help="the nodes' --classes (default 10)"
+    )
+    p.add_argument(
+        "--output",
+        nargs="?",
+        const="",
+        metavar="FILE",
+        help=f"also write the result to FILE (no FILE: {ACCURACY_RESULT_FILE} next to the log)",
+    )
+    p.add_argument(
+        "--min-accuracy",
+        type=float,
+        metavar="PCT",
+        help="exit 1 when the accuracy is below PCT percent",
+    )
+    p.add_argument("-v", "--verbose", action="store_true", help="list the wrongly answered samples")
+    return p
+
+
+def resolve_log_path(path: str) -> str:
+    """A directory means the accuracy log inside it (what ``lon-run --output`` wrote)."""
+    return os.path.join(path, ACCURACY_LOG_FILE) if os.path.isdir(path) else path
+
+
+def format_report(report: AccuracyReport, spec: SyntheticSpec, verbose: bool = False) -> str:
+    """The result line, then one line of counts (and, if ``verbose``, the wrong answers)."""
+    lines = [
+        report.result_line(),
+        f"scored {report.total} of {spec.count} samples of {spec} from {report.entries} "
+        f"log entries: {report.malformed} malformed answer(s) (not 4 bytes), "
+        f"{report.duplicates} duplicate(s) ({report.disagreeing} disagreeing), "
+        f"{report.missing} missing",
+    ]
+    if verbose:
+        for m in report.mismatches[:SHOWN_MISMATCHES]:
+            found = "malformed" if m.found is None else str(m.found)
+            lines.append(f"  qsl_idx {m.qsl_idx}: expected {m.expected}, found {found}")
+        if len(report.mismatches) > SHOWN_MISMATCHES:
+            lines.append(f"  ... and {len(report.mismatches) - SHOWN_MISMATCHES} more")
+    return "\n".join(lines) + "\n"
+
+
+def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None = None) -> int:
+    """``lon-accuracy`` minus the argument parsing: returns the exit code."""
+    out = out or sys.stdout
+    err = err or sys.stderr
+    log_path = resolve_log_path(args.accuracy_log)
+    try:
+        spec = SyntheticSpec.parse(args.synthetic)
+        _check_minimums(args)
+        model = MLPModel(seed=args.mlp_seed, hidden=args.hidden, classes=args.classes)
+        report = check_accuracy_log(log_path, spec, synthetic_seed=args.synthetic_seed, model=model)
+        text = format_report(report, spec, args.verbose)
+        if args.output is not None:
+            _write(
+                args.output or os.path.join(os.path.dirname(log_path), ACCURACY_RESULT_FILE), text
+            )
+    except QDLError as exc:
+        err.write(f"lon-accuracy: error: {exc}\n")
+        return EXIT_BAD_INPUT
+    out.write(text)
+    out.flush()
+    if args.min_accuracy is not None and report.accuracy < args.min_accuracy:
+        err.write(
+            f"lon-accuracy: accuracy {report.accuracy:g}% is below --min-accuracy "
+            f"{args.min_accuracy:g}%\n"
+        )
+        return EXIT_BELOW_MINIMUM
+    return EXIT_OK
+
+
+def _check_minimums(args: argparse.Namespace) -> None:
+    for flag, value, minimum in (
+        ("--synthetic-seed", args.synthetic_seed, 0),
+        ("--mlp-seed", args.mlp_seed, 0),
+        ("--hidden", args.hidden, 1),
+        ("--classes", args.classes, 1),
+    ):
+        if value < minimum:
+            raise ConfigError(f"{flag} must be >= {minimum}, got {value}")
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as exc:
+        raise ConfigError(f"--output {path}: cannot write ({exc.strerror})") from exc
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
