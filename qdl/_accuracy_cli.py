@@ -56,7 +56,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SHAPE:DTYPE:COUNT",
         help="the data set the run used (lon-run --synthetic), e.g. 224x224x3:uint8:1024",
     )
-    p.add_argument("--synthetic-seed", type=int, default=0, metavar="N", help="default 0")
+    p.add_argument(
+        "--synthetic-seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="the data set's seed (default 0, the one lon-run uses)",
+    )
     p.add_argument(
         "--mlp-seed", type=int, default=0, metavar="N", help="the nodes' --seed (default 0)"
     )

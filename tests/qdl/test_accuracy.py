@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import re
 import subprocess
 import sys
@@ -26,7 +27,9 @@ from qdl._qsl import SyntheticQSL, SyntheticSpec, synthetic_sample
 from .conftest import LOADGENS, ROOT, need_loadgen
 from .test_cli import LON_RUN
 
-LON_ACCURACY = [sys.executable, "-m", "qdl._accuracy_cli"]
+# The installed console script when there is one (it is declared in pyproject.toml).
+_SCRIPT = os.path.join(os.path.dirname(sys.executable), "lon-accuracy")
+LON_ACCURACY = [_SCRIPT] if os.path.isfile(_SCRIPT) else [sys.executable, "-m", "qdl._accuracy_cli"]
 # float32 samples: numpy-mlp spreads them over all classes (uint8 ones mostly land in one class,
 # which would let a node that always answers the same class look accurate).
 SPEC = "8x8x3:float32:128"
@@ -168,11 +171,14 @@ def lon_accuracy(*argv):
     )
 
 
-@pytest.mark.parametrize("lg", LOADGENS)
-def test_accuracy_run_over_two_numpy_mlp_nodes_scores_100(nodes, tmp_path, lg):
+@pytest.mark.parametrize(
+    ("lg", "mode"),
+    [*((lg, "AccuracyOnly") for lg in LOADGENS), ("ours", "SubmissionRun")],
+)
+def test_accuracy_run_over_two_numpy_mlp_nodes_scores_100(nodes, tmp_path, lg, mode):
     need_loadgen(lg)
     out = lon_run([nodes["mlp-a"], nodes["mlp-b"]], tmp_path / "run", "--scenario", "Offline",
-                  "--mode", "AccuracyOnly", "--compression", "zstd", loadgen=lg)  # fmt: skip
+                  "--mode", mode, "--compression", "zstd", loadgen=lg)  # fmt: skip
     stats = json.loads((out / "lon_node_stats.json").read_text())
     assert all(n["samples"] > 0 for n in stats["nodes"])  # both nodes answered
     proc = lon_accuracy("--accuracy-log", str(out), "--synthetic", SPEC, "--output")
