@@ -1,0 +1,178 @@
+"""Single measurement runs for ``network.py``: our LoadGen driving the QDL against real nodes.
+
+Every run builds a fresh QDL over gRPC (``streams`` Infer streams per node), runs one test with
+``loadgen.run_test`` (which also hands back the Server issue delays) and closes the QDL. The
+null-SUT run answers inline in this process, so its latency is the LoadGen's own share.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+import loadgen
+from qdl import (
+    CompressionConfig,
+    DispatchConfig,
+    QueryDispatchLibrary,
+    SyntheticQSL,
+    SyntheticSpec,
+    make_binding,
+)
+from qdl._qsl import EncodingQSL
+
+LATENCY_BOUND_NS = 10_000_000
+"""The Server latency bound the search holds the p99 to."""
+
+
+class LowEntropyQSL(EncodingQSL):
+    """Image-like samples that compress well: a smooth gradient, flat areas, a little noise."""
+
+    def __init__(
+        self, shape: tuple[int, ...], count: int, compression: CompressionConfig, **kw: Any
+    ) -> None:
+        self.shape = shape
+        super().__init__(count, kw.get("performance_count"), compression)
+
+    def name(self) -> str:
+        return f"LowEntropyQSL({'x'.join(map(str, self.shape))}:uint8)"
+
+    def _array(self, index: int) -> np.ndarray:
+        rng = np.random.default_rng([7, index])
+        flat = np.zeros(int(np.prod(self.shape)), dtype=np.uint8)
+        # Half the sample a slow ramp, the rest zeros; 1 % of bytes sprinkled with noise.
+        ramp = len(flat) // 2
+        flat[:ramp] = (np.arange(ramp) // 512 + index) % 256
+        noisy = rng.integers(0, len(flat), len(flat) // 100)
+        flat[noisy] = rng.integers(0, 256, len(noisy), dtype=np.uint8)
+        return flat.reshape(self.shape)
+
+
+def synthetic_qsl(
+    spec: str, compression: str = "none", data: str = "random", performance_count: int = 0
+) -> EncodingQSL:
+    """A loaded-on-demand QSL: ``data`` "random" (SyntheticQSL) or "low-entropy"."""
+    config = CompressionConfig(compression)
+    parsed = SyntheticSpec.parse(spec)
+    count = performance_count or None
+    if data == "random":
+        return SyntheticQSL(parsed, performance_count=count, compression=config)
+    return LowEntropyQSL(parsed.shape, parsed.count, config, performance_count=count)
+
+
+@dataclasses.dataclass
+class RunResult:
+    """What one test run measured."""
+
+    valid: bool
+    result: Any  # loadgen PerformanceResult
+    issue_delay_ns: np.ndarray
+    elapsed_s: float
+    bytes_sent: int = 0
+    bytes_received: int = 0
+    samples: int = 0
+
+
+def _settings(scenario: str, **fields: Any) -> loadgen.TestSettings:
+    settings = loadgen.TestSettings()
+    settings.scenario = loadgen.TestScenario[scenario]
+    settings.mode = loadgen.TestMode.PerformanceOnly
+    for name, value in fields.items():
+        setattr(settings, name, value)
+    return settings
+
+
+def _log_settings(outdir: str) -> loadgen.LogSettings:
+    log = loadgen.LogSettings()
+    log.log_output.outdir = outdir
+    log.enable_trace = False
+    return log
+
+
+def run_network(
+    addresses: Sequence[str],
+    qsl: EncodingQSL,
+    settings: loadgen.TestSettings,
+    streams: int = 1,
+) -> RunResult:
+    """One test of our LoadGen through the QDL against the nodes at ``addresses``."""
+    config = DispatchConfig(streams_per_node=streams)
+    qdl = QueryDispatchLibrary.over_grpc(addresses, qsl, make_binding("ours"), config)
+    with tempfile.TemporaryDirectory(prefix="lon-netbench-") as outdir:
+        qdl.connect()
+        try:
+            start = time.perf_counter()
+            report = loadgen.run_test(qdl, qsl, settings, _log_settings(outdir), "")
+            elapsed = time.perf_counter() - start
+        finally:
+            qdl.close()
+    if qdl.failure is not None:
+        raise RuntimeError(f"network run failed: {qdl.failure}")
+    stats = qdl.statistics()
+    return RunResult(
+        valid=report.validity == "VALID",
+        result=report.result,
+        issue_delay_ns=np.asarray(report.issue_delay_ns),
+        elapsed_s=elapsed,
+        bytes_sent=sum(n.transport.bytes_sent for n in stats.nodes),
+        bytes_received=sum(n.transport.bytes_received for n in stats.nodes),
+        samples=stats.samples_completed,
+    )
+
+
+class NullSUT(loadgen.SystemUnderTest):
+    """Answers every sample at once, on the issuing thread: the LoadGen's own latency."""
+
+    def name(self) -> str:
+        return "null"
+
+    def issue_query(self, samples: list[Any]) -> None:
+        response = loadgen.QuerySampleResponse
+        loadgen.QuerySamplesComplete([response(s.id, 0, 0) for s in samples])
+
+    def flush_queries(self) -> None:
+        pass
+
+
+def run_null(qsl: EncodingQSL, settings: loadgen.TestSettings) -> RunResult:
+    with tempfile.TemporaryDirectory(prefix="lon-netbench-") as outdir:
+        start = time.perf_counter()
+        report = loadgen.run_test(NullSUT(), qsl, settings, _log_settings(outdir), "")
+        elapsed = time.perf_counter() - start
+    return RunResult(
+        report.validity == "VALID", report.result, np.asarray(report.issue_delay_ns), elapsed
+    )
+
+
+def server_settings(qps: float, duration_ms: int) -> loadgen.TestSettings:
+    return _settings(
+        "Server",
+        server_target_qps=float(qps),
+        server_target_latency_ns=LATENCY_BOUND_NS,
+        server_target_latency_percentile=0.99,
+        min_duration_ms=duration_ms,
+        min_query_count=100,
+    )
+
+
+def offline_settings(expected_qps: float, duration_ms: int) -> loadgen.TestSettings:
+    return _settings(
+        "Offline",
+        offline_expected_qps=float(expected_qps),
+        min_duration_ms=duration_ms,
+        min_query_count=1,
+    )
+
+
+def single_stream_settings(duration_ms: int) -> loadgen.TestSettings:
+    return _settings(
+        "SingleStream",
+        single_stream_expected_latency_ns=300_000,
+        min_duration_ms=duration_ms,
+        min_query_count=100,
+    )
