@@ -601,3 +601,34 @@ def _enum_from_text(kind: type[enum.IntEnum], text: str) -> enum.IntEnum:
     except ValueError:
         choices = ", ".join(f"{m.name} ({m.value})" for m in kind)
         raise ValueError(f"value '{text}' is not a {kind.__name__}; expected {choices}") from None
+
+
+def user_conf_lines(
+    settings: TestSettings, fields: Iterable[str], model: str, scenario: str
+) -> list[str]:
+    """``fields`` of ``settings`` as user.conf lines (``model.scenario.key = value``).
+
+    The inverse of reading a user.conf, for recording settings changed elsewhere (a command
+    line). A field that no user.conf key sets in ``scenario`` becomes a comment saying so.
+    """
+    lines = []
+    for name in dict.fromkeys(fields):
+        value = getattr(settings, name)
+        rule = next(
+            (
+                r
+                for r in _RULES
+                if r.field == name and r.scenario in (None, scenario) and not r.mlperf_conf_only
+            ),
+            None,
+        )
+        if rule is None:
+            shown = value.name if isinstance(value, enum.Enum) else value
+            lines.append(f"# {name} = {shown} (no user.conf key sets it in {scenario})")
+            continue
+        if rule.scale == 1.0 and rule.kind is not _Kind.F64:
+            text = str(int(value))
+        else:
+            text = format(float(value) / rule.scale, ".12g")
+        lines.append(f"{model}.{scenario}.{rule.name} = {text}")
+    return lines

@@ -1,8 +1,12 @@
 """``lon-run``: run a LoadGen benchmark against SUT nodes through the QDL.
 
 ``main`` only parses arguments; ``run`` does the work and turns errors into exit codes:
-0 the run finished (VALID or INVALID), 1 the run failed (a node died, a backend error),
-2 bad input (unknown setting, bad dataset, unreachable node...), always as one line on stderr.
+0 the run finished (VALID or INVALID), 1 the run failed (a node died, a backend error, a
+FindPeakPerformance whose lower bound already misses the latency bound), 2 bad input (unknown
+setting, bad dataset, unreachable node...), always as one line on stderr.
+
+An ``audit.config`` in the working directory is applied, as the official LoadGen does, unless
+``--audit-config`` names another file (or ``none``).
 """
 
 from __future__ import annotations
@@ -24,9 +28,18 @@ from ._config import BALANCE_POLICIES, COMPRESSIONS, CompressionConfig, Dispatch
 from ._dispatch import QDLStatistics, QueryDispatchLibrary
 from ._exceptions import ConfigError, QDLError
 from ._qsl import EncodingQSL, NpyDirectoryQSL, SyntheticQSL, SyntheticSpec
+from ._run_outcome import (
+    FindPeakOutcome,
+    LoggedErrors,
+    read_find_peak_outcome,
+    read_logged_errors,
+)
+from ._submission import check_layout_options, place_run, still_needed
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
-MODES = ("PerformanceOnly", "AccuracyOnly", "SubmissionRun")
+MODES = ("PerformanceOnly", "AccuracyOnly", "SubmissionRun", "FindPeakPerformance")
+DEFAULT_AUDIT_CONFIG = "audit.config"
+NO_AUDIT_CONFIG = "none"
 NODE_STATS_FILE = "lon_node_stats.json"
 
 EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
@@ -51,6 +64,9 @@ class RunOptions:
     synthetic: str | None = None
     performance_count: int | None = None
     loadgen: str = "ours"
+    audit_config: str | None = None
+    submission_dir: str | None = None
+    system: str | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
 
 
@@ -62,6 +78,9 @@ class BenchmarkResult:
     node_stats_path: str
     node_reports: list[dict[str, Any]]
     statistics: QDLStatistics
+    find_peak: FindPeakOutcome | None = None
+    logged_errors: LoggedErrors | None = None
+    submission_run_dir: str | None = None
 
 
 class BadInput(Exception):
@@ -74,6 +93,10 @@ def build_settings(options: RunOptions) -> loadgen.TestSettings:
         raise ConfigError(f"unknown scenario {options.scenario!r}; expected {', '.join(SCENARIOS)}")
     if options.mode not in MODES:
         raise ConfigError(f"unknown mode {options.mode!r}; expected {', '.join(MODES)}")
+    if options.mode == "FindPeakPerformance" and options.scenario != "Server":
+        raise ConfigError(
+            f"--mode FindPeakPerformance works only with --scenario Server, not {options.scenario}"
+        )
     settings = loadgen_config.load_settings(
         options.model or "*", options.scenario, options.user_conf
     )
@@ -84,6 +107,24 @@ def build_settings(options: RunOptions) -> loadgen.TestSettings:
             raise ConfigError(f"--set {item!r}: expected FIELD=VALUE, e.g. min_duration_ms=10000")
         loadgen_config.set_field(settings, name.strip(), value)
     return settings
+
+
+def resolve_audit_config(options: RunOptions, out: TextIO) -> str:
+    """The audit.config to apply ("" for none); a named file must exist and parse."""
+    path = options.audit_config
+    if path is None:
+        if not os.path.isfile(DEFAULT_AUDIT_CONFIG):
+            return ""
+        path = DEFAULT_AUDIT_CONFIG
+    elif path == NO_AUDIT_CONFIG:
+        return ""
+    elif not os.path.isfile(path):
+        raise ConfigError(f"--audit-config {path}: no such file")
+    problems = loadgen_config.config_errors(path)
+    if problems:
+        raise ConfigError(str(problems[0]))
+    out.write(f"lon-run: applying audit config {os.path.abspath(path)} (a compliance run)\n")
+    return path
 
 
 def build_qsl(options: RunOptions) -> EncodingQSL:
@@ -112,6 +153,9 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     """
     try:
         settings = build_settings(options)
+        if options.submission_dir is not None:
+            check_layout_options(options.system, options.model, options.mode)
+        audit_config = resolve_audit_config(options, out)
         qsl = build_qsl(options)
         binding = make_binding(options.loadgen)
         config = DispatchConfig(
@@ -129,7 +173,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     log_settings = loadgen.LogSettings()
     log_settings.log_output.outdir = options.output
     try:
-        report = binding.run(qdl, qsl, settings, log_settings)
+        report = binding.run(qdl, qsl, settings, log_settings, audit_config)
     except ValueError as exc:  # the LoadGen refusing the settings
         raise BadInput(str(exc)) from exc
     finally:
@@ -138,7 +182,48 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     stats_path = os.path.join(options.output, NODE_STATS_FILE)
     _write_node_stats(stats_path, options, report, qdl, reports)
     _print_outcome(out, report, reports, options.output)
-    return BenchmarkResult(report, stats_path, reports, qdl.statistics())
+    result = BenchmarkResult(report, stats_path, reports, qdl.statistics())
+    if report.finished:
+        result.logged_errors = read_logged_errors(report.detail_path)
+    if options.mode == "FindPeakPerformance" and report.finished:
+        result.find_peak = read_find_peak_outcome(report.detail_path)
+        _print_find_peak(out, result.find_peak)
+    if options.submission_dir is not None and report.aborted is None:
+        result.submission_run_dir = _place_in_submission(options, settings, out)
+    return result
+
+
+def _print_find_peak(out: TextIO, outcome: FindPeakOutcome) -> None:
+    if outcome.peak_qps is not None:
+        out.write(
+            f"FindPeakPerformance: peak server_target_qps = {outcome.peak_qps:f} "
+            f"after {len(outcome.probes)} probes (each is in the detail log)\n"
+        )
+        out.flush()
+
+
+def _place_in_submission(options: RunOptions, settings: loadgen.TestSettings, out: TextIO) -> str:
+    assert options.submission_dir and options.system and options.model
+    changed = [item.partition("=")[0].strip() for item in options.sets]
+    conf_lines = loadgen_config.user_conf_lines(settings, changed, options.model, options.scenario)
+    try:
+        run_dir = place_run(
+            options.output,
+            options.submission_dir,
+            options.system,
+            options.model,
+            options.scenario,
+            options.mode,
+            options.user_conf,
+            conf_lines,
+        )
+    except ConfigError as exc:
+        raise BadInput(str(exc)) from exc
+    out.write(f"submission: {run_dir}\n")
+    for item in still_needed(run_dir, options.mode):
+        out.write(f"  still needed: {item}\n")
+    out.flush()
+    return run_dir
 
 
 def _make_output_dir(path: str) -> None:
@@ -209,7 +294,36 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
             out.flush()
             os._exit(EXIT_FAILED)
         return EXIT_FAILED
+    errors = result.logged_errors
+    if errors and result.find_peak and result.find_peak.lower_bound_error in errors.messages:
+        errors.messages.remove(result.find_peak.lower_bound_error)  # reported below instead
+        errors.count -= 1
+    if errors and errors.count and report.aborted is None:
+        _warn_logged_errors(err, errors)
+    if result.find_peak is not None and result.find_peak.peak_qps is None:
+        why = result.find_peak.lower_bound_error or "no peak was found (see the detail log)"
+        err.write(
+            f"lon-run: error: {why}; lower server_target_qps (--set server_target_qps=...) "
+            "or raise the latency bound\n"
+        )
+        return EXIT_FAILED
     return EXIT_OK
+
+
+TOKEN_HINT = (
+    "use_token_latencies needs a backend that sends a first token ahead of each answer and "
+    "n_tokens with it (e.g. sut-server --backend synthetic-llm)"
+)
+
+
+def _warn_logged_errors(err: TextIO, errors: LoggedErrors) -> None:
+    """The LoadGen's own errors, which the official one writes only to the detail log."""
+    shown = "; ".join(errors.messages[:3])
+    more = f" (+{len(errors.messages) - 3} more kinds)" if len(errors.messages) > 3 else ""
+    err.write(f"lon-run: warning: the LoadGen logged {errors.count} error(s): {shown}{more}\n")
+    if any("token" in m for m in errors.messages):
+        err.write(f"lon-run: hint: {TOKEN_HINT}\n")
+    err.flush()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -248,6 +362,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--performance-count", type=int, metavar="N")
     p.add_argument("--output", required=True, metavar="DIR", help="where the logs go")
     p.add_argument("--loadgen", default="ours", choices=LOADGENS)
+    p.add_argument(
+        "--audit-config",
+        metavar="PATH",
+        help="a compliance audit.config to apply (default: ./audit.config if present; "
+        "'none' for no audit config)",
+    )
+    p.add_argument(
+        "--submission-dir",
+        metavar="DIR",
+        help="also lay the logs out as a submission's results/ tree: "
+        "DIR/SYSTEM/MODEL/SCENARIO/{performance/run_1,accuracy} with mlperf.conf and user.conf",
+    )
+    p.add_argument("--system", metavar="NAME", help="system description id for --submission-dir")
     return p
 
 
@@ -269,6 +396,9 @@ def parse_options(argv: Sequence[str] | None) -> RunOptions:
         performance_count=args.performance_count,
         output=args.output,
         loadgen=args.loadgen,
+        audit_config=args.audit_config,
+        submission_dir=args.submission_dir,
+        system=args.system,
     )
 
 

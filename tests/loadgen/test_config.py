@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from loadgen import TestMode, TestScenario, TestSettings
+from loadgen import TestMode, TestScenario, TestSettings, _config
 from loadgen._config import (
     AUDIT_FOUND_MESSAGE,
     MULTIPLE_CONF_MESSAGE,
@@ -884,3 +884,25 @@ def test_matches_official_for_user_conf_in_a_fresh_process(
     # The first call also loads mlperf.conf; the second is a later user.conf in that process.
     path = equiv_files[name]
     compare([[path, model, scenario, 1], [equiv_files["good"], model, scenario, 1]], tmp_path)
+
+
+def test_user_conf_lines_read_back_to_the_same_settings(tmp_path):
+    changed = {
+        "server_target_latency_ns": "12000000",
+        "server_target_latency_percentile": "0.97",
+        "min_duration_ms": "5000",
+        "server_target_qps": "1234.5",
+        "use_token_latencies": "1",
+        "server_coalesce_queries": "1",
+    }
+    settings = _config.load_settings("mlp", "Server")
+    for name, value in changed.items():
+        _config.set_field(settings, name, value)
+    lines = _config.user_conf_lines(settings, [*changed, "offline_expected_qps"], "mlp", "Server")
+    assert "mlp.Server.target_latency = 12" in lines
+    assert "# offline_expected_qps = 1.0 (no user.conf key sets it in Server)" in lines
+    path = tmp_path / "user.conf"
+    path.write_text("\n".join(lines) + "\n")
+    again = _config.load_settings("mlp", "Server", str(path))
+    for name in changed:
+        assert getattr(again, name) == pytest.approx(getattr(settings, name)), name

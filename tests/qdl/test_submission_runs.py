@@ -1,0 +1,311 @@
+"""lon-run for submission-grade runs over real nodes: FindPeakPerformance, audit.config,
+the submission layout and token latencies, under our LoadGen and the official one."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import subprocess
+import sys
+from importlib import resources
+
+import pytest
+
+from qdl._cli import parse_options, run
+from qdl._nodes import running_nodes, sut_server_command
+
+from .conftest import LOADGENS, ROOT, need_loadgen
+
+LON_RUN = [sys.executable, "-c", "import sys; from qdl._cli import main; sys.exit(main())"]
+CAPPED = ("--service-time-us", "1000", "--max-qps", "300")
+"""A stand-in accelerator: 1 ms per sample, at most 300 samples/s."""
+
+
+@pytest.fixture(scope="module")
+def capped_node():
+    with running_nodes([sut_server_command("synthetic", extra=("--name", "capped", *CAPPED))]) as (
+        node,
+    ):
+        yield node.address
+
+
+@pytest.fixture(scope="module")
+def llm_node():
+    command = sut_server_command(
+        "synthetic-llm",
+        extra=("--name", "llm", "--ttft-ms", "5", "--tpot-ms", "1", "--output-tokens", "8"),
+    )
+    with running_nodes([command]) as (node,):
+        yield node.address
+
+
+def lon_run(argv, lg, cwd=ROOT):
+    """Run lon-run: in this process for our LoadGen, in a subprocess for the official one
+    (it keeps process-wide state). Returns (exit code, stdout, stderr)."""
+    if lg == "ours":
+        out, err = io.StringIO(), io.StringIO()
+        code = run(parse_options([*argv, "--loadgen", lg]), out, err)
+        return code, out.getvalue(), err.getvalue()
+    proc = subprocess.run(
+        [*LON_RUN, *argv, "--loadgen", lg],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+def server(node, output, *extra):
+    return [
+        "--nodes", node, "--scenario", "Server", "--synthetic", "16:uint8:64",
+        "--output", str(output), "--set", "min_duration_ms=400", "--set", "min_query_count=40",
+        "--set", "server_target_qps=100", *extra,
+    ]  # fmt: skip
+
+
+def detail_values(path):
+    values = []
+    for line in path.read_text().splitlines():
+        if line.startswith(":::MLLOG"):
+            values.append(json.loads(line[len(":::MLLOG") :]))
+    return values
+
+
+# --- FindPeakPerformance -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("lg", LOADGENS)
+def test_find_peak_over_the_network_finds_the_nodes_capacity(capped_node, tmp_path, lg):
+    need_loadgen(lg)
+    argv = server(
+        capped_node, tmp_path / "out", "--mode", "FindPeakPerformance",
+        "--set", "server_target_qps=25", "--set", "server_target_latency_ns=100000000",
+        "--set", "server_find_peak_qps_decimals_of_precision=0", "--set", "min_query_count=20",
+        "--set", "min_duration_ms=300", "--set", "server_find_peak_qps_boundary_step_size=3",
+    )  # fmt: skip
+    code, out, err = lon_run(argv, lg, cwd=tmp_path)
+    assert code == 0, err
+    match = re.search(r"FindPeakPerformance: peak server_target_qps = ([0-9.]+) after (\d+)", out)
+    assert match, out
+    peak, probes = float(match.group(1)), int(match.group(2))
+    # The node completes at most 300 samples/s; a short probe above that stays under the
+    # 100 ms bound only while its backlog is small, and twice the capacity never does.
+    assert 100 <= peak <= 450
+    assert probes >= 4  # the base check, at least two boundary probes and a binary-search step
+    messages = [r["value"] for r in detail_values(tmp_path / "out" / "mlperf_log_detail.txt")]
+    assert any(
+        str(m).startswith("FindPeakPerformance: Found peak performance field") for m in messages
+    )
+
+
+@pytest.mark.parametrize("lg", LOADGENS)
+def test_find_peak_whose_lower_bound_fails_is_a_clear_error(capped_node, tmp_path, lg):
+    need_loadgen(lg)
+    argv = server(
+        capped_node, tmp_path / "out", "--mode", "FindPeakPerformance",
+        "--set", "server_target_qps=1000", "--set", "server_target_latency_ns=20000000",
+    )  # fmt: skip
+    code, _, err = lon_run(argv, lg, cwd=tmp_path)
+    assert code == 1
+    (line,) = err.splitlines()
+    assert "Initial lower bound does not satisfy performance constraints" in line
+    assert "lower server_target_qps" in line
+    assert "Traceback" not in err
+
+
+def test_find_peak_outside_server_is_bad_input(tmp_path):
+    argv = [
+        "--nodes", "127.0.0.1:1", "--scenario", "Offline", "--mode", "FindPeakPerformance",
+        "--synthetic", "4:uint8:8", "--output", str(tmp_path / "out"),
+    ]  # fmt: skip
+    code, _, err = lon_run(argv, "ours")
+    assert code == 2
+    assert err == (
+        "lon-run: error: --mode FindPeakPerformance works only with --scenario Server, "
+        "not Offline\n"
+    )
+
+
+# --- audit.config --------------------------------------------------------------------------
+
+SAME_SAMPLE_AUDIT = "*.*.performance_issue_same = 1\n*.*.performance_issue_same_index = 3\n"
+
+
+def offline(node, output, *extra):
+    return [
+        "--nodes", node, "--scenario", "Offline", "--synthetic", "16:uint8:64",
+        "--output", str(output), "--set", "min_duration_ms=200", "--set",
+        "offline_expected_qps=200", *extra,
+    ]  # fmt: skip
+
+
+def audit_applied(output):
+    records = detail_values(output / "mlperf_log_detail.txt")
+    found = any("Found Audit Config file" in str(r["value"]) for r in records)
+    same = [r["value"] for r in records if r["key"] == "effective_performance_issue_same"]
+    return found, same
+
+
+@pytest.mark.parametrize("lg", LOADGENS)
+def test_audit_config_in_the_working_directory_is_applied_and_logged(
+    capped_node, tmp_path, monkeypatch, lg
+):
+    need_loadgen(lg)
+    (tmp_path / "audit.config").write_text(SAME_SAMPLE_AUDIT)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = lon_run(offline(capped_node, tmp_path / "out"), lg, cwd=tmp_path)
+    assert code == 0, err
+    assert f"applying audit config {tmp_path / 'audit.config'}" in out
+    assert audit_applied(tmp_path / "out") == (True, [True])
+
+
+def test_audit_config_by_path_and_none(capped_node, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "audit.config").write_text(SAME_SAMPLE_AUDIT)
+    code, out, err = lon_run(
+        offline(capped_node, tmp_path / "skipped", "--audit-config", "none"), "ours"
+    )
+    assert code == 0, err
+    assert "applying audit config" not in out
+    assert audit_applied(tmp_path / "skipped") == (False, [False])
+    elsewhere = tmp_path / "compliance" / "TEST04.config"
+    elsewhere.parent.mkdir()
+    elsewhere.write_text(SAME_SAMPLE_AUDIT)
+    code, out, err = lon_run(
+        offline(capped_node, tmp_path / "named", "--audit-config", str(elsewhere)), "ours"
+    )
+    assert code == 0, err
+    assert audit_applied(tmp_path / "named") == (True, [True])
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (None, "--audit-config {path}: no such file"),
+        ("*.*.performance_issue_same 1\n", "{path}:1"),
+    ],
+)
+def test_a_bad_audit_config_is_bad_input(tmp_path, text, message):
+    path = tmp_path / "audit.config"
+    if text is not None:
+        path.write_text(text)
+    argv = offline("127.0.0.1:1", tmp_path / "out", "--audit-config", str(path))
+    code, _, err = lon_run(argv, "ours")
+    assert code == 2
+    assert err.startswith("lon-run: error: ") and err.count("\n") == 1
+    assert message.format(path=path) in err
+
+
+# --- the submission layout -----------------------------------------------------------------
+
+
+def test_runs_are_laid_out_as_a_submission(capped_node, tmp_path):
+    results = tmp_path / "results"
+    common = ("--submission-dir", str(results), "--system", "lan2", "--model", "mlp")
+    code, out, err = lon_run(
+        offline(capped_node, tmp_path / "perf", *common, "--set", "offline_expected_qps=250"),
+        "ours",
+    )
+    assert code == 0, err
+    scenario = results / "lan2" / "mlp" / "Offline"
+    run_1 = scenario / "performance" / "run_1"
+    assert f"submission: {run_1}" in out
+    assert f"still needed: measurements.json and README.md in {scenario}" in out
+    for name in ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json"):
+        assert (run_1 / name).read_bytes() == (tmp_path / "perf" / name).read_bytes()
+    assert not (run_1 / "lon_node_stats.json").exists()
+    embedded = resources.files("loadgen").joinpath("mlperf.conf").read_text()
+    assert (scenario / "mlperf.conf").read_text() == embedded
+    user_conf = (scenario / "user.conf").read_text().splitlines()
+    assert "mlp.Offline.min_duration = 200" in user_conf
+    assert "mlp.Offline.target_qps = 250" in user_conf
+
+    code, out, err = lon_run(
+        offline(capped_node, tmp_path / "acc", *common, "--mode", "AccuracyOnly"), "ours"
+    )
+    assert code == 0, err
+    accuracy = scenario / "accuracy"
+    assert "still needed: accuracy.txt" in out
+    entries = json.loads((accuracy / "mlperf_log_accuracy.json").read_text())
+    assert sorted(e["qsl_idx"] for e in entries) == list(range(64))
+    assert (run_1 / "mlperf_log_summary.txt").is_file()  # the performance run stays
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (("--model", "mlp"), "--submission-dir needs --system NAME"),
+        (("--system", "s"), "--submission-dir needs --model NAME"),
+        (("--system", "a/b", "--model", "mlp"), "--system 'a/b': must be a plain name"),
+    ],
+)
+def test_submission_layout_bad_input(tmp_path, extra, message):
+    argv = offline("127.0.0.1:1", tmp_path / "out", "--submission-dir", str(tmp_path), *extra)
+    code, _, err = lon_run(argv, "ours")
+    assert code == 2 and message in err
+
+
+def test_find_peak_is_not_a_submission_run(tmp_path):
+    argv = server(
+        "127.0.0.1:1", tmp_path / "out", "--mode", "FindPeakPerformance",
+        "--submission-dir", str(tmp_path), "--system", "s", "--model", "m",
+    )  # fmt: skip
+    code, _, err = lon_run(argv, "ours")
+    assert code == 2 and "a FindPeakPerformance run is not part of a submission" in err
+
+
+# --- token latencies -----------------------------------------------------------------------
+
+
+def summary_number(text, label):
+    match = re.search(rf"^{re.escape(label)}\s*:\s*([0-9.]+)$", text, re.MULTILINE)
+    assert match, label
+    return float(match.group(1))
+
+
+@pytest.mark.parametrize("lg", LOADGENS)
+def test_token_latencies_over_the_network(llm_node, tmp_path, lg):
+    need_loadgen(lg)
+    argv = server(
+        llm_node, tmp_path / "out", "--set", "use_token_latencies=1",
+        "--set", "server_target_qps=40",
+    )  # fmt: skip
+    code, out, err = lon_run(argv, lg, cwd=tmp_path)
+    assert code == 0, err
+    assert "warning" not in err
+    ttft = summary_number(out, "50.00 percentile first token latency (ns)")
+    tpot = summary_number(out, "50.00 percentile time to output token (ns)")
+    latency = summary_number(out, "50.00 percentile latency (ns)")
+    assert 5e6 <= ttft < 40e6  # the node sends the first token 5 ms after it starts
+    assert 0.8e6 <= tpot <= 3e6  # and one more token every 1 ms
+    assert latency >= ttft + 6e6  # seven more tokens follow the first
+    assert summary_number(out, "Completed tokens per second") > 0
+
+
+@pytest.mark.parametrize("lg", LOADGENS)
+def test_token_accuracy_log_carries_first_token_and_count(llm_node, tmp_path, lg):
+    need_loadgen(lg)
+    argv = server(
+        llm_node, tmp_path / "out", "--mode", "AccuracyOnly", "--set", "use_token_latencies=1"
+    )
+    code, _, err = lon_run(argv, lg, cwd=tmp_path)
+    assert code == 0, err
+    entries = json.loads((tmp_path / "out" / "mlperf_log_accuracy.json").read_text())
+    assert sorted(e["qsl_idx"] for e in entries) == list(range(64))
+    for e in entries:
+        assert e["token_count"] == 8
+        assert e["token_data"] == e["data"][:8]  # the first int32 token, as hex
+
+
+@pytest.mark.parametrize("lg", LOADGENS)
+def test_answers_without_tokens_in_a_token_run_are_named(capped_node, tmp_path, lg):
+    need_loadgen(lg)
+    argv = server(capped_node, tmp_path / "out", "--set", "use_token_latencies=1")
+    code, _, err = lon_run(argv, lg, cwd=tmp_path)
+    assert code == 0  # the run finished; its result is not trustworthy and says why
+    assert "lon-run: warning: the LoadGen logged" in err
+    assert "n_tokens argument missing or attempted to record 0 as number of tokens" in err
+    assert "lon-run: hint: use_token_latencies needs a backend that sends a first token" in err
+    assert "Traceback" not in err
