@@ -13,6 +13,7 @@ The defaults match ``sut-server --backend numpy-mlp`` and ``lon-run`` (both seed
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from collections.abc import Sequence
@@ -25,10 +26,12 @@ from ._accuracy import (
     MLPModel,
     check_accuracy_log,
 )
+from ._cli import NODE_STATS_FILE
 from ._exceptions import ConfigError, QDLError
 from ._qsl import SyntheticSpec
 
 EXIT_OK, EXIT_BELOW_MINIMUM, EXIT_BAD_INPUT = 0, 1, 2
+
 SHOWN_MISMATCHES = 20
 
 
@@ -52,16 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--synthetic",
-        required=True,
         metavar="SHAPE:DTYPE:COUNT",
-        help="the data set the run used (lon-run --synthetic), e.g. 224x224x3:uint8:1024",
+        help="the data set the run used (lon-run --synthetic), e.g. 224x224x3:uint8:1024; "
+        f"default: the one recorded in {NODE_STATS_FILE} next to the log",
     )
     p.add_argument(
         "--synthetic-seed",
         type=int,
-        default=0,
         metavar="N",
-        help="the data set's seed (default 0, the one lon-run uses)",
+        help="the data set's seed (default: the recorded one, else 0, the one lon-run uses)",
     )
     p.add_argument(
         "--mlp-seed", type=int, default=0, metavar="N", help="the nodes' --seed (default 0)"
@@ -118,6 +120,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     err = err or sys.stderr
     log_path = resolve_log_path(args.accuracy_log)
     try:
+        _fill_from_run_record(args, log_path)
         spec = SyntheticSpec.parse(args.synthetic)
         _check_minimums(args)
         model = MLPModel(seed=args.mlp_seed, hidden=args.hidden, classes=args.classes)
@@ -139,6 +142,28 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
         )
         return EXIT_BELOW_MINIMUM
     return EXIT_OK
+
+
+def _fill_from_run_record(args: argparse.Namespace, log_path: str) -> None:
+    """Take --synthetic (and its seed) from the lon-run record beside the log when not given."""
+    if args.synthetic is not None:
+        if args.synthetic_seed is None:
+            args.synthetic_seed = 0
+        return
+    record_path = os.path.join(os.path.dirname(log_path), NODE_STATS_FILE)
+    try:
+        with open(record_path, encoding="utf-8") as f:
+            dataset = json.load(f).get("dataset") or {}
+    except (OSError, ValueError, AttributeError):
+        dataset = {}
+    if "synthetic" not in dataset:
+        raise ConfigError(
+            f"give --synthetic SHAPE:DTYPE:COUNT: {record_path} does not record a synthetic "
+            "data set"
+        )
+    args.synthetic = str(dataset["synthetic"])
+    if args.synthetic_seed is None:
+        args.synthetic_seed = int(dataset.get("synthetic_seed", 0))
 
 
 def _check_minimums(args: argparse.Namespace) -> None:

@@ -249,6 +249,7 @@ def _write_node_stats(
         "balance": options.balance,
         "streams_per_node": options.streams_per_node,
         "compression": asdict(CompressionConfig(options.compression, options.zstd_level)),
+        "dataset": _dataset_record(options),
         "validity": report.validity,
         "failure": report.aborted,
         "samples_issued": stats.samples_issued,
@@ -259,6 +260,13 @@ def _write_node_stats(
     with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")
+
+
+def _dataset_record(options: RunOptions) -> dict[str, Any]:
+    """What lon-accuracy needs to regenerate the samples of this run."""
+    if options.synthetic is not None:
+        return {"synthetic": options.synthetic, "synthetic_seed": 0}
+    return {"dataset_dir": os.path.abspath(options.dataset or "")}
 
 
 def _print_outcome(

@@ -191,6 +191,10 @@ def test_accuracy_run_over_two_numpy_mlp_nodes_scores_100(nodes, tmp_path, lg, m
         "(not 4 bytes), 0 duplicate(s) (0 disagreeing), 0 missing"
     )
     assert (out / "accuracy.txt").read_text() == proc.stdout
+    assert stats["dataset"] == {"synthetic": SPEC, "synthetic_seed": 0}
+    recorded = lon_accuracy("--accuracy-log", str(out))  # the data set comes from the record
+    assert recorded.returncode == 0, recorded.stderr
+    assert recorded.stdout == proc.stdout
 
 
 def test_a_node_with_wrong_answers_scores_exactly_the_expected_fraction(nodes, tmp_path):
@@ -326,3 +330,10 @@ def test_the_real_command_prints_no_traceback(tmp_path):
         "(Expecting property name enclosed in double quotes); a run that was cut short may "
         "leave it unfinished\n"
     )
+
+
+def test_without_synthetic_and_without_a_run_record_is_bad_input(tmp_path, capsys):
+    path = write_log(tmp_path, f"[{GOOD_ENTRY}]")
+    err = run_main(capsys, ["--accuracy-log", path])
+    assert "give --synthetic SHAPE:DTYPE:COUNT" in err
+    assert "lon_node_stats.json does not record a synthetic data set" in err
