@@ -34,6 +34,7 @@ check: lint
 bench: $(STAMP)
 	$(BIN)/python benchmarks/loadgen_null_sut.py
 	$(BIN)/python benchmarks/network.py
+	$(BIN)/python benchmarks/loadgens_compared.py
 
 # Regenerate the gRPC/protobuf code from protos/; tests fail when it is stale.
 protos: $(STAMP)
