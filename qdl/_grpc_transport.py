@@ -1,21 +1,31 @@
 """The real transport: one gRPC channel per node, with one or more long-lived Infer streams.
 
 Messages travel as bytes in both directions (the QDL serializes each SampleBatch itself, so it
-knows its exact size before queueing it, and parses each ResponseBatch on the reader thread).
-Per stream there are two threads: gRPC's own, pulling from our bounded send queue, and our
-reader, which hands every ResponseBatch to the QDL the moment it arrives.
+knows its exact size before queueing it, and parses each ResponseBatch as it arrives).
+
+The Infer streams run on gRPC's asyncio API, on one event loop thread shared by every open
+transport (``_SharedLoop``); Describe and Flush use an ordinary blocking channel. Why: with the
+blocking API every message costs several thread wake-ups (a thread per stream pulling from the
+request iterator and waiting for each write, the channel's polling thread, a reader thread),
+and on a small machine those context switches, not the bytes, are what limits the rate. On the
+loop, each stream is a writer task fed from our bounded send queue (woken only when it ran
+dry) and a reader task that hands every ResponseBatch to the QDL the moment it arrives.
 """
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import functools
 import itertools
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import grpc
+from grpc import aio
 
 from protos.v1 import sut_node_pb2 as pb
 from protos.v1 import sut_node_pb2_grpc as pb_grpc
@@ -73,31 +83,102 @@ class State(enum.Enum):
     CLOSED = "closed"  # closed; cannot be reopened
 
 
+_T = TypeVar("_T")
+
+
+class _SharedLoop:
+    """One asyncio event loop on a daemon thread, shared by the open transports (ref-counted:
+    the first ``acquire`` starts it, the last ``release`` stops and joins it)."""
+
+    _lock = threading.Lock()
+    _loop: asyncio.AbstractEventLoop | None = None
+    _thread: threading.Thread | None = None
+    _users = 0
+
+    @classmethod
+    def acquire(cls) -> asyncio.AbstractEventLoop:
+        with cls._lock:
+            if cls._loop is None:
+                loop = asyncio.new_event_loop()
+                started = threading.Event()
+                thread = threading.Thread(
+                    target=cls._serve, args=(loop, started), name="qdl-grpc-loop", daemon=True
+                )
+                thread.start()
+                started.wait()
+                cls._loop, cls._thread = loop, thread
+            cls._users += 1
+            return cls._loop
+
+    @classmethod
+    def release(cls) -> None:
+        with cls._lock:
+            cls._users -= 1
+            if cls._users or cls._loop is None:
+                return
+            loop, thread = cls._loop, cls._thread
+            cls._loop = cls._thread = None
+        loop.call_soon_threadsafe(loop.stop)
+        assert thread is not None
+        thread.join()
+        loop.close()
+
+    @staticmethod
+    def _serve(loop: asyncio.AbstractEventLoop, started: threading.Event) -> None:
+        asyncio.set_event_loop(loop)
+        loop.call_soon(started.set)
+        loop.run_forever()
+
+
+def _wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
+    """Set ``event`` on ``loop`` from any thread (nothing to do once the loop has stopped)."""
+    try:
+        loop.call_soon_threadsafe(event.set)
+    except RuntimeError:
+        pass
+
+
+def _run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T], timeout: float) -> _T:
+    """Run ``coro`` on ``loop`` (another thread's) and wait for its result."""
+    return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+
+
 class _Stream:
-    """One Infer stream: its send queue, its gRPC call and its reader thread."""
+    """One Infer stream: its send queue, its gRPC call and its writer and reader tasks."""
 
     def __init__(self, index: int, max_queued_bytes: int) -> None:
         self.index = index
         self.queue = SendQueue(max_queued_bytes)
-        self.call: grpc.Future | None = None
-        self.reader: threading.Thread | None = None
-        # Each counter has a single writer thread, so no lock is needed.
+        self.call: aio.StreamStreamCall | None = None
+        self.task: asyncio.Future[None] | None = None  # the reader; the stream lives as long
+        self.writer: asyncio.Future[None] | None = None
+        self.wakeup: asyncio.Event | None = None
+        # Each counter has a single writer (the loop thread), so no lock is needed.
         self.messages_sent = 0
         self.bytes_sent = 0
         self.messages_received = 0
         self.bytes_received = 0
 
-    def requests(self) -> Iterator[bytes]:
-        """The request stream gRPC consumes: queued messages, stamped as they leave."""
-        queue = self.queue
-        while True:
-            message = queue.get()
-            if message is None:
-                return
-            message.sent_ns = _now()
-            self.messages_sent += 1
-            self.bytes_sent += len(message.data)
-            yield message.data
+    async def write(self) -> None:
+        """Send queued messages, stamped as they leave; half-close once the queue is closed."""
+        assert self.call is not None and self.wakeup is not None
+        call, queue, wakeup = self.call, self.queue, self.wakeup
+        try:
+            while True:
+                wakeup.clear()
+                message = queue.take_nowait()
+                if message is None:
+                    if queue.closed:
+                        await call.done_writing()
+                        return
+                    await wakeup.wait()
+                    continue
+                message.sent_ns = _now()
+                self.messages_sent += 1
+                self.bytes_sent += len(message.data)
+                await call.write(message.data)
+        except (grpc.RpcError, asyncio.InvalidStateError):
+            return  # the call ended; the reader reports why
 
 
 class GrpcTransport(Transport):
@@ -126,6 +207,8 @@ class GrpcTransport(Transport):
         self._broken: QDLError | None = None
         self._closing = False
         self._on_broken: BrokenCallback | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._aio_channel: aio.Channel | None = None
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -172,19 +255,25 @@ class GrpcTransport(Transport):
             if self._state is State.CLOSED:
                 raise AlreadyClosed(f"transport to {self.address}")
             raise NotStarted(f"transport to {self.address}")
-        assert self._channel is not None
         self._on_broken = on_broken
-        infer = self._channel.stream_stream(INFER_METHOD)
-        for stream in self._streams:
-            stream.call = infer(stream.requests())
-            stream.reader = threading.Thread(
-                target=self._read,
-                args=(stream, on_response),
-                name=f"qdl-reader-{self.address}-{stream.index}",
-                daemon=True,
-            )
-            stream.reader.start()
+        self._loop = _SharedLoop.acquire()
+        try:
+            _run_on(self._loop, self._start_streams(on_response), self._timeouts.connect)
+        except BaseException:
+            self._release_loop()
+            raise
         self._state = State.OPENED
+
+    async def _start_streams(self, on_response: ResponseCallback) -> None:
+        loop = asyncio.get_running_loop()
+        self._aio_channel = aio.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
+        infer = self._aio_channel.stream_stream(INFER_METHOD)
+        for stream in self._streams:
+            stream.call = infer()
+            stream.wakeup = wakeup = asyncio.Event()
+            stream.queue.set_waker(functools.partial(_wake, loop, wakeup))
+            stream.writer = asyncio.ensure_future(stream.write())
+            stream.task = asyncio.ensure_future(self._read(stream, on_response))
 
     def close(self) -> None:
         with self._lock:
@@ -198,18 +287,31 @@ class GrpcTransport(Transport):
                 for stream in self._streams:
                     stream.queue.clear()
                     stream.queue.close()
-                deadline = time.monotonic() + self._timeouts.drain
-                for stream in self._streams:
-                    assert stream.reader is not None
-                    stream.reader.join(max(0.0, deadline - time.monotonic()))
-                for stream in self._streams:
-                    assert stream.reader is not None and stream.call is not None
-                    if stream.reader.is_alive():
-                        stream.call.cancel()
-                        stream.reader.join(self._timeouts.drain)
+                assert self._loop is not None
+                drain = self._timeouts.drain
+                _run_on(self._loop, self._end_streams(drain), 2 * drain + 5.0)
         finally:
+            self._release_loop()
             if self._channel is not None:
                 self._channel.close()
+
+    async def _end_streams(self, drain: float) -> None:
+        """Wait up to ``drain`` s for the node to end the streams, cancel the rest, close."""
+        tasks = [t for s in self._streams for t in (s.task, s.writer) if t is not None]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=drain)
+            if pending:
+                for stream in self._streams:
+                    if stream.call is not None:
+                        stream.call.cancel()
+                await asyncio.wait(pending, timeout=drain)
+        if self._aio_channel is not None:
+            await self._aio_channel.close()
+
+    def _release_loop(self) -> None:
+        if self._loop is not None:
+            self._loop = None
+            _SharedLoop.release()
 
     # --- traffic ---------------------------------------------------------------------------
 
@@ -242,15 +344,21 @@ class GrpcTransport(Transport):
             reply = self._stub.Flush(pb.FlushRequest(), timeout=timeout)
         return int(reply.pending)
 
-    def _read(self, stream: _Stream, on_response: ResponseCallback) -> None:
+    async def _read(self, stream: _Stream, on_response: ResponseCallback) -> None:
+        """Hand each ResponseBatch to ``on_response`` (on the loop thread) until the call ends."""
         assert stream.call is not None
+        call = stream.call
         parse = pb.ResponseBatch.FromString
+        eof = aio.EOF
         error: QDLError | None = None
         try:
             with map_grpc_exceptions(
                 self.address, f"Infer stream {stream.index}", label=self._label
             ):
-                for raw in stream.call:
+                while True:
+                    raw = await call.read()
+                    if raw is eof:
+                        break
                     t = _now()
                     stream.messages_received += 1
                     stream.bytes_received += len(raw)
@@ -270,6 +378,9 @@ class GrpcTransport(Transport):
         except QDLError as exc:
             if not self._closing:
                 error = exc
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
         except Exception as exc:  # a bug in a callback: report it rather than dying silently
             error = QDLError(
                 f"node {self._label}: handling a response failed: {exc!r}", node=self.address

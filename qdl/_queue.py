@@ -3,12 +3,17 @@
 ``put`` blocks while the queue would grow past ``max_bytes`` (a single message larger than the
 bound is still accepted into an empty queue, so it cannot wedge). ``close`` wakes everybody:
 ``get`` then drains what is left and returns None, ``put`` returns False.
+
+A consumer that must not block (an event loop) uses ``take_nowait`` instead of ``get``: when
+that finds the queue empty, the next ``put`` or ``close`` calls the waker given to
+``set_waker`` once, so the consumer sleeps without polling and is woken only when it was idle.
 """
 
 from __future__ import annotations
 
 import collections
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ._transport import OutgoingMessage
@@ -31,6 +36,14 @@ class SendQueue:
         self._closed = False
         self._taken = 0  # messages ever taken: progress, for the stall timeout
         self._cond = threading.Condition()
+        self._waker: Callable[[], None] | None = None
+        self._idle = False  # take_nowait found nothing: the next put/close calls the waker
+
+    def set_waker(self, waker: Callable[[], None] | None) -> None:
+        """``waker()`` is called (outside the lock) when a message or close follows an empty
+        ``take_nowait``; it must not block."""
+        with self._cond:
+            self._waker = waker
 
     def put(self, message: OutgoingMessage, stall_timeout: float) -> bool:
         """Append ``message``, waiting while the queue is full.
@@ -55,7 +68,11 @@ class SendQueue:
             if self._bytes > self._peak:
                 self._peak = self._bytes
             self._cond.notify_all()
-            return True
+            wake = self._waker if self._idle else None
+            self._idle = False
+        if wake is not None:
+            wake()
+        return True
 
     def get(self) -> OutgoingMessage | None:
         """The next message, blocking until there is one; None once closed and drained."""
@@ -69,10 +86,30 @@ class SendQueue:
             self._cond.notify_all()
             return message
 
+    def take_nowait(self) -> OutgoingMessage | None:
+        """The next message, or None at once if there is none (then the waker is armed)."""
+        with self._cond:
+            if not self._items:
+                self._idle = True
+                return None
+            message = self._items.popleft()
+            self._bytes -= len(message.data)
+            self._taken += 1
+            self._cond.notify_all()
+            return message
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     def close(self) -> None:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+            wake = self._waker if self._idle else None
+            self._idle = False
+        if wake is not None:
+            wake()
 
     def clear(self) -> int:
         """Drop everything still queued; return how many messages were dropped."""
