@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import typing
 
 
 class TestScenario(enum.IntEnum):
@@ -35,7 +36,10 @@ class LoggingMode(enum.IntEnum):
     Synchronous = 2
 
 
-def coerce_enum(enum_type: type[enum.IntEnum], value: object, field: str) -> enum.IntEnum:
+_E = typing.TypeVar("_E", bound=enum.IntEnum)
+
+
+def coerce_enum(enum_type: type[_E], value: object, field: str) -> _E:
     """Return ``value`` as a member of ``enum_type`` or raise a ValueError naming ``field``."""
     if isinstance(value, enum_type):
         return value

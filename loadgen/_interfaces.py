@@ -56,7 +56,7 @@ class CallbackSUT(SystemUnderTest):
     """What ``ConstructSUT(issue_cb, flush_cb)`` returns; its name is ``"PySUT"``."""
 
     def __init__(self, issue_cb: IssueCallback, flush_cb: FlushCallback) -> None:
-        self.issue_query = issue_cb  # type: ignore[method-assign]  # bound once: no extra call
+        self.issue_query = issue_cb  # type: ignore[method-assign,assignment]  # bound once: no extra call
         self._flush_cb = flush_cb
 
     def name(self) -> str:
