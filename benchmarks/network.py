@@ -117,7 +117,7 @@ def server_search(
 
 def measure_server(table: Table, addresses: Sequence[str], args: argparse.Namespace) -> None:
     print("Server: highest VALID target QPS at p99 <= 10 ms", flush=True)
-    ladder = [1_000, 2_000, 3_000, 4_000, 5_000, 6_000, 7_000, 8_000, 10_000]
+    ladder = [1_000, 2_000, 3_000, 3_500, 4_000, 4_500, 5_000, 5_500, 6_000, 7_000, 8_000, 10_000]
     if args.quick:
         ladder = [2_000, 3_000, 4_000, 5_000, 6_000, 8_000]
     duration = 1_500 if args.quick else 3_000

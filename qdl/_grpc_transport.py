@@ -150,7 +150,7 @@ class _Stream:
         self.index = index
         self.queue = SendQueue(max_queued_bytes)
         self.call: aio.StreamStreamCall | None = None
-        self.task: asyncio.Future[None] | None = None  # the reader; the stream lives as long
+        self.task: asyncio.Future[None] | None = None  # the reader: ends when the call does
         self.writer: asyncio.Future[None] | None = None
         self.wakeup: asyncio.Event | None = None
         # Each counter has a single writer (the loop thread), so no lock is needed.
@@ -260,7 +260,10 @@ class GrpcTransport(Transport):
         try:
             _run_on(self._loop, self._start_streams(on_response), self._timeouts.connect)
         except BaseException:
-            self._release_loop()
+            try:
+                _run_on(self._loop, self._end_streams(0.0), 5.0)
+            finally:
+                self._release_loop()
             raise
         self._state = State.OPENED
 
