@@ -8,6 +8,7 @@ null-SUT run answers inline in this process, so its latency is the LoadGen's own
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 import time
 from collections.abc import Sequence
@@ -76,6 +77,17 @@ class RunResult:
     bytes_sent: int = 0
     bytes_received: int = 0
     samples: int = 0
+    cpu_s: tuple[float, ...] = ()  # CPU seconds during the test: this process, then each node
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far (Linux /proc; 0.0 where unavailable)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _settings(scenario: str, **fields: Any) -> loadgen.TestSettings:
@@ -99,6 +111,7 @@ def run_network(
     qsl: EncodingQSL,
     settings: loadgen.TestSettings,
     streams: int = 1,
+    node_pids: Sequence[int] = (),
 ) -> RunResult:
     """One test of our LoadGen through the QDL against the nodes at ``addresses``."""
     config = DispatchConfig(streams_per_node=streams)
@@ -106,9 +119,12 @@ def run_network(
     with tempfile.TemporaryDirectory(prefix="lon-netbench-") as outdir:
         qdl.connect()
         try:
+            pids = [os.getpid(), *node_pids]
+            cpu0 = [cpu_seconds(p) for p in pids]
             start = time.perf_counter()
             report = loadgen.run_test(qdl, qsl, settings, _log_settings(outdir), "")
             elapsed = time.perf_counter() - start
+            cpu = tuple(cpu_seconds(p) - c for p, c in zip(pids, cpu0))
         finally:
             qdl.close()
     if qdl.failure is not None:
@@ -122,6 +138,7 @@ def run_network(
         bytes_sent=sum(n.transport.bytes_sent for n in stats.nodes),
         bytes_received=sum(n.transport.bytes_received for n in stats.nodes),
         samples=stats.samples_completed,
+        cpu_s=cpu,
     )
 
 

@@ -95,14 +95,19 @@ def repeat(n: int, run: Callable[[], RunResult]) -> list[RunResult]:
 
 
 def server_search(
-    addresses: Sequence[str], ladder: Sequence[float], repeats: int, duration_ms: int, streams: int
+    addresses: Sequence[str],
+    pids: Sequence[int],
+    ladder: Sequence[float],
+    repeats: int,
+    duration_ms: int,
+    streams: int,
 ) -> tuple[float, list[RunResult]]:
     """Climb ``ladder`` while most of a rung's runs are VALID; the best rung and its runs."""
     qsl = synthetic_qsl(SMALL)
     best, best_runs = 0.0, []
     for qps in ladder:
         settings = server_settings(qps, duration_ms)
-        runs = [run_network(addresses, qsl, settings, streams) for _ in range(repeats)]
+        runs = [run_network(addresses, qsl, settings, streams, pids) for _ in range(repeats)]
         p99 = [r.result.samples.target / 1e6 for r in runs]
         votes = sum(r.valid for r in runs)
         print(
@@ -115,13 +120,15 @@ def server_search(
     return best, best_runs
 
 
-def measure_server(table: Table, addresses: Sequence[str], args: argparse.Namespace) -> None:
+def measure_server(
+    table: Table, addresses: Sequence[str], pids: Sequence[int], args: argparse.Namespace
+) -> None:
     print("Server: highest VALID target QPS at p99 <= 10 ms", flush=True)
     ladder = [1_000, 2_000, 3_000, 3_500, 4_000, 4_500, 5_000, 5_500, 6_000, 7_000, 8_000, 10_000]
     if args.quick:
         ladder = [2_000, 3_000, 4_000, 5_000, 6_000, 8_000]
     duration = 1_500 if args.quick else 3_000
-    best, runs = server_search(addresses, ladder, args.repeats, duration, args.streams)
+    best, runs = server_search(addresses, pids, ladder, args.repeats, duration, args.streams)
     table.add(
         "Server max VALID QPS, p99 <= 10 ms",
         f"{best:,.0f}",
@@ -135,6 +142,11 @@ def measure_server(table: Table, addresses: Sequence[str], args: argparse.Namesp
         table.add(f"  latency p99 at {best:,.0f} QPS", spread(lat, "{:.2f}") + " ms", "<= 10 ms")
         table.add(f"  issue delay p50 at {best:,.0f} QPS", spread(p50, "{:.0f}") + " us")
         table.add(f"  issue delay p99 at {best:,.0f} QPS", spread(p99, "{:.0f}") + " us")
+        client = statistics.median(r.cpu_s[0] / r.samples * 1e6 for r in runs)
+        nodes = statistics.median(sum(r.cpu_s[1:]) / r.samples * 1e6 for r in runs)
+        table.add(
+            f"  CPU per sample at {best:,.0f} QPS", f"client {client:.0f} us, nodes {nodes:.0f} us"
+        )
 
 
 # --- 2. Offline throughput vs raw TCP ----------------------------------------------------------
@@ -232,7 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(
             f"2 echo nodes at {', '.join(addresses)}; {args.streams} stream(s) per node", flush=True
         )
-        measure_server(table, addresses, args)
+        pids = [n.process.pid for n in nodes]
+        measure_server(table, addresses, pids, args)
         measure_offline(table, addresses, args)
         measure_single_stream(table, addresses, args)
         measure_compression(table, addresses, args)
