@@ -2,8 +2,9 @@
 
 ``issue_query`` never waits for the network: it picks a node for each sample, encodes the
 samples into SampleBatch messages, queues them on the node's stream and returns. Answers arrive
-on the transports' reader threads and go to ``QuerySamplesComplete`` as soon as each
-ResponseBatch is read; nothing is held back to be merged with later answers.
+on the transports' receiving thread (for gRPC, the shared event-loop thread) and go to
+``QuerySamplesComplete`` as soon as each ResponseBatch is read; nothing is held back to be
+merged with later answers.
 
 No batching, only dispatch. MLPerf forbids the QDL to batch, i.e. to gather samples of
 *separate* queries into one unit of work (which would trade latency for throughput inside the
@@ -408,7 +409,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             return False
         return True
 
-    # --- response path (reader threads) ----------------------------------------------------
+    # --- response path (the transports' receiving thread) ----------------------------------
 
     def _on_response(self, node: int, batch: pb.ResponseBatch, size: int, t: int) -> None:
         finals: list[Completion] = []
