@@ -15,13 +15,15 @@ from ._effective import EffectiveSettings
 from ._enums import TestScenario
 from ._interfaces import SystemUnderTest
 from ._samples import QuerySample
+from ._timer_slack import fine_timer_slack
 
 _now = time.perf_counter_ns
 
-# Below this much time to go, the Server loop stops sleeping and polls the clock.
-_SPIN_NS = 150_000
-# time.sleep overshoots by tens of microseconds; wake this much early and poll the rest.
-_SLEEP_MARGIN_NS = 120_000
+# Below SPIN to go, the Server loop stops sleeping and polls the clock; time.sleep overshoots
+# by tens of microseconds, so it wakes MARGIN early and polls the rest. With a fine timer
+# slack (see _timer_slack) sleeps are closer to exact and the window is narrower.
+_SPIN_NS, _SLEEP_MARGIN_NS = 150_000, 120_000
+_FINE_SPIN_NS, _FINE_SLEEP_MARGIN_NS = 40_000, 30_000
 
 
 @dataclass
@@ -36,7 +38,7 @@ class IssueOutcome:
     stopped_by: str | None = None  # abort reason, or the wait failure
 
 
-def sleep_until(target_ns: int) -> int:
+def sleep_until(target_ns: int, spin_ns: int = _SPIN_NS, margin_ns: int = _SLEEP_MARGIN_NS) -> int:
     """Wait until ``target_ns`` (perf_counter_ns) and return the time it was reached.
 
     Sleeps while far away and polls the clock close to the target, releasing the GIL in
@@ -45,8 +47,8 @@ def sleep_until(target_ns: int) -> int:
     now = _now()
     while now < target_ns:
         remaining = target_ns - now
-        if remaining > _SPIN_NS:
-            time.sleep((remaining - _SLEEP_MARGIN_NS) / 1e9)
+        if remaining > spin_ns:
+            time.sleep((remaining - margin_ns) / 1e9)
         else:
             time.sleep(0)
         now = _now()
@@ -202,7 +204,25 @@ def _issue_server(
 
     Server has no natural end: every generated query is issued unless a limit stops the run.
     """
+    with fine_timer_slack() as fine:
+        spin = (_FINE_SPIN_NS, _FINE_SLEEP_MARGIN_NS) if fine else (_SPIN_NS, _SLEEP_MARGIN_NS)
+        return _server_loop(
+            sut, settings, queries, scheduled_offset_ns, series, accuracy_mode, coalesce, spin
+        )
+
+
+def _server_loop(
+    sut: SystemUnderTest,
+    settings: EffectiveSettings,
+    queries: list[list[QuerySample]],
+    scheduled_offset_ns: list[int],
+    series: Series,
+    accuracy_mode: bool,
+    coalesce: bool,
+    spin: tuple[int, int],
+) -> IssueOutcome:
     issue = sut.issue_query
+    spin_ns, margin_ns = spin
     max_async = settings.max_async_queries
     check_limits = bool(settings.max_query_count or settings.max_duration_ms)
     issue_ns: list[int] = []
@@ -219,7 +239,7 @@ def _issue_server(
         target = start + scheduled_offset_ns[k]
         t = _now()
         if t < target:
-            t = sleep_until(target)
+            t = sleep_until(target, spin_ns, margin_ns)
         query = queries[k]
         if coalesce and k + 1 < nq and start + scheduled_offset_ns[k + 1] <= t:
             query = list(query)

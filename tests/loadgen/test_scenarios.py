@@ -301,3 +301,21 @@ def test_abort_from_another_thread_stops_the_run(tmp_path):
 def test_query_samples_complete_outside_a_test_is_harmless(capsys):
     lg.QuerySamplesComplete([lg.QuerySampleResponse(1, b"")])
     assert "no test is running" in capsys.readouterr().err
+
+
+def test_fine_timer_slack_is_restored_after_the_block():
+    import ctypes
+    import sys
+
+    from loadgen._timer_slack import fine_timer_slack
+
+    if not sys.platform.startswith("linux"):
+        with fine_timer_slack() as fine:
+            assert fine is False
+        return
+    prctl = ctypes.CDLL(None).prctl
+    before = prctl(30, 0, 0, 0, 0)
+    with fine_timer_slack() as fine:
+        assert fine is True
+        assert prctl(30, 0, 0, 0, 0) == 1
+    assert prctl(30, 0, 0, 0, 0) == before
