@@ -158,6 +158,12 @@ def check_accuracy_unixmode(reference: Path, test: Path) -> Check:
     step = test_lines // 100
     dots = "." * (-(-test_lines // step)) if step else ""
     passed = mismatched == 0 and matched > 0
+    notes: tuple[str, ...] = ()
+    if not step:
+        notes = (
+            f"Note: {test} has under 100 lines; the official verify_accuracy.py --unixmode "
+            "stops with an error on such logs, so leave out --unixmode for it.",
+        )
     report = (
         "Verifying accuracy. This might take a while...\n"
         "Each dot represents 1% completion:\n"
@@ -166,7 +172,7 @@ def check_accuracy_unixmode(reference: Path, test: Path) -> Check:
         f"num_perf_log_data_mismatch = {mismatched}\n"
         f"num_perf_log_entries = {test_lines - 2}\n" + _verdict_line(passed)
     )
-    return Check("accuracy", passed, report)
+    return Check("accuracy", passed, report, notes)
 
 
 def _metric(log: DetailLog) -> tuple[str, float]:
