@@ -19,6 +19,7 @@ from ._verdict import Verdict
 
 TESTS = ("TEST01", "TEST04", "TEST06")
 PROG = "lon-verify"
+BASELINE = "mlperf_log_accuracy_baseline.json"  # where the official baseline script writes it
 
 
 class _Parser(argparse.ArgumentParser):
@@ -75,9 +76,8 @@ def _parser() -> _Parser:
         "--baseline-file",
         "--baseline_file",
         dest="baseline_file",
-        default="mlperf_log_accuracy_baseline.json",
         help="TEST01: where to write the accuracy run's entries for the logged samples when "
-        "the accuracy check fails (default: %(default)s in the current directory)",
+        f"the accuracy check fails (default: {BASELINE} in the current directory)",
     )
     p.add_argument(
         "-s",
@@ -103,6 +103,8 @@ def _only_for(args: argparse.Namespace, test: str) -> None:
         raise VerifyError(f"--scenario applies to TEST06 only, not {test}")
     if test != "TEST06" and args.eos_token_id is not None:
         raise VerifyError(f"--eos-token-id applies to TEST06 only, not {test}")
+    if test != "TEST01" and args.baseline_file is not None:
+        raise VerifyError(f"--baseline-file applies to TEST01 only, not {test}")
     if test == "TEST04" and args.dtype is not None:
         raise VerifyError("--dtype does not apply to TEST04")
     if test in ("TEST01", "TEST04") and args.results_dir is None:
@@ -123,7 +125,7 @@ def run(argv: Sequence[str] | None = None) -> Verdict:
             args.output_dir,
             dtype=args.dtype or "byte",
             unixmode=args.unixmode,
-            baseline_file=args.baseline_file,
+            baseline_file=args.baseline_file or BASELINE,
         )
     if test == "TEST04":
         return verify_test04(args.results_dir, args.compliance_dir, args.output_dir)

@@ -407,11 +407,19 @@ def test_bad_dtype(tmp_path, capsys, test, dtype):
     assert f"--dtype '{dtype}' is not valid for {test}" in line
 
 
-def test_option_of_another_test_is_rejected(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("test", "option", "message"),
+    [
+        ("TEST04", ["--unixmode"], "--unixmode applies to TEST01 only"),
+        ("TEST04", ["--baseline-file", "b.json"], "--baseline-file applies to TEST01 only"),
+        ("TEST01", ["-s", "Server"], "--scenario applies to TEST06 only"),
+        ("TEST01", ["--eos_token_id", "2"], "--eos-token-id applies to TEST06 only"),
+        ("TEST04", ["--dtype", "int32"], "--dtype does not apply to TEST04"),
+    ],
+)
+def test_option_of_another_test_is_rejected(tmp_path, capsys, test, option, message):
     args = ["-r", str(tmp_path), "-c", str(tmp_path), "-o", str(tmp_path / "o")]
-    assert "--unixmode applies to TEST01 only" in fails_cleanly(
-        capsys, "TEST04", *args, "--unixmode"
-    )
+    assert message in fails_cleanly(capsys, test, *args, *option)
 
 
 def test_missing_log_is_named_and_nothing_is_written(test01_dirs, tmp_path, capsys):
