@@ -12,6 +12,9 @@ benchmark, the nodes and whatever else runs, so the spread (min..max) is printed
    loopback carrying the same number of bytes. The echo node sends every payload back, so the
    QDL moves each payload twice; the payload figure (the LoadGen's samples/s x 150 KB x 2)
    counts BOTH directions, and so does the ratio (the raw stream is sent that same total).
+   Beside both, the ceiling grpcio itself sets here: one bare bidirectional echo stream of raw
+   bytes (no protobuf, no QDL; ``_bare_grpc.py``), 256 B messages with 64 in flight and 150 KB
+   messages with 8 in flight.
 3. SingleStream, 256 B samples: LoadGen latency p50/p90 with the echo nodes, and the same run
    against an in-process null SUT; the difference is what the network path adds.
 4. zstd vs none, Offline, 150 KB samples of low-entropy (image-like) and random data: bytes
@@ -34,6 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [os.path.dirname(HERE), HERE]
 
 import numpy as np  # noqa: E402
+from _bare_grpc import echo_messages_per_second  # noqa: E402
 from _net_runs import (  # noqa: E402
     RunResult,
     offline_settings,
@@ -51,6 +55,7 @@ SMALL = "256:uint8:1024"
 LARGE = "50000x3:uint8:1024"  # 150,000-byte samples
 LARGE_BYTES = 150_000
 PERFORMANCE_COUNT = 256  # large samples held in RAM (38 MB)
+SMALL_BYTES = 256
 SERVER_GOAL = 5_000.0
 RATIO_GOAL = 0.5
 P90_GOAL_MS = 1.0
@@ -147,6 +152,10 @@ def measure_server(
         table.add(
             f"  CPU per sample at {best:,.0f} QPS", f"client {client:.0f} us, nodes {nodes:.0f} us"
         )
+    count = 5_000 if args.quick else 20_000
+    bare = [echo_messages_per_second(SMALL_BYTES, count, 64) for _ in range(args.repeats)]
+    table.add("bare grpcio echo, 1 stream, 256 B, 64 in flight", spread(bare, "{:,.0f}") + " msg/s")
+    table.add("Server max VALID QPS / bare grpcio msg/s", f"{best / statistics.median(bare):.0%}")
 
 
 # --- 2. Offline throughput vs raw TCP ----------------------------------------------------------
@@ -169,10 +178,24 @@ def measure_offline(table: Table, addresses: Sequence[str], args: argparse.Names
     total = int(statistics.median(2 * LARGE_BYTES * r.samples for r in runs))
     raw = [tcp_bytes_per_second(total) for _ in range(args.repeats)]
     ratio = statistics.median(both) / statistics.median(raw)
+    count = 500 if args.quick else 2_000
+    bare = [
+        2 * LARGE_BYTES * echo_messages_per_second(LARGE_BYTES, count, 8)
+        for _ in range(args.repeats)
+    ]
     table.add("Offline 150 KB samples/s", spread(rates, "{:,.0f}"))
     table.add("Offline payload MB/s, both directions", spread([b / 1e6 for b in both], "{:,.0f}"))
     table.add("raw TCP MB/s, one stream, same total", spread([b / 1e6 for b in raw], "{:,.0f}"))
     table.add("QDL payload / raw TCP", f"{ratio:.0%}", f">= {RATIO_GOAL:.0%}", ratio >= RATIO_GOAL)
+    table.add(
+        "bare grpcio echo, 1 stream, 150 KB, MB/s both ways",
+        spread([b / 1e6 for b in bare], "{:,.0f}"),
+    )
+    table.add(
+        "bare grpcio / raw TCP; QDL payload / bare grpcio",
+        f"{statistics.median(bare) / statistics.median(raw):.0%}; "
+        f"{statistics.median(both) / statistics.median(bare):.0%}",
+    )
 
 
 # --- 3. SingleStream round trip ----------------------------------------------------------------
