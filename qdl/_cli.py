@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, NoReturn, TextIO
 
 import loadgen
-from loadgen import _config as loadgen_config
+from loadgen import config as loadgen_config
 
 from ._accounting import format_table
 from ._binding import LOADGENS, RunReport, make_binding

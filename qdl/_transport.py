@@ -79,7 +79,8 @@ class TransportStatistics:
 
 
 ResponseCallback = Callable[[pb.ResponseBatch, int, int], None]
-"""Called with (batch, its size in bytes, receive time in perf_counter ns) on a reader thread."""
+"""Called with (batch, its size in bytes, receive time in perf_counter ns) on the transport's
+receiving thread (for gRPC, the shared event-loop thread): it must not block."""
 
 BrokenCallback = Callable[[Exception], None]
 """Called once when the transport fails mid-run (the exception is a QDLError)."""

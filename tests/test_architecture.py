@@ -37,6 +37,37 @@ def test_package_does_not_import_across_its_boundary(package):
     assert {f: bad for f, bad in offenders.items() if bad} == {}
 
 
+def private_loadgen_imports(path: pathlib.Path) -> list[str]:
+    """``loadgen._x`` modules (or ``_x`` names from ``loadgen``) that ``path`` imports."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            modules = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        else:
+            continue
+        for module in modules:
+            parts = module.split(".")
+            if parts[0] == "loadgen" and any(p.startswith("_") for p in parts[1:]):
+                found.append(module)
+    return found
+
+
+def test_qdl_uses_only_the_public_loadgen():
+    offenders = {
+        str(f.relative_to(ROOT)): private_loadgen_imports(f)
+        for f in sorted((ROOT / "qdl").rglob("*.py"))
+    }
+    assert {f: bad for f, bad in offenders.items() if bad} == {}
+
+
+def test_private_loadgen_imports_are_found(tmp_path):
+    sample = tmp_path / "sample.py"
+    sample.write_text("import loadgen\nfrom loadgen import _config, config\nimport loadgen._run\n")
+    assert private_loadgen_imports(sample) == ["loadgen._config", "loadgen._run"]
+
+
 def test_loadgen_public_names_are_pinned():
     import loadgen
 
