@@ -56,6 +56,7 @@ class Series:
         first_sample_seq: int,
         *,
         error_sink: ErrorSink,
+        warning_sink: ErrorSink | None = None,
         accuracy_sink: AccuracySink | None = None,
         log_mask: np.ndarray | None = None,
         log_all: bool = False,
@@ -75,6 +76,8 @@ class Series:
         self.aborted: str | None = None
         self.closed = False
         self._error_sink = error_sink
+        self._warning_sink = warning_sink
+        self._warned_first_token = False
         self._accuracy_sink = accuracy_sink
         self._log_all = log_all
         self._log_flags: list[bool] | None = None
@@ -180,10 +183,13 @@ class Series:
     ) -> None:
         first = self.first_token
         if first is None:
-            self._error_sink(
-                "FirstTokenComplete called but use_token_latencies is off; the first-token "
-                "responses were ignored"
-            )
+            # The official LoadGen accepts these silently; say so once, as a warning.
+            if not self._warned_first_token and self._warning_sink is not None:
+                self._warned_first_token = True
+                self._warning_sink(
+                    "FirstTokenComplete called but use_token_latencies is off; first-token "
+                    "responses are not measured in this run"
+                )
             return
         base = self.base
         n = self.n

@@ -118,6 +118,11 @@ class _TestRun:
         elif self._stderr_errors == 6:
             print("loadgen: further errors only in the detail log", file=sys.stderr)
 
+    def warning(self, text: str) -> None:
+        """Something the user should know that does not make the run wrong: logged, and echoed."""
+        self.detail.log("warning_generic_message", text, warning=True)
+        print(f"loadgen: warning: {text}", file=sys.stderr)
+
     # --- sets --------------------------------------------------------------------------------
 
     def load(self, loaded: LoadableSet) -> None:
@@ -147,6 +152,7 @@ class _TestRun:
             gen.sample_index,
             gen.first_sample_seq,
             error_sink=self.error,
+            warning_sink=self.warning,
             accuracy_sink=self.accuracy.add if log_responses else None,
             log_mask=mask,
             log_all=accuracy_mode,

@@ -319,3 +319,25 @@ def test_fine_timer_slack_is_restored_after_the_block():
         assert fine is True
         assert prctl(30, 0, 0, 0, 0) == 1
     assert prctl(30, 0, 0, 0, 0) == before
+
+
+class FirstTokenSUT(RecordingSUT):
+    """Sends a first token ahead of every answer, whatever the settings say."""
+
+    def issue_query(self, samples: list[lg.QuerySample]) -> None:
+        lg.FirstTokenComplete([lg.QuerySampleResponse(s.id, b"t", 1, 1) for s in samples])
+        lg.QuerySamplesComplete([lg.QuerySampleResponse(s.id, b"tt", 2, 2) for s in samples])
+
+
+def test_first_tokens_with_token_latencies_off_are_one_warning_not_errors(tmp_path, capsys):
+    s = settings_for(lg.TestScenario.SingleStream, min_query_count=50, min_duration_ms=10)
+    report = lg.run_test(FirstTokenSUT(), CountingQSL(), s, log_settings(tmp_path))
+    assert report.validity == "VALID" and report.errors == 0
+    warnings = [
+        e["value"]
+        for e in detail_entries(report.detail_path)
+        if e["key"] == "warning_generic_message" and "FirstTokenComplete" in str(e["value"])
+    ]
+    assert len(warnings) == 1 and "use_token_latencies is off" in warnings[0]
+    assert capsys.readouterr().err.count("use_token_latencies is off") == 1
+    assert "No errors encountered" in Path(report.summary_path).read_text()
