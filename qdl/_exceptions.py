@@ -140,8 +140,9 @@ _STREAM_CODES = {
 
 
 def _describe_rpc_error(exc: grpc.RpcError) -> tuple[grpc.StatusCode | None, str]:
-    code = exc.code() if isinstance(exc, grpc.Call) else None
-    details = exc.details() if isinstance(exc, grpc.Call) else None
+    # Sync errors are grpc.Call objects; grpc.aio's AioRpcError is not, but has the same methods.
+    code = exc.code() if callable(getattr(exc, "code", None)) else None
+    details = exc.details() if callable(getattr(exc, "details", None)) else None
     name = code.name if code is not None else "RPC error"
     return code, f"{name}: {details or 'no details'}"
 
@@ -190,6 +191,8 @@ def map_grpc_exceptions(
                 f"node {shown}: cannot connect ({text})", node=node, response_id=response_id
             ) from exc
         if code in _STREAM_CODES or code is None:
+            if "ping timeout" in text or "keepalive" in text:
+                text += "; the node stopped answering keepalive pings: frozen, or unreachable"
             raise StreamBroken(
                 f"node {shown}: {phase} failed ({text})", node=node, response_id=response_id
             ) from exc

@@ -219,6 +219,11 @@ def run_server(config: NodeConfig) -> NodeServer:
             ("grpc.so_reuseport", 0),  # a port already in use must be an error, not shared
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", -1),
+            # Clients ping every few seconds to notice a frozen node quickly (qdl's keepalive);
+            # allow it rather than answer with GOAWAY "too many pings".
+            ("grpc.keepalive_permit_without_calls", 1),
+            ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
+            ("grpc.http2.max_ping_strikes", 0),
         ],
     )
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import signal
 import socket
 import time
 
@@ -131,6 +132,31 @@ def test_a_node_killed_mid_run_ends_the_run_fast_and_completes_everything_once(r
     assert 0 < outstanding < 40
     assert recording.completed_ids() == collections.Counter(range(1, 43))
     assert len(recording.aborts) == 1
+
+
+def test_a_frozen_node_is_found_out_by_keepalive_within_seconds(recording):
+    qsl = loaded_qsl(count=16)
+    with (
+        echo_process("--name", "frozen", "--delay", "0.2") as (proc, address),
+        QueryDispatchLibrary.over_grpc([address], qsl, recording) as qdl,
+    ):
+        for q in queries([[i % 16] for i in range(20)]):
+            qdl.issue_query(q)
+        time.sleep(0.1)
+        proc.send_signal(signal.SIGSTOP)  # alive to the kernel (TCP stays up), silent to gRPC
+        try:
+            t0 = time.monotonic()
+            recording.wait_for(20, timeout=20)
+            elapsed = time.monotonic() - t0
+            failure = qdl.failure
+        finally:
+            proc.send_signal(signal.SIGCONT)
+    assert elapsed < 10  # keepalive: a 2 s ping interval, 4 s to answer
+    assert isinstance(failure, StreamBroken)
+    text = str(failure)
+    assert "frozen" in text and address in text and "keepalive pings" in text
+    assert "samples were outstanding on it" in text
+    assert recording.completed_ids() == collections.Counter(range(1, 21))
 
 
 def test_a_backend_error_from_a_real_node(recording, echo_nodes):
