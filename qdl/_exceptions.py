@@ -139,6 +139,11 @@ _STREAM_CODES = {
 }
 
 
+_SILENT_NODE_SIGNS = ("ping timeout", "keepalive", "Connection timed out")
+"""What grpc core says when a peer stops answering pings (a frozen process) or stops
+acknowledging TCP data (a cut link; keepalive also sets TCP_USER_TIMEOUT)."""
+
+
 def _describe_rpc_error(exc: grpc.RpcError) -> tuple[grpc.StatusCode | None, str]:
     # Sync errors are grpc.Call objects; grpc.aio's AioRpcError is not, but has the same methods.
     code = exc.code() if callable(getattr(exc, "code", None)) else None
@@ -191,8 +196,8 @@ def map_grpc_exceptions(
                 f"node {shown}: cannot connect ({text})", node=node, response_id=response_id
             ) from exc
         if code in _STREAM_CODES or code is None:
-            if "ping timeout" in text or "keepalive" in text:
-                text += "; the node stopped answering keepalive pings: frozen, or unreachable"
+            if any(sign in text for sign in _SILENT_NODE_SIGNS):
+                text += "; the node went silent (no keepalive or TCP answer): frozen or unreachable"
             raise StreamBroken(
                 f"node {shown}: {phase} failed ({text})", node=node, response_id=response_id
             ) from exc

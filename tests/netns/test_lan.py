@@ -8,6 +8,7 @@ import select
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,3 +148,33 @@ def test_lan_sh_says_it_needs_root() -> None:
         timeout=30,
     )
     assert done.returncode != 0 and b"must run as root" in done.stderr
+
+
+def test_a_cut_link_ends_the_run_within_seconds_naming_the_node(
+    lan: list[str], tmp_path: Path
+) -> None:
+    cmd = ["ip", "netns", "exec", f"{PREFIX}-lg", sys.executable, "-m", "qdl._cli"]
+    cmd += ["--nodes", ",".join(lan), "--scenario", "Server", "--output", str(tmp_path / "cut")]
+    cmd += ["--synthetic", "8x8:uint8:64", "--set", "server_target_qps=300"]
+    cmd += ["--set", "min_duration_ms=60000"]
+    run = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(3)
+        # The bridge port of node 2 goes down: its packets vanish, no reset reaches anyone.
+        cut = subprocess.run(
+            ["ip", "-n", f"{PREFIX}-br", "link", "set", f"{PREFIX}v2", "down"],
+            capture_output=True,
+            text=True,
+        )
+        assert cut.returncode == 0, cut.stderr
+        t0 = time.monotonic()
+        out, err = run.communicate(timeout=30)
+        elapsed = time.monotonic() - t0
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
+    assert run.returncode == 1, out[-2000:] + err[-2000:]
+    assert elapsed < 12, elapsed
+    assert lan[1] in err and "went silent" in err and "outstanding" in err, err
+    assert "Traceback" not in err
