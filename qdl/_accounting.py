@@ -101,6 +101,7 @@ class NodeAccount:
             "address": d.address,
             "name": d.name,
             "backend": d.backend,
+            "backend_options": dict(d.backend_options),
             "version": d.version,
             "capacity": d.capacity,
             "samples_issued": c.samples_issued,

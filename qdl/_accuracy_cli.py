@@ -7,7 +7,9 @@ then the counts behind it; ``--output`` also writes that text to ``accuracy.txt`
 (or to the file given), which is what a submission's ``accuracy/`` directory holds.
 
 Exit codes: 0 scored, 1 scored below ``--min-accuracy``, 2 bad input (one line on stderr).
-The defaults match ``sut-server --backend numpy-mlp`` and ``lon-run`` (both seeds 0).
+The data set and the model options (numpy-mlp's seed, hidden, classes) default to what lon-run
+recorded in ``lon_node_stats.json`` beside the log, else to the defaults of ``sut-server --backend
+numpy-mlp`` and ``lon-run`` (both seeds 0).
 """
 
 from __future__ import annotations
@@ -33,6 +35,13 @@ from ._qsl import SyntheticSpec
 EXIT_OK, EXIT_BELOW_MINIMUM, EXIT_BAD_INPUT = 0, 1, 2
 
 SHOWN_MISMATCHES = 20
+
+MODEL_OPTIONS = (
+    ("--mlp-seed", "seed", 0),
+    ("--hidden", "hidden", 64),
+    ("--classes", "classes", 10),
+)
+"""(flag, the numpy-mlp option it stands for, numpy-mlp's default)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,15 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="the data set's seed (default: the recorded one, else 0, the one lon-run uses)",
     )
-    p.add_argument(
-        "--mlp-seed", type=int, default=0, metavar="N", help="the nodes' --seed (default 0)"
-    )
-    p.add_argument(
-        "--hidden", type=int, default=64, metavar="H", help="the nodes' --hidden (default 64)"
-    )
-    p.add_argument(
-        "--classes", type=int, default=10, metavar="C", help="the nodes' --classes (default 10)"
-    )
+    for flag, key, default in MODEL_OPTIONS:
+        p.add_argument(
+            flag,
+            type=int,
+            metavar="N",
+            help=f"the nodes' --{key} (default: what the nodes reported in {NODE_STATS_FILE}, "
+            f"else {default})",
+        )
     p.add_argument(
         "--output",
         nargs="?",
@@ -145,16 +153,23 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
 
 
 def _fill_from_run_record(args: argparse.Namespace, log_path: str) -> None:
-    """Take --synthetic (and its seed) from the lon-run record beside the log when not given."""
+    """Take what was not given from the lon-run record beside the log: the data set (--synthetic
+    and its seed) and the model options the nodes reported (seed, hidden, classes)."""
+    record_path = os.path.join(os.path.dirname(log_path), NODE_STATS_FILE)
+    try:
+        with open(record_path, encoding="utf-8") as f:
+            record = json.load(f)
+        if not isinstance(record, dict):
+            record = {}
+    except (OSError, ValueError):
+        record = {}
+    _fill_model_options(args, record, record_path)
     if args.synthetic is not None:
         if args.synthetic_seed is None:
             args.synthetic_seed = 0
         return
-    record_path = os.path.join(os.path.dirname(log_path), NODE_STATS_FILE)
-    try:
-        with open(record_path, encoding="utf-8") as f:
-            dataset = json.load(f).get("dataset") or {}
-    except (OSError, ValueError, AttributeError):
+    dataset = record.get("dataset")
+    if not isinstance(dataset, dict):
         dataset = {}
     if "synthetic" not in dataset:
         raise ConfigError(
@@ -164,6 +179,32 @@ def _fill_from_run_record(args: argparse.Namespace, log_path: str) -> None:
     args.synthetic = str(dataset["synthetic"])
     if args.synthetic_seed is None:
         args.synthetic_seed = int(dataset.get("synthetic_seed", 0))
+
+
+def _fill_model_options(args: argparse.Namespace, record: dict, record_path: str) -> None:
+    nodes = record.get("nodes")
+    reported = [
+        n.get("backend_options") or {}
+        for n in (nodes if isinstance(nodes, list) else [])
+        if isinstance(n, dict)
+    ]
+    for flag, key, default in MODEL_OPTIONS:
+        attr = flag.lstrip("-").replace("-", "_")
+        if getattr(args, attr) is not None:
+            continue
+        values = sorted({str(r[key]) for r in reported if isinstance(r, dict) and key in r})
+        if len(values) > 1:
+            raise ConfigError(
+                f"the nodes in {record_path} ran with different {key} values "
+                f"({', '.join(values)}): their answers are not one model's; give {flag} to score "
+                "against one of them"
+            )
+        try:
+            setattr(args, attr, int(values[0]) if values else default)
+        except ValueError:
+            raise ConfigError(
+                f"{record_path}: a node reported {key}={values[0]!r}, not an integer"
+            ) from None
 
 
 def _check_minimums(args: argparse.Namespace) -> None:

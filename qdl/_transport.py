@@ -30,6 +30,7 @@ class NodeDescription:
     workers: int = 0
     max_batch: int = 0
     max_message_bytes: int = 0
+    backend_options: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
 
     @classmethod
     def from_proto(cls, address: str, info: pb.NodeInfo) -> NodeDescription:
@@ -43,6 +44,7 @@ class NodeDescription:
             workers=info.workers,
             max_batch=info.max_batch,
             max_message_bytes=info.max_message_bytes,
+            backend_options=tuple(sorted(info.backend_options.items())),
         )
 
     @property

@@ -235,7 +235,8 @@ def run_server(config: NodeConfig) -> NodeServer:
             raise BindError(f"cannot listen on {config.listen}")
         name = config.name or f"{socket.gethostname()}-{bound}"
         capacity = getattr(backend, "capacity", None)
-        info = node_info(config, name, config.backend, capacity, _version())
+        options = getattr(backend, "options", None)
+        info = node_info(config, name, config.backend, capacity, _version(), options)
         servicer = SutNodeServicer(config, engine, info)
         add_servicer_to_server(servicer, server)
         health_servicer = health.HealthServicer()

@@ -6,7 +6,7 @@ import itertools
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import grpc
 
@@ -172,12 +172,21 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
 
 
 def node_info(
-    config: NodeConfig, name: str, backend_label: str, capacity: float | None, version: str
+    config: NodeConfig,
+    name: str,
+    backend_label: str,
+    capacity: float | None,
+    version: str,
+    backend_options: Mapping[str, str] | None = None,
 ) -> pb.NodeInfo:
-    """What Describe answers; the capacity falls back to workers x DEFAULT_CAPACITY_PER_WORKER."""
+    """What Describe answers; the capacity falls back to workers x DEFAULT_CAPACITY_PER_WORKER,
+    the options in effect to the options given."""
     if capacity is None or not math.isfinite(capacity) or capacity <= 0:
         capacity = config.workers * DEFAULT_CAPACITY_PER_WORKER
+    if not isinstance(backend_options, Mapping):
+        backend_options = config.backend_options
     return pb.NodeInfo(
+        backend_options={str(k): str(v) for k, v in backend_options.items()},
         name=name,
         backend=backend_label,
         version=version,

@@ -26,7 +26,11 @@ if _version_not_supported:
 
 
 class SutNodeStub:
-    """Missing associated documentation comment in .proto file."""
+    """Clients send HTTP/2 keepalive pings every 2 s and give up on a connection whose pings go
+    unanswered for 4 s (a frozen node, a dead link). Nodes must allow pings that often, with or
+    without data in between; in gRPC core: grpc.keepalive_permit_without_calls = 1,
+    grpc.http2.min_ping_interval_without_data_ms <= 1000 and grpc.http2.max_ping_strikes = 0.
+    """
 
     def __init__(self, channel):
         """Constructor.
@@ -52,7 +56,11 @@ class SutNodeStub:
 
 
 class SutNodeServicer:
-    """Missing associated documentation comment in .proto file."""
+    """Clients send HTTP/2 keepalive pings every 2 s and give up on a connection whose pings go
+    unanswered for 4 s (a frozen node, a dead link). Nodes must allow pings that often, with or
+    without data in between; in gRPC core: grpc.keepalive_permit_without_calls = 1,
+    grpc.http2.min_ping_interval_without_data_ms <= 1000 and grpc.http2.max_ping_strikes = 0.
+    """
 
     def Describe(self, request, context):
         """Missing associated documentation comment in .proto file."""
@@ -99,7 +107,11 @@ def add_SutNodeServicer_to_server(servicer, server):
 
  # This class is part of an EXPERIMENTAL API.
 class SutNode:
-    """Missing associated documentation comment in .proto file."""
+    """Clients send HTTP/2 keepalive pings every 2 s and give up on a connection whose pings go
+    unanswered for 4 s (a frozen node, a dead link). Nodes must allow pings that often, with or
+    without data in between; in gRPC core: grpc.keepalive_permit_without_calls = 1,
+    grpc.http2.min_ping_interval_without_data_ms <= 1000 and grpc.http2.max_ping_strikes = 0.
+    """
 
     @staticmethod
     def Describe(request,

@@ -10,7 +10,7 @@ A backend is a class; the node builds ONE instance and calls it from ``workers``
         def __init__(self, options: dict[str, str]) -> None:
             opts = OptionReader(options, self.name)
             self.scale = opts.number("scale", 1.0)   # from --backend-opt scale=2.5
-            opts.finish()                       # unknown options -> BackendError (exit code 2)
+            self.options = opts.finish()        # unknown options -> BackendError (exit code 2)
 
         @property
         def capacity(self) -> float | None:     # samples/s you expect to sustain, or None
@@ -47,6 +47,10 @@ The contract:
   ``--max-batch`` the node then calls it on the thread that received the message instead of
   handing it to a worker (lower latency; ``--workers`` is then unused). Leave it False for anything
   that sleeps or computes for long, or one stream's samples would run one at a time.
+- ``options`` (a mapping of strings) says which options the backend runs with, defaults included;
+  ``OptionReader.finish()`` returns exactly that. The node reports it in Describe and lon-run
+  records it per node, so a run says what computed its answers (``lon-accuracy`` reads numpy-mlp's
+  ``seed``, ``hidden`` and ``classes`` from there). Without it the given options are reported.
 - Subclassing ``Backend`` is optional: any class with ``__init__(options)`` and ``infer`` works;
   ``name``, ``capacity`` and ``close`` are then looked up if present.
 """
@@ -130,10 +134,11 @@ class Backend(abc.ABC):
 
     name: str = "backend"
     inline: bool = False  # True: cheap, non-blocking infer, run on the receiving thread
+    options: Mapping[str, str] = {}  # the options in effect, defaults included
 
     def __init__(self, options: dict[str, str]) -> None:
         """Take no options by default; override to read some with ``OptionReader``."""
-        OptionReader(options, self.name).finish()
+        self.options = OptionReader(options, self.name).finish()
 
     @property
     def capacity(self) -> float | None:
@@ -158,10 +163,13 @@ class OptionReader:
         self._options = {key.replace("-", "_"): value for key, value in options.items()}
         self._backend = backend
         self._used: set[str] = set()
+        self._in_effect: dict[str, str] = {}
 
     def string(self, key: str, default: str) -> str:
         self._used.add(key)
-        return self._options.get(key, default)
+        value = self._options.get(key, default)
+        self._in_effect[key] = value
+        return value
 
     def integer(self, key: str, default: int, *, minimum: int | None = None) -> int:
         raw = self.string(key, str(default))
@@ -171,6 +179,7 @@ class OptionReader:
             raise self._bad(key, raw, "an integer") from None
         if minimum is not None and value < minimum:
             raise self._bad(key, raw, f"an integer >= {minimum}")
+        self._in_effect[key] = str(value)
         return value
 
     def number(self, key: str, default: float, *, minimum: float | None = None) -> float:
@@ -182,9 +191,12 @@ class OptionReader:
         if not math.isfinite(value) or (minimum is not None and value < minimum):
             bound = f" >= {minimum:g}" if minimum is not None else ""
             raise self._bad(key, raw, f"a finite number{bound}")
+        self._in_effect[key] = repr(value)
         return value
 
-    def finish(self) -> None:
+    def finish(self) -> dict[str, str]:
+        """The options in effect (every key read, defaults included), after checking that no
+        unknown key was given."""
         unknown = sorted(set(self._options) - self._used)
         if unknown:
             known = ", ".join(sorted(self._used)) or "none"
@@ -192,6 +204,7 @@ class OptionReader:
                 f"backend {self._backend!r} does not take option(s) {', '.join(unknown)} "
                 f"(it takes: {known})"
             )
+        return dict(self._in_effect)
 
     def _bad(self, key: str, raw: str, what: str) -> BackendError:
         return BackendError(f"backend {self._backend!r}: option {key}={raw!r} must be {what}")

@@ -104,7 +104,7 @@ class NumpyMLPBackend(Backend):
         self.hidden = opts.integer("hidden", 64, minimum=1)
         self.classes = opts.integer("classes", 10, minimum=1)
         self.seed = opts.integer("seed", 0, minimum=0)
-        opts.finish()
+        self.options = opts.finish()
         self._weights: dict[int, _Weights] = {}
         self._lock = threading.Lock()
 

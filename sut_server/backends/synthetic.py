@@ -30,7 +30,7 @@ class SyntheticBackend(Backend):
         self.service_time_s = opts.number("service_time_us", 0.0, minimum=0.0) / 1e6
         self.max_qps = opts.number("max_qps", 0.0, minimum=0.0)
         self.output_bytes = opts.integer("output_bytes", 8, minimum=0)
-        opts.finish()
+        self.options = opts.finish()
         self._lock = threading.Lock()
         self._next_free = 0.0  # when the throughput cap lets the next sample complete
 

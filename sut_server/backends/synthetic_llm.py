@@ -40,7 +40,7 @@ class SyntheticLLMBackend(Backend):
         self.ttft_s = opts.number("ttft_ms", 10.0, minimum=0.0) / 1e3
         self.tpot_s = opts.number("tpot_ms", 1.0, minimum=0.0) / 1e3
         self.output_tokens = opts.integer("output_tokens", 16, minimum=1)
-        opts.finish()
+        self.options = opts.finish()
 
     def infer(self, requests: Sequence[InferRequest]) -> Sequence[InferResult | bytes]:
         start = time.monotonic()

@@ -227,6 +227,29 @@ def test_a_node_with_wrong_answers_scores_exactly_the_expected_fraction(nodes, t
     wrong_model = check_accuracy_log(log, spec)
     assert wrong_model.accuracy < 40
 
+    # Without flags the model options come from what the node reported, as lon-run recorded it.
+    (node,) = json.loads((out / "lon_node_stats.json").read_text())["nodes"]
+    assert node["backend_options"] == {"seed": "5", "hidden": "16", "classes": "7"}
+    proc = lon_accuracy("--accuracy-log", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == '{"accuracy": 62.5, "good": 80, "total": 128}'
+
+
+def test_nodes_of_different_models_are_not_scored_as_one(nodes, tmp_path):
+    out = lon_run([nodes["mlp-a"], nodes["liar"]], tmp_path / "run", "--scenario", "Offline",
+                  "--mode", "AccuracyOnly")  # fmt: skip
+    proc = lon_accuracy("--accuracy-log", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"lon-accuracy: error: the nodes in {out / 'lon_node_stats.json'} ran with different "
+        "seed values (0, 5): their answers are not one model's; give --mlp-seed to score "
+        "against one of them\n"
+    )
+    chosen = lon_accuracy("--accuracy-log", str(out), "--mlp-seed", "0", "--hidden", "64",
+                          "--classes", "10")  # fmt: skip
+    assert chosen.returncode == 0, chosen.stderr
+    assert 0 < json.loads(chosen.stdout.splitlines()[0])["accuracy"] < 100
+
 
 def test_multistream_padding_duplicates_are_scored_once(nodes, tmp_path):
     out = lon_run([nodes["mlp-a"]], tmp_path / "run", "--scenario", "MultiStream",

@@ -45,6 +45,17 @@ def test_describe_reports_the_node(start_node):
     )
 
 
+def test_describe_reports_the_backend_options_in_effect_defaults_included(start_node):
+    mlp = start_node(backend="numpy-mlp", backend_options={"hidden": "16"})
+    info = mlp.stub.Describe(pb.DescribeRequest(), timeout=5)
+    assert dict(info.backend_options) == {"hidden": "16", "classes": "10", "seed": "0"}
+    synthetic = start_node(backend="synthetic", backend_options={"max_qps": "250"})
+    options = synthetic.stub.Describe(pb.DescribeRequest(), timeout=5).backend_options
+    assert options["max_qps"] == "250.0" and "service_time_us" in options
+    echo = start_node(backend="echo")
+    assert dict(echo.stub.Describe(pb.DescribeRequest(), timeout=5).backend_options) == {}
+
+
 def test_capacity_comes_from_the_backend_when_it_knows(start_node):
     client = start_node(backend="synthetic", backend_options={"max_qps": "1234.5"})
     assert client.stub.Describe(pb.DescribeRequest(), timeout=5).capacity == 1234.5
