@@ -47,6 +47,7 @@ class RunReport:
     validity: str | None
     aborted: str | None = None
     finished: bool = True
+    issue_delay_ns: Any = None  # Server: actual - scheduled issue per query (ours only)
 
 
 class LoadgenBinding(abc.ABC):
@@ -162,12 +163,14 @@ class OurLoadgen(LoadgenBinding):
                 validity=None,
                 aborted=sut.failure_message or str(exc),
             )
+        server = settings.scenario == loadgen.TestScenario.Server
         return RunReport(
             self.name,
             report.summary_path,
             report.detail_path,
             report.validity,
             aborted=sut.failure_message,
+            issue_delay_ns=report.issue_delay_ns if server else None,
         )
 
 

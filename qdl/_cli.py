@@ -22,6 +22,7 @@ from typing import Any, NoReturn, TextIO
 import loadgen
 from loadgen import config as loadgen_config
 
+from . import _issue_delay as issue_delay
 from ._accounting import format_table
 from ._binding import LOADGENS, RunReport, make_binding
 from ._config import BALANCE_POLICIES, COMPRESSIONS, CompressionConfig, DispatchConfig, Timeouts
@@ -81,6 +82,7 @@ class BenchmarkResult:
     find_peak: FindPeakOutcome | None = None
     logged_errors: LoggedErrors | None = None
     submission_run_dir: str | None = None
+    behind_schedule: str | None = None  # a warning when the LoadGen fell behind its schedule
 
 
 class BadInput(Exception):
@@ -180,9 +182,19 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         qdl.close()
     reports = qdl.node_reports()
     stats_path = os.path.join(options.output, NODE_STATS_FILE)
-    _write_node_stats(stats_path, options, report, qdl, reports)
+    delay = issue_delay.summarize(report.issue_delay_ns)
+    _write_node_stats(stats_path, options, report, qdl, reports, delay)
     _print_outcome(out, report, reports, options.output)
     result = BenchmarkResult(report, stats_path, reports, qdl.statistics())
+    if delay is not None:
+        out.write(issue_delay.describe(delay) + "\n")
+        out.flush()
+        result.behind_schedule = issue_delay.behind_schedule(
+            delay, settings.server_target_latency_ns
+        )
+    elif options.scenario == "Server" and report.loadgen == "official" and report.finished:
+        out.write("issue delay: not measured (the official LoadGen does not expose its schedule)\n")
+        out.flush()
     if report.finished:
         result.logged_errors = read_logged_errors(report.detail_path)
     if options.mode == "FindPeakPerformance" and report.finished:
@@ -239,6 +251,7 @@ def _write_node_stats(
     report: RunReport,
     qdl: QueryDispatchLibrary,
     reports: list[dict[str, Any]],
+    delay: dict[str, float | int] | None,
 ) -> None:
     stats = qdl.statistics()
     doc = {
@@ -255,6 +268,7 @@ def _write_node_stats(
         "samples_issued": stats.samples_issued,
         "samples_completed": stats.samples_completed,
         "peak_outstanding": stats.peak_outstanding,
+        "issue_delay_ms": delay,
         "nodes": reports,
     }
     with open(path, "w", encoding="utf-8") as f:
@@ -308,6 +322,9 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         errors.count -= 1
     if errors and errors.count and report.aborted is None:
         _warn_logged_errors(err, errors)
+    if result.behind_schedule is not None and report.aborted is None:
+        err.write(f"lon-run: warning: {result.behind_schedule}\n")
+        err.flush()
     if result.find_peak is not None and result.find_peak.peak_qps is None:
         why = result.find_peak.lower_bound_error or "no peak was found (see the detail log)"
         err.write(

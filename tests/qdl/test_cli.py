@@ -221,3 +221,40 @@ def test_a_loadgen_without_the_needed_api_is_bad_input(tmp_path, monkeypatch):
     argv = base("127.0.0.1:1", tmp_path, "--synthetic", "4:uint8:8", "--loadgen", "ours")
     code, _, err = run_cli(argv)
     assert code == 2 and "does not provide" in err and "run_test" in err
+
+
+@pytest.mark.parametrize("lg", LOADGENS)
+def test_a_server_run_prints_and_records_its_issue_delay(node, tmp_path, lg):
+    need_loadgen(lg)
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(
+        ["--nodes", node, "--scenario", "Server", "--synthetic", "8:uint8:16",
+         "--set", "server_target_qps=200", "--set", "min_duration_ms=300",
+         "--set", "min_query_count=50", "--output", str(out), "--audit-config", "none",
+         "--loadgen", lg]
+    )  # fmt: skip
+    assert code == 0, err
+    stats = json.loads((out / "lon_node_stats.json").read_text())
+    delay = stats["issue_delay_ms"]
+    if lg == "official":
+        assert delay is None
+        assert "issue delay: not measured (the official LoadGen" in stdout
+        return
+    assert delay["queries"] == stats["samples_issued"] >= 50
+    assert 0 <= delay["median"] <= delay["p99"] <= delay["max"]
+    line = re.search(
+        r"^issue delay \(actual - scheduled issue\) over (\S+) queries: ", stdout, re.M
+    )
+    assert line and int(line.group(1).replace(",", "")) == delay["queries"]
+
+
+def test_other_scenarios_record_no_issue_delay(node, tmp_path):
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(
+        ["--nodes", node, "--scenario", "SingleStream", "--synthetic", "8:uint8:16",
+         "--set", "min_duration_ms=100", "--set", "min_query_count=20", "--output", str(out),
+         "--audit-config", "none"]
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads((out / "lon_node_stats.json").read_text())["issue_delay_ms"] is None
+    assert "issue delay" not in stdout
