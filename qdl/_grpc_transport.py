@@ -149,8 +149,21 @@ def _wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
         pass
 
 
+def _on_loop_thread(loop: asyncio.AbstractEventLoop | None) -> bool:
+    try:
+        return loop is not None and asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 def _run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T], timeout: float) -> _T:
     """Run ``coro`` on ``loop`` (another thread's) and wait for its result."""
+    if _on_loop_thread(loop):  # waiting here would block the loop that has to do the work
+        coro.close()
+        raise RuntimeError(
+            "a GrpcTransport was opened or closed from a callback on its own gRPC loop thread "
+            "(e.g. a response callback); do it from another thread"
+        )
     return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
 
 
@@ -290,6 +303,8 @@ class GrpcTransport(Transport):
             stream.task = asyncio.ensure_future(self._read(stream, on_response))
 
     def close(self) -> None:
+        if _on_loop_thread(self._loop):
+            _run_on(self._loop, asyncio.sleep(0), 0)  # raises: see _run_on
         with self._lock:
             if self._state is State.CLOSED:
                 return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import signal
 import socket
+import threading
 import time
 
 import pytest
@@ -176,3 +177,32 @@ def test_a_node_without_zstd_is_refused_before_the_run(recording, echo_nodes):
     qdl = QueryDispatchLibrary.over_grpc([address], qsl, recording)
     with pytest.raises(Exception, match=f"plain at {address} supports none"):
         qdl.connect()
+
+
+def test_closing_a_transport_from_its_own_response_callback_is_refused_not_a_hang():
+    from qdl._transport import OutgoingMessage
+
+    from .echo_node import EchoNode, serve
+
+    with serve(EchoNode("self-closer")) as address:
+        transport = GrpcTransport(address)
+        transport.connect()
+        seen: list[BaseException] = []
+        answered = threading.Event()
+
+        def on_response(batch, nbytes, received_ns):
+            try:
+                transport.close()
+            except RuntimeError as exc:
+                seen.append(exc)
+            answered.set()
+
+        transport.open(on_response, lambda error: None)
+        batch = pb.SampleBatch(samples=[pb.Sample(response_id=1, sample_index=0, payload=b"x")])
+        transport.issue(OutgoingMessage(batch.SerializeToString(), 1, time.perf_counter_ns()))
+        assert answered.wait(10)
+        t0 = time.monotonic()
+        transport.close()  # from here it works, and at once
+        assert time.monotonic() - t0 < 5
+    (error,) = seen
+    assert "from a callback on its own gRPC loop thread" in str(error)
