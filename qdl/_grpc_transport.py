@@ -303,8 +303,9 @@ class GrpcTransport(Transport):
             stream.task = asyncio.ensure_future(self._read(stream, on_response))
 
     def close(self) -> None:
-        if _on_loop_thread(self._loop):
-            _run_on(self._loop, asyncio.sleep(0), 0)  # raises: see _run_on
+        loop = self._loop
+        if loop is not None and _on_loop_thread(loop):
+            _run_on(loop, asyncio.sleep(0), 0)  # raises: see _run_on
         with self._lock:
             if self._state is State.CLOSED:
                 return
