@@ -149,21 +149,26 @@ def _wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
         pass
 
 
-def _on_loop_thread(loop: asyncio.AbstractEventLoop | None) -> bool:
+def _refuse_on_loop_thread(loop: asyncio.AbstractEventLoop) -> None:
+    """Waiting for ``loop`` from its own thread would block the loop that has to do the work."""
     try:
-        return loop is not None and asyncio.get_running_loop() is loop
+        running = asyncio.get_running_loop()
     except RuntimeError:
-        return False
-
-
-def _run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T], timeout: float) -> _T:
-    """Run ``coro`` on ``loop`` (another thread's) and wait for its result."""
-    if _on_loop_thread(loop):  # waiting here would block the loop that has to do the work
-        coro.close()
+        return
+    if running is loop:
         raise RuntimeError(
             "a GrpcTransport was opened or closed from a callback on its own gRPC loop thread "
             "(e.g. a response callback); do it from another thread"
         )
+
+
+def _run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T], timeout: float) -> _T:
+    """Run ``coro`` on ``loop`` (another thread's) and wait for its result."""
+    try:
+        _refuse_on_loop_thread(loop)
+    except RuntimeError:
+        coro.close()
+        raise
     return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
 
 
@@ -303,9 +308,8 @@ class GrpcTransport(Transport):
             stream.task = asyncio.ensure_future(self._read(stream, on_response))
 
     def close(self) -> None:
-        loop = self._loop
-        if loop is not None and _on_loop_thread(loop):
-            _run_on(loop, asyncio.sleep(0), 0)  # raises: see _run_on
+        if self._loop is not None:
+            _refuse_on_loop_thread(self._loop)
         with self._lock:
             if self._state is State.CLOSED:
                 return
