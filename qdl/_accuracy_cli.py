@@ -37,11 +37,11 @@ EXIT_OK, EXIT_BELOW_MINIMUM, EXIT_BAD_INPUT = 0, 1, 2
 SHOWN_MISMATCHES = 20
 
 MODEL_OPTIONS = (
-    ("--mlp-seed", "seed", 0),
-    ("--hidden", "hidden", 64),
-    ("--classes", "classes", 10),
+    ("--mlp-seed", "mlp_seed", "seed", 0),
+    ("--hidden", "hidden", "hidden", 64),
+    ("--classes", "classes", "classes", 10),
 )
-"""(flag, the numpy-mlp option it stands for, numpy-mlp's default)."""
+"""(flag, its argparse dest, the numpy-mlp option it stands for, numpy-mlp's default)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -74,9 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="the data set's seed (default: the recorded one, else 0, the one lon-run uses)",
     )
-    for flag, key, default in MODEL_OPTIONS:
+    for flag, dest, key, default in MODEL_OPTIONS:
         p.add_argument(
             flag,
+            dest=dest,
             type=int,
             metavar="N",
             help=f"the nodes' --{key} (default: what the nodes reported in {NODE_STATS_FILE}, "
@@ -188,8 +189,7 @@ def _fill_model_options(args: argparse.Namespace, record: dict, record_path: str
         for n in (nodes if isinstance(nodes, list) else [])
         if isinstance(n, dict)
     ]
-    for flag, key, default in MODEL_OPTIONS:
-        attr = flag.lstrip("-").replace("-", "_")
+    for flag, attr, key, default in MODEL_OPTIONS:
         if getattr(args, attr) is not None:
             continue
         values = sorted({str(r[key]) for r in reported if isinstance(r, dict) and key in r})

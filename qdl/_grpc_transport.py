@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 import grpc
 from grpc import aio
 
+from protos.v1 import keepalive
 from protos.v1 import sut_node_pb2 as pb
 from protos.v1 import sut_node_pb2_grpc as pb_grpc
 
@@ -59,9 +60,6 @@ INFER_METHOD = "/lon.v1.SutNode/Infer"
 
 _ADDRESS = re.compile(r"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):[0-9]{1,5}")
 
-KEEPALIVE_TIME_MS = 2_000
-KEEPALIVE_TIMEOUT_MS = 4_000
-
 _CHANNEL_OPTIONS = [
     ("grpc.max_send_message_length", -1),
     ("grpc.max_receive_message_length", -1),
@@ -71,12 +69,8 @@ _CHANNEL_OPTIONS = [
     ("grpc.max_reconnect_backoff_ms", 500),
     # HTTP/2 keepalive pings: a node that stops answering at the transport level (a frozen
     # process, a host or link gone without a reset) fails its stream within about 6 s instead
-    # of waiting for the response timeout. sut-server permits pings this often.
-    ("grpc.keepalive_time_ms", KEEPALIVE_TIME_MS),
-    ("grpc.keepalive_timeout_ms", KEEPALIVE_TIMEOUT_MS),
-    ("grpc.http2.ping_timeout_ms", KEEPALIVE_TIMEOUT_MS),  # what grpc core enforces today
-    ("grpc.keepalive_permit_without_calls", 1),
-    ("grpc.http2.max_pings_without_data", 0),
+    # of waiting for the response timeout.
+    *keepalive.CLIENT_OPTIONS,
 ]
 
 

@@ -13,6 +13,8 @@ from types import TracebackType
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from protos.v1 import keepalive
+
 from ._config import NodeConfig, parse_listen
 from ._engine import Engine
 from ._errors import BindError
@@ -219,11 +221,9 @@ def run_server(config: NodeConfig) -> NodeServer:
             ("grpc.so_reuseport", 0),  # a port already in use must be an error, not shared
             ("grpc.max_receive_message_length", config.max_message_bytes),
             ("grpc.max_send_message_length", -1),
-            # Clients ping every few seconds to notice a frozen node quickly (qdl's keepalive);
-            # allow it rather than answer with GOAWAY "too many pings".
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
-            ("grpc.http2.max_ping_strikes", 0),
+            # Clients ping every few seconds to notice a frozen node quickly; allow it rather
+            # than answer with GOAWAY "too many pings".
+            *keepalive.NODE_OPTIONS,
         ],
     )
     try:

@@ -19,6 +19,7 @@ from concurrent import futures
 import grpc
 import zstandard
 
+from protos.v1 import keepalive
 from protos.v1 import sut_node_pb2 as pb
 from protos.v1 import sut_node_pb2_grpc as pb_grpc
 
@@ -124,10 +125,7 @@ def serve(node: EchoNode, listen: str = "127.0.0.1:0") -> Iterator[str]:
         options=[
             ("grpc.max_receive_message_length", -1),
             ("grpc.max_send_message_length", -1),
-            # The QDL's keepalive pings, allowed as the wire contract asks of every node.
-            ("grpc.keepalive_permit_without_calls", 1),
-            ("grpc.http2.min_ping_interval_without_data_ms", 1_000),
-            ("grpc.http2.max_ping_strikes", 0),
+            *keepalive.NODE_OPTIONS,  # the QDL's pings, allowed as the contract asks
         ],
     )
     pb_grpc.add_SutNodeServicer_to_server(node, server)
