@@ -275,8 +275,10 @@ class Series:
 
     def wait_for(self, target: int, deadline_ns: int | None, stall_timeout_ns: int) -> str | None:
         """Block until ``target`` samples completed; return None, or why waiting stopped."""
+        # All completed is not enough: the abort path completes the outstanding samples (after
+        # setting ``aborted``), and a run it ended must not look finished.
         if self.completed >= target:
-            return None
+            return self.aborted
         self.wait_target = target
         event = self.event
         last_count = self.completed
@@ -284,9 +286,7 @@ class Series:
         try:
             while True:
                 event.clear()
-                if self.completed >= target:
-                    return None
-                if self.aborted is not None:
+                if self.completed >= target or self.aborted is not None:
                     return self.aborted
                 now = _now()
                 if self.completed != last_count:

@@ -28,6 +28,7 @@ from ._detail_log import (
 )
 from ._effective import EffectiveSettings, effective_settings
 from ._enums import TestMode, TestScenario, coerce_enum
+from ._failed_run import log_failure
 from ._interfaces import QuerySampleLibrary, SystemUnderTest
 from ._issue import IssueOutcome, issue_queries
 from ._log_files import open_log_files
@@ -161,10 +162,10 @@ class _TestRun:
         )
         queries = _build_queries(gen, series.base)
         offsets = gen.scheduled_offset_ns.tolist()
-        pending = _completion.peek_pending_abort()
+        _completion.set_active(series)
+        pending = _completion.peek_pending_abort()  # after set_active, so no AbortTest is lost
         if pending is not None:
             series.abort(pending)
-        _completion.set_active(series)
         coalesce = eff.scenario == TestScenario.Server and bool(
             eff.requested.server_coalesce_queries
         )
@@ -426,6 +427,7 @@ def run_test(
     )
     result: PerformanceResult | None = None
     eff: EffectiveSettings | None = None
+    failure: str | None = None
     try:
         detail.write_pending(drain_pending())
         t0 = _now()
@@ -460,6 +462,11 @@ def run_test(
         elif eff.mode == TestMode.FindPeakPerformance:
             result, report.find_peak_qps = run.find_peak(eff)
         report.result = result
+    except BaseException as exc:
+        if eff is not None:  # a run had started: its logs must not look finished
+            failure = _failure_reason(exc)
+            log_failure(detail, failure, error_logged=isinstance(exc, TestAborted))
+        raise
     finally:
         _completion.set_active(None)
         report.errors = detail.error_count
@@ -473,6 +480,7 @@ def run_test(
                     result,
                     detail.warning_count,
                     detail.error_count,
+                    failure,
                 )
         finally:
             accuracy.close()
@@ -484,6 +492,15 @@ def run_test(
         with open(files.summary_path, encoding="utf-8") as f:
             sys.stdout.write(f.read())
     return report
+
+
+def _failure_reason(exc: BaseException) -> str:
+    """Why a run ended early, for its summary and detail log."""
+    if isinstance(exc, TestAborted):
+        return f"Test aborted: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "Test interrupted (SIGINT) before it finished"
+    return f"Test failed: {type(exc).__name__}: {exc}"
 
 
 def start_test(

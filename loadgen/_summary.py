@@ -203,16 +203,46 @@ def footer(warning_count: int, error_count: int) -> str:
     return f"\n{warnings}\n\n{errors}\n"
 
 
+FAILED_PREFIX = "  Run failed : "
+
+
+def one_line(text: str) -> str:
+    """``text`` with its whitespace runs (newlines included) as single spaces."""
+    return " ".join(str(text).split()) or "unknown reason"
+
+
+def failure_lines(sut_name: str, scenario: str, mode: str, reason: str) -> list[str]:
+    """The summary's header for a run that did not finish: INVALID, and why."""
+    return [
+        RULE,
+        "MLPerf Results Summary",
+        RULE,
+        f"SUT name : {sut_name}",
+        f"Scenario : {scenario}",
+        f"Mode     : {mode}",
+        "Result is : INVALID",
+        FAILED_PREFIX + one_line(reason),
+        "",
+    ]
+
+
 def summary_text(
     sut_name: str,
     effective: EffectiveSettings,
     result: PerformanceResult | None,
     warning_count: int,
     error_count: int,
+    failure: str | None = None,
 ) -> str:
     """The whole summary file as a string (see ``write_summary``)."""
     body = ""
-    if result is not None:
+    if failure is not None:
+        scenario = TestScenario(effective.scenario).name
+        mode = TestMode(effective.mode).name
+        lines = failure_lines(sut_name, scenario, mode, failure)
+        lines += [RULE, "Test Parameters Used", RULE, *_settings_lines(effective)]
+        body = "".join(line + "\n" for line in lines)
+    elif result is not None:
         body = "".join(line + "\n" for line in _result_lines(sut_name, result))
     return body + footer(warning_count, error_count)
 
@@ -224,12 +254,14 @@ def write_summary(
     result: PerformanceResult | None,
     warning_count: int,
     error_count: int,
+    failure: str | None = None,
 ) -> None:
     """Write mlperf_log_summary.txt: the performance report (if any), then the counts footer.
 
     ``result`` None means no performance run (accuracy mode): the footer is the whole file.
+    ``failure`` (why the run did not finish) replaces the report with an INVALID header.
     The "Test Parameters Used" block shows ``result.settings`` (the settings of the run being
     reported, e.g. FindPeakPerformance's final QPS), so ``effective`` only matters without one.
     """
-    stream.write(summary_text(sut_name, effective, result, warning_count, error_count))
+    stream.write(summary_text(sut_name, effective, result, warning_count, error_count, failure))
     stream.flush()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import loadgen
+from loadgen.logs import mark_run_failed
 
 from ._exceptions import ConfigError
 
@@ -283,12 +284,17 @@ class OfficialLoadgen(LoadgenBinding):
             if errors:
                 raise errors[0]
         summary = _log_path(log_settings, "summary")
+        detail = _log_path(log_settings, "detail")
+        failure = sut.failure_message
+        if failure is not None:
+            # It cannot be aborted: it wrote (or would write) the logs of a finished run.
+            mark_run_failed(summary, detail, f"Test aborted: {failure}")
         return RunReport(
             self.name,
             summary,
-            _log_path(log_settings, "detail"),
-            read_validity(summary) if finished else None,
-            aborted=sut.failure_message,
+            detail,
+            read_validity(summary),
+            aborted=failure,
             finished=finished,
         )
 

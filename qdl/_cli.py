@@ -1,9 +1,7 @@
 """``lon-run``: run a LoadGen benchmark against SUT nodes through the QDL.
 
-``main`` only parses arguments; ``run`` does the work and turns errors into exit codes:
-0 the run finished (VALID or INVALID), 1 the run failed (a node died, a backend error, a
-FindPeakPerformance whose lower bound already misses the latency bound), 2 bad input (unknown
-setting, bad dataset, unreachable node...), always as one line on stderr.
+``main`` only parses arguments; ``run`` does the work and turns the outcome into an exit status
+a CI can gate on (``EXIT_STATUS``), with every error as one line on stderr.
 
 An ``audit.config`` in the working directory is applied, as the official LoadGen does, unless
 ``--audit-config`` names another file (or ``none``).
@@ -12,7 +10,9 @@ An ``audit.config`` in the working directory is applied, as the official LoadGen
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -21,11 +21,19 @@ from typing import Any, NoReturn, TextIO
 
 import loadgen
 from loadgen import config as loadgen_config
+from loadgen.logs import mark_run_failed
 
 from . import _issue_delay as issue_delay
 from ._accounting import format_table
 from ._binding import LOADGENS, RunReport, make_binding
-from ._config import BALANCE_POLICIES, COMPRESSIONS, CompressionConfig, DispatchConfig, Timeouts
+from ._config import (
+    BALANCE_POLICIES,
+    COMPRESSIONS,
+    DEFAULT_TIMEOUTS,
+    CompressionConfig,
+    DispatchConfig,
+    Timeouts,
+)
 from ._dispatch import QDLStatistics, QueryDispatchLibrary
 from ._exceptions import ConfigError, QDLError
 from ._qsl import EncodingQSL, NpyDirectoryQSL, SyntheticQSL, SyntheticSpec
@@ -43,7 +51,14 @@ DEFAULT_AUDIT_CONFIG = "audit.config"
 NO_AUDIT_CONFIG = "none"
 NODE_STATS_FILE = "lon_node_stats.json"
 
-EXIT_OK, EXIT_FAILED, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_INVALID, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_STATUS = (
+    (EXIT_OK, "the run finished and is VALID (or, for AccuracyOnly, finished)"),
+    (EXIT_INVALID, "the run finished and is INVALID (or FindPeakPerformance found no peak)"),
+    (EXIT_BAD_INPUT, "bad input: a setting, file or node found wrong before the run started"),
+    (EXIT_FAILED, "the run failed: a node died or stalled, a backend error, an abort"),
+    (EXIT_INTERRUPTED, "interrupted (SIGINT)"),
+)
 
 
 @dataclass(frozen=True)
@@ -269,6 +284,7 @@ def _write_node_stats(
         "samples_completed": stats.samples_completed,
         "peak_outstanding": stats.peak_outstanding,
         "issue_delay_ms": delay,
+        "flush_errors": qdl.flush_errors,  # harmless (Flush is a hint), kept for the record
         "nodes": reports,
     }
     with open(path, "w", encoding="utf-8") as f:
@@ -295,14 +311,16 @@ def _print_outcome(
 
 
 def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    """``lon-run`` minus the argument parsing: returns the exit code."""
+    """``lon-run`` minus the argument parsing: returns the exit status (``EXIT_STATUS``)."""
     try:
         result = run_benchmark(options, out)
     except BadInput as exc:
         err.write(f"lon-run: error: {exc}\n")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        err.write("lon-run: interrupted\n")
+        if options.loadgen != "ours":  # ours wrote its logs as an interrupted run's already
+            _mark_failed(options.output, "Test interrupted (SIGINT) before it finished")
+        err.write("lon-run: interrupted; the logs say INVALID (interrupted)\n")
         err.flush()
         out.flush()
         os._exit(EXIT_INTERRUPTED)  # a LoadGen thread may still run; do not wait for it
@@ -320,9 +338,9 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
     if errors and result.find_peak and result.find_peak.lower_bound_error in errors.messages:
         errors.messages.remove(result.find_peak.lower_bound_error)  # reported below instead
         errors.count -= 1
-    if errors and errors.count and report.aborted is None:
+    if errors and errors.count:
         _warn_logged_errors(err, errors)
-    if result.behind_schedule is not None and report.aborted is None:
+    if result.behind_schedule is not None:
         err.write(f"lon-run: warning: {result.behind_schedule}\n")
         err.flush()
     if result.find_peak is not None and result.find_peak.peak_qps is None:
@@ -331,8 +349,22 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
             f"lon-run: error: {why}; lower server_target_qps (--set server_target_qps=...) "
             "or raise the latency bound\n"
         )
-        return EXIT_FAILED
+        return EXIT_INVALID
+    if report.validity == "INVALID":
+        err.write(f"lon-run: the run is INVALID (see {report.summary_path})\n")
+        err.flush()
+        return EXIT_INVALID
     return EXIT_OK
+
+
+def _mark_failed(output: str, reason: str) -> None:
+    """Make the logs in ``output`` say the run did not finish (a LoadGen we cannot tell)."""
+    summary = os.path.join(output, "mlperf_log_summary.txt")
+    if os.path.isdir(output):
+        try:
+            mark_run_failed(summary, os.path.join(output, "mlperf_log_detail.txt"), reason)
+        except OSError:
+            pass  # the exit status and stderr still say it
 
 
 TOKEN_HINT = (
@@ -361,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="lon-run",
         description="Run a LoadGen benchmark against SUT nodes over the network (QDL).",
+        epilog="exit status:\n"
+        + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_STATUS),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--nodes", required=True, help="HOST:PORT[,HOST:PORT...] of the SUT nodes")
     p.add_argument("--scenario", required=True, choices=SCENARIOS)
@@ -400,6 +435,14 @@ def build_parser() -> argparse.ArgumentParser:
         "DIR/SYSTEM/MODEL/SCENARIO/{performance/run_1,accuracy} with mlperf.conf and user.conf",
     )
     p.add_argument("--system", metavar="NAME", help="system description id for --submission-dir")
+    p.add_argument(
+        "--response-timeout",
+        type=float,
+        default=DEFAULT_TIMEOUTS.response,
+        metavar="SECONDS",
+        help="fail the run when a node owing answers sends none for this long "
+        f"(default {DEFAULT_TIMEOUTS.response:g}); how a dead or stuck node is found",
+    )
     return p
 
 
@@ -424,7 +467,14 @@ def parse_options(argv: Sequence[str] | None) -> RunOptions:
         audit_config=args.audit_config,
         submission_dir=args.submission_dir,
         system=args.system,
+        timeouts=_timeouts(args.response_timeout),
     )
+
+
+def _timeouts(response: float) -> Timeouts:
+    if not (math.isfinite(response) and response > 0):
+        build_parser().error(f"--response-timeout must be a number of seconds > 0, not {response}")
+    return dataclasses.replace(DEFAULT_TIMEOUTS, response=response)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -31,9 +31,11 @@ class Timeouts:
 
     connect:  reaching a node and getting its Describe answer at start.
     issue:    a full send queue (backpressure) sending nothing at all for this long.
-    response: a node answering nothing while samples are outstanding on it.
+    response: a node answering nothing while samples are outstanding on it: how a dead or stuck
+              node is found, from progress, however long the run or the work queued on it.
     drain:    closing: waiting for streams to end cleanly before cancelling them.
-    flush:    a Flush RPC.
+    flush:    a Flush RPC, which nodes answer at once (it is a hint, not a wait for the work
+              queued); one that fails is noted, never a reason to fail the run.
     """
 
     connect: float = 3.0

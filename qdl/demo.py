@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-from ._cli import RunOptions, run
+from ._cli import EXIT_INVALID, EXIT_OK, RunOptions, run
 from ._exceptions import QDLError
 from ._nodes import running_nodes, sut_server_command
 
@@ -80,7 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"done in {time.monotonic() - t0:.1f} s; logs are in {output}/offline and {output}/server"
     )
-    return max(codes)
+    # A run that finished INVALID (a busy machine can make the short runs so) is still a run
+    # that worked; only failed runs make the demo fail.
+    return max((c for c in codes if c not in (EXIT_OK, EXIT_INVALID)), default=EXIT_OK)
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ class WorkQueue(Protocol):
     def take(self) -> list[Slice] | None: ...
     def close(self, workers: int) -> None: ...
     def depth(self) -> int: ...
+    def flush(self) -> None: ...
 
 
 class MessageQueue:
@@ -55,6 +56,9 @@ class MessageQueue:
         """Messages waiting for a worker."""
         return self._queue.qsize()
 
+    def flush(self) -> None:
+        """Nothing waits for more work here: every message starts as soon as a worker is free."""
+
 
 class Batcher:
     """Dynamic batching across streams: batches of up to ``max_batch`` samples."""
@@ -68,6 +72,8 @@ class Batcher:
         self._offset = 0  # samples of self._works[0] already taken
         self._queued = 0
         self._closed = False
+        self._flushing = False  # Flush: start what is queued now, without waiting to fill up
+        self._partial = False  # a worker holds a batch that is waiting to fill up
 
     def put(self, work: Any) -> None:
         with self._cond:
@@ -86,13 +92,17 @@ class Batcher:
             count = 0
             while True:
                 count += self._take_into(batch, self.max_batch - count)
-                if count >= self.max_batch or self._closed:
+                if count >= self.max_batch or self._closed or self._flushing:
                     break
                 remaining_ns = deadline_ns - time.monotonic_ns()
                 if remaining_ns <= 0:
                     break
+                self._partial = True
                 self._cond.wait(remaining_ns / 1e9)
+                self._partial = False
             self._queued -= count
+            if not self._works:
+                self._flushing = False  # everything queued at the Flush has been taken
             return batch
 
     def _take_into(self, batch: list[Slice], room: int) -> int:
@@ -115,6 +125,13 @@ class Batcher:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    def flush(self) -> None:
+        """The client expects no more work soon: batches start with what is queued, not full."""
+        with self._cond:
+            if self._works or self._partial:
+                self._flushing = True
+                self._cond.notify_all()
 
     def depth(self) -> int:
         """Samples waiting to be put in a batch."""

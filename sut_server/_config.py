@@ -20,7 +20,6 @@ DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_INFLIGHT_SAMPLES = 65536
 DEFAULT_GRACE_S = 10.0
-DEFAULT_FLUSH_TIMEOUT_S = 30.0
 DEFAULT_CAPACITY_PER_WORKER = 1000.0
 """Capacity (samples/s) reported per worker when the backend does not know its own."""
 
@@ -58,7 +57,6 @@ class NodeConfig:
     max_inflight_bytes:   received-but-unanswered payload bytes before the node stops reading
     max_inflight_samples: (and so pushes back on senders through gRPC flow control).
     grace_s:              default grace period of ``NodeServer.stop()``.
-    flush_timeout_s:      longest a Flush waits for in-flight samples (also capped by its deadline).
     """
 
     listen: str = DEFAULT_LISTEN
@@ -73,7 +71,6 @@ class NodeConfig:
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
     max_inflight_samples: int = DEFAULT_MAX_INFLIGHT_SAMPLES
     grace_s: float = DEFAULT_GRACE_S
-    flush_timeout_s: float = DEFAULT_FLUSH_TIMEOUT_S
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)
@@ -92,9 +89,8 @@ class NodeConfig:
         _at_least("--max-message-bytes", self.max_message_bytes, 1024)
         _at_least("max_inflight_bytes", self.max_inflight_bytes, 1)
         _at_least("max_inflight_samples", self.max_inflight_samples, 1)
-        for label, value in (("--grace", self.grace_s), ("flush_timeout_s", self.flush_timeout_s)):
-            if not (math.isfinite(value) and value >= 0):
-                raise ConfigError(f"{label} must be a number of seconds >= 0, got {value!r}")
+        if not (math.isfinite(self.grace_s) and self.grace_s >= 0):
+            raise ConfigError(f"--grace must be a number of seconds >= 0, got {self.grace_s!r}")
         object.__setattr__(self, "backend_options", dict(self.backend_options))
 
     @property

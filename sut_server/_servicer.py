@@ -21,7 +21,6 @@ from ._stream import Stream
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SutNode"].full_name
 """The gRPC service name, "lon.v1.SutNode"; health is reported for it and for ""."""
 
-_FLUSH_POLL_S = 0.002
 _COALESCE_BYTES = 2 * 1024 * 1024
 """Results ready together share a ResponseBatch until their payloads reach this many bytes: well
 under gRPC's default 4 MiB receive limit, and large enough to amortise the per-message cost."""
@@ -53,16 +52,13 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
         return self._info
 
     def Flush(self, request: pb.FlushRequest, context: grpc.ServicerContext) -> pb.FlushReply:
-        budget = self._config.flush_timeout_s
-        remaining = context.time_remaining()
-        if remaining is not None:
-            budget = min(budget, remaining - 0.05)
-        deadline = time.monotonic() + max(0.0, budget)
-        while True:
-            pending = self.pending()
-            if not pending or time.monotonic() >= deadline or not context.is_active():
-                return pb.FlushReply(pending=pending)
-            time.sleep(_FLUSH_POLL_S)
+        """A hint that no more work is coming soon, answered at once (never held until drained).
+
+        Batches stop waiting to fill up; the reply says how many samples are still pending.
+        How long the answers take depends on the work queued, so no deadline may hang on it.
+        """
+        self._engine.queue.flush()
+        return pb.FlushReply(pending=self.pending())
 
     def Infer(
         self, request_iterator: Iterator[bytes], context: grpc.ServicerContext

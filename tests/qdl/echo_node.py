@@ -32,6 +32,7 @@ class EchoNode(pb_grpc.SutNodeServicer):
     delay_s:        sleep before answering each batch (to keep samples outstanding).
     fail_index:     sample index whose result carries an error instead of a payload.
     hold:           when set, batches are received but not answered until it is cleared.
+    flush_delay_s:  sleep before answering Flush (a node that holds Flush until it drains).
     """
 
     def __init__(
@@ -43,6 +44,7 @@ class EchoNode(pb_grpc.SutNodeServicer):
         max_message_bytes: int = 64 * 1024 * 1024,
         delay_s: float = 0.0,
         fail_index: int | None = None,
+        flush_delay_s: float = 0.0,
     ) -> None:
         self.name = name
         self.compressions = compressions
@@ -50,6 +52,7 @@ class EchoNode(pb_grpc.SutNodeServicer):
         self.max_message_bytes = max_message_bytes
         self.delay_s = delay_s
         self.fail_index = fail_index
+        self.flush_delay_s = flush_delay_s
         self.batches: list[pb.SampleBatch] = []
         self.flushes = 0
         self.hold = threading.Event()
@@ -70,6 +73,8 @@ class EchoNode(pb_grpc.SutNodeServicer):
     def Flush(self, request, context):  # noqa: N802
         with self._lock:
             self.flushes += 1
+        if self.flush_delay_s:
+            time.sleep(self.flush_delay_s)
         return pb.FlushReply(pending=0)
 
     def Infer(self, request_iterator, context):  # noqa: N802

@@ -189,7 +189,7 @@ def test_node_killed_mid_run_exits_1_naming_it(tmp_path, lg):
             out, err = run_proc.communicate(timeout=60)
         finally:
             killer.cancel()
-    assert run_proc.returncode == 1, err
+    assert run_proc.returncode == 3, err
     (line,) = [x for x in err.splitlines() if x.startswith("lon-run: error: ")]
     assert line.startswith("lon-run: error: run failed: node victim at ")
     assert "samples were outstanding on it" in line

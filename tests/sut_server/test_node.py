@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import grpc
 import pytest
 import zstandard
@@ -14,6 +12,7 @@ from protos.v1 import sut_node_pb2 as pb
 from sut_server import BindError, ConfigError, NodeConfig, State, run_server
 
 from .conftest import sample
+from .test_lifecycle import wait_for
 
 FINAL = pb.SampleResult.KIND_FINAL
 
@@ -153,26 +152,32 @@ def test_results_ready_together_may_share_a_message(start_node):
     assert len(responses) == 1  # one backend batch -> one ResponseBatch
 
 
-def test_flush_reports_no_pending_samples_once_answered(start_node):
-    client = start_node(backend="synthetic", backend_options={"service_time_us": "20000"})
+def test_flush_answers_at_once_with_what_is_still_pending(start_node):
+    # The sample takes 2 s; a Flush that waited for it would say 0. Flush is a hint, so the
+    # answer to it must never depend on how much work is queued.
+    client = start_node(backend="synthetic", backend_options={"service_time_us": "2000000"})
     stream = client.open_stream()
-    stream.send(*[sample(i) for i in range(5)])
-    time.sleep(0.02)
-    started = time.monotonic()
-    assert client.stub.Flush(pb.FlushRequest(), timeout=10).pending == 0
-    assert time.monotonic() - started >= 0.05  # it waited for the 100 ms of work
-    assert stream.results.qsize() == 5
+    stream.send(sample(1))
+    wait_for(lambda: client.node.statistics().in_flight_samples == 1)
+    assert client.stub.Flush(pb.FlushRequest(), timeout=60).pending == 1
+    assert stream.next_result().response_id == 1  # the work goes on after the Flush
+    assert client.stub.Flush(pb.FlushRequest(), timeout=60).pending == 0
     stream.half_close()
     assert stream.wait_ended()
 
 
-def test_flush_is_bounded_by_its_deadline(start_node):
-    client = start_node(backend="synthetic", backend_options={"service_time_us": "2000000"})
+def test_flush_starts_a_partial_batch_without_waiting_for_it_to_fill(start_node):
+    # A batch of up to 8 waits up to 60 s for more samples; after Flush it starts with the 3
+    # queued, so the answers come long before the batch timeout.
+    client = start_node(backend="echo", max_batch=8, batch_timeout_us=60_000_000)
     stream = client.open_stream()
-    stream.send(sample(1))
-    time.sleep(0.05)
-    assert client.stub.Flush(pb.FlushRequest(), timeout=0.5).pending == 1
-    stream.call.cancel()
+    stream.send(*[sample(i, b"x") for i in range(3)])
+    wait_for(lambda: client.node.statistics().in_flight_samples == 3)
+    client.stub.Flush(pb.FlushRequest(), timeout=60)
+    results = [stream.next_result(timeout=30) for _ in range(3)]
+    assert sorted(r.response_id for r in results) == [0, 1, 2]
+    stream.half_close()
+    assert stream.wait_ended()
 
 
 def test_streams_beyond_the_limit_are_refused(start_node):
