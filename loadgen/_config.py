@@ -10,7 +10,12 @@ scenario may be ``*``; see ``_RULES`` for which names are read and how they conv
 
 ``from_config`` is the official entry point (return codes, process-global first-call counter,
 errors to the pending detail log). ``load_settings`` is the Pythonic one: no global state, and it
-raises ``ConfigError`` on the first problem, including lines the official parser skips silently.
+raises ``ConfigError`` on the first problem, including lines the official parser skips silently
+and values it converts into something else (``-5`` for an unsigned count wraps to 2**64 - 5,
+``6e5`` for an integer reads as 6). Keys that nothing reads (a typo such as ``targt_qps``) are
+only warned about (``config_warnings``), with the nearest valid name: a user.conf may carry
+lines for other models and scenarios, and compliance audit.config files carry ``testNN_*``
+parameters that only the compliance scripts read.
 """
 
 from __future__ import annotations
@@ -96,11 +101,11 @@ def _is_number(token: str) -> bool:
     return bool(_C_INT.fullmatch(token) or _C_DOUBLE.fullmatch(token))
 
 
-def _strtoull(token: str) -> int:
-    """The value C's strtoull(token, NULL, 0) returns: longest prefix, wrapped to uint64."""
+def _c_int(token: str) -> tuple[bool, int]:
+    """(negative, magnitude) of the longest integer prefix as strtoull(base 0) reads it."""
     m = _C_INT.match(token)
     if m is None:
-        return 0
+        return False, 0
     sign, hex_digits, octal, decimal = m.groups()
     if hex_digits is not None:
         value = int(hex_digits, 16)
@@ -108,9 +113,15 @@ def _strtoull(token: str) -> int:
         value = int(octal, 8)
     else:
         value = int(decimal, 10)
+    return sign == "-", value
+
+
+def _strtoull(token: str) -> int:
+    """The value C's strtoull(token, NULL, 0) returns: longest prefix, wrapped to uint64."""
+    negative, value = _c_int(token)
     if value >= _U64:
         return _U64 - 1  # overflow saturates, whatever the sign
-    return (-value) % _U64 if sign == "-" else value
+    return (-value) % _U64 if negative else value
 
 
 def _strtod(token: str) -> float:
@@ -142,11 +153,16 @@ class ParsedConfig:
     # Lines the official parser accepts without complaint but that are almost surely mistakes
     # (skipped "k=v", a key without value, several values): load_settings rejects them.
     warnings: list[ConfigError] = field(default_factory=list)
+    # Values the official parser reads as something else (a negative count wraps, 6e5 for an
+    # integer is 6, NaN, infinities): load_settings rejects them too.
+    misread: list[ConfigError] = field(default_factory=list)
+    # Keys nothing reads (not MODEL.SCENARIO.NAME, an unknown scenario or name): only warned.
+    unknown: list[ConfigError] = field(default_factory=list)
     unreadable: bool = False  # the file could not be opened; errors holds why
 
     def problems(self) -> list[ConfigError]:
-        """Errors and warnings together, in line order."""
-        return sorted(self.errors + self.warnings, key=lambda e: e.line or 0)
+        """Errors, skipped lines and misread values together, in line order."""
+        return sorted(self.errors + self.warnings + self.misread, key=lambda e: e.line or 0)
 
 
 def parse_config(text: str, path: str) -> ParsedConfig:
@@ -154,6 +170,16 @@ def parse_config(text: str, path: str) -> ParsedConfig:
     parsed = ParsedConfig(path)
     for line_nr, line in enumerate(text.split("\n"), start=1):
         _parse_line(parsed, line_nr, [t for t in _C_SPACE.split(line) if t])
+    for key, token in parsed.values.items():
+        where = (parsed.path, parsed.lines[key], key)
+        unknown = _unknown_key(key)
+        if unknown is not None:
+            parsed.unknown.append(ConfigError(*where, unknown))
+        misread = _misread_value(key, token)
+        if misread is not None:
+            parsed.misread.append(ConfigError(*where, misread))
+    parsed.unknown.sort(key=lambda e: e.line or 0)
+    parsed.misread.sort(key=lambda e: e.line or 0)
     return parsed
 
 
@@ -258,6 +284,33 @@ class _Rule:
     scale: float = 1.0
     only_if: str | None = None  # a bool field that must already be true
     mlperf_conf_only: bool = False  # read from mlperf.conf only (conf_type 0)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a settings value came from, to name it when the value is wrong.
+
+    ``where`` is a config file path or ``--set``; ``line`` its line (None for ``--set``);
+    ``key`` the config key or field name; ``text`` the value as written; the field holds
+    ``text`` times ``scale`` (0.01 for a percentage, 1e6 for milliseconds in ns).
+    """
+
+    where: str
+    line: int | None
+    key: str
+    text: str
+    scale: float = 1.0
+    from_mlperf_conf: bool = False  # rather than from the user (user.conf, --set, audit)
+
+    def error(self, problem: str) -> ConfigError:
+        return ConfigError(self.where, self.line, self.key, problem)
+
+    @property
+    def label(self) -> str:
+        """``user.conf:3`` or ``--set min_duration_ms``: short, for naming a second value."""
+        if self.line is None:
+            return f"{self.where} {self.key}"
+        return f"{self.where}:{self.line}"
 
 
 _MS = 1_000_000.0  # ms -> ns
@@ -389,15 +442,26 @@ def _apply(
     scenario: str,
     *,
     mlperf_conf: bool,
+    origins: dict[str, Origin] | None = None,
 ) -> list[ConfigError]:
-    """Set every field the file has a key for; return the problems (a bad mode value)."""
+    """Set every field the file has a key for; return the problems (a bad mode value).
+
+    ``origins``, if given, gets field -> where its value came from for every field set.
+    """
     problems = []
     values = parsed.values
+
+    def note(field_name: str, key: str, scale: float = 1.0) -> None:
+        if origins is not None:
+            where = (parsed.path, parsed.lines[key], key, values[key], scale)
+            origins[field_name] = Origin(*where, from_mlperf_conf=mlperf_conf)
+
     key = _find_key(values, model, scenario, "mode")
     if key is not None:
         mode = _strtoull(values[key])
         if mode <= max(TestMode):
             settings.mode = TestMode(mode)
+            note("mode", key)
         else:
             choices = ", ".join(f"{m.value} ({m.name})" for m in TestMode)
             problem = (
@@ -412,7 +476,105 @@ def _apply(
         key = _find_key(values, model, rule.scenario or scenario, rule.name)
         if key is not None:
             setattr(settings, rule.field, _convert(rule, values[key]))
+            note(rule.field, key, rule.scale)
     return problems
+
+
+# --- keys nothing reads and values read as something else -----------------------------------
+
+_SCENARIO_PARTS = ("*", *TestScenario.__members__)
+# Names in the official mlperf.conf that no LoadGen code reads: not typos.
+_UNREAD_NAMES = ("target_duration",)
+# Parameters of the compliance tests (test07_accuracy_threshold, test09_max_output_tokens...):
+# audit.config carries them for the compliance scripts, which read the same file.
+_COMPLIANCE_NAME = re.compile(r"test[0-9]{2}_[A-Za-z0-9_]+")
+# A TestSettings field written where its config name belongs (server_target_qps -> target_qps).
+_NAME_OF_FIELD = {r.field: r.name for r in reversed(_RULES)} | {"mode": "mode"}
+
+
+def _known_names() -> tuple[str, ...]:
+    return ("mode", *dict.fromkeys(r.name for r in _RULES), *_UNREAD_NAMES)
+
+
+def _unknown_key(key: str) -> str | None:
+    """Why nothing reads ``key`` (None if something does), with the nearest valid spelling."""
+    parts = key.rsplit(".", 2)
+    if len(parts) != 3:
+        name = parts[-1]
+        hint = f"*.*.{_NAME_OF_FIELD.get(name, name)}" if _is_known(name) else "*.*.min_duration"
+        return f"not MODEL.SCENARIO.NAME, so nothing reads it; write e.g. '{hint}'"
+    _, scenario, name = parts
+    if scenario not in _SCENARIO_PARTS:
+        return f"'{_shown(scenario)}' is not a scenario, so nothing reads it" + _did_you_mean(
+            scenario, _SCENARIO_PARTS[1:]
+        )
+    if _is_known(name):
+        return None
+    if name in _NAME_OF_FIELD:
+        return (
+            f"'{_shown(name)}' is a TestSettings field, not a config name, so nothing reads "
+            f"it; did you mean '{_NAME_OF_FIELD[name]}'?"
+        )
+    return f"unknown name '{_shown(name)}', so nothing reads it" + _did_you_mean(
+        name, _known_names()
+    )
+
+
+def _is_known(name: str) -> bool:
+    return name in _known_names() or bool(_COMPLIANCE_NAME.fullmatch(name))
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _misread_value(key: str, token: str) -> str | None:
+    """Why ``token`` would not be read as the number written (None if it would be).
+
+    Checked for every rule that may read ``key``, whatever model the line names: a negative
+    or fractional value for an integer key, one that overflows 64 bits (after the ms -> ns
+    scaling) or a C int, and NaN, infinite or negative values for a floating-point key.
+    """
+    parts = key.rsplit(".", 2)
+    if len(parts) != 3:
+        return None
+    _, scenario, name = parts
+    rules = [
+        r
+        for r in _RULES
+        if r.name == name and (r.scenario is None or scenario in ("*", r.scenario))
+    ]
+    if name == "mode":
+        rules.append(_Rule("mode", "mode", _Kind.U64))
+    shown = _shown(token)
+    for rule in rules:
+        where = f" (for {rule.scenario})" if rule.scenario and scenario == "*" else ""
+        if rule.kind is _Kind.F64:
+            value = _strtod(token)
+            if math.isnan(value):
+                return f"value '{shown}' is not a number (NaN)"
+            if math.isinf(value):
+                return f"value '{shown}' is infinite"
+            if value < 0:
+                return f"value '{shown}' is negative; {name} must be 0 or more"
+            continue
+        if not _C_INT.fullmatch(token):
+            return (
+                f"value '{shown}' is not an integer; {name}{where} is read as one, so it would "
+                f"be {_strtoull(token)}"
+            )
+        negative, value = _c_int(token)
+        if negative and value:
+            return (
+                f"value '{shown}' is negative; {name} is unsigned, so it would wrap to "
+                f"{_strtoull(token)}"
+            )
+        limit = (1 << 31) - 1 if rule.kind is _Kind.INT32 else (_U64 - 1) // int(rule.scale)
+        if value > limit:
+            unit = " ms" if rule.scale == _MS else ""
+            return f"value '{shown}' is too large; {name}{where} can be at most {limit}{unit}"
+    return None
 
 
 # --- the official entry point ---------------------------------------------------------------
@@ -451,7 +613,10 @@ def from_config(
     if parsed.unreadable:
         _report(parsed.errors[0])
         return CONFIG_NOT_FOUND
-    for warning in parsed.warnings:
+    # A user.conf also gets told about typos and misread values; its values stay as the
+    # official parser reads them. (StartTest's own audit.config load stays quiet about these.)
+    noted = parsed.unknown + parsed.misread if conf_type == CONF_USER else []
+    for warning in sorted(parsed.warnings + noted, key=lambda e: e.line or 0):
         print(f"warning: {warning}", file=sys.stderr)
     if parsed.errors:
         for error in parsed.errors:
@@ -503,9 +668,21 @@ def load_settings(
     user.conf, with ``scenario`` set. ``base`` is not changed.
 
     mlperf.conf is the embedded one unless a path is given. Raises ConfigError on the first
-    problem, including lines the official parser silently skips or a mode value it rejects;
-    uses no process-global state and logs nothing.
+    problem, including lines the official parser silently skips, values it reads as something
+    else (see ``_misread_value``) or a mode value it rejects; uses no process-global state and
+    logs nothing. Keys nothing reads are not problems here: see ``config_warnings``.
     """
+    return load_settings_with_origins(model, scenario, user_conf, mlperf_conf, base)[0]
+
+
+def load_settings_with_origins(
+    model: str,
+    scenario: str,
+    user_conf: str | None = None,
+    mlperf_conf: str | None = None,
+    base: TestSettings | None = None,
+) -> tuple[TestSettings, dict[str, Origin]]:
+    """``load_settings``, plus field -> the config line that set it, for every field set."""
     if scenario not in TestScenario.__members__:
         names = ", ".join(TestScenario.__members__)
         raise ConfigError("", None, None, f"unknown scenario '{scenario}'; expected one of {names}")
@@ -514,16 +691,38 @@ def load_settings(
     sources = [_embedded() if mlperf_conf is None else _read_config(mlperf_conf)]
     if user_conf is not None:
         sources.append(_read_config(user_conf))
+    origins: dict[str, Origin] = {}
     for is_mlperf_conf, parsed in zip((True, False), sources):
         _raise_first(parsed.problems())
-        _raise_first(_apply(settings, parsed, model, scenario, mlperf_conf=is_mlperf_conf))
-    return settings
+        applied = _apply(
+            settings, parsed, model, scenario, mlperf_conf=is_mlperf_conf, origins=origins
+        )
+        _raise_first(applied)
+    return settings, origins
 
 
 def config_errors(path: str) -> list[ConfigError]:
-    """Every problem in a config file, in line order: what FromConfig rejects (-22 or -2) and
-    the lines it silently skips. Empty if the file is clean."""
+    """Every problem in a config file, in line order: what FromConfig rejects (-22 or -2), the
+    lines it silently skips and the values it reads as something else. Empty if clean."""
     return _read_config(path).problems()
+
+
+def config_warnings(path: str) -> list[ConfigError]:
+    """The keys of a user.conf or audit.config that nothing reads, in line order, each with
+    the nearest valid spelling. Lines for other models and scenarios are not among them."""
+    return _read_config(path).unknown
+
+
+def apply_config_file(
+    settings: TestSettings, path: str, model: str, scenario: str
+) -> dict[str, Origin]:
+    """Apply a user.conf or audit.config strictly (as ``load_settings`` reads user.conf):
+    raises ConfigError on the first problem; returns field -> origin for every field set."""
+    parsed = _read_config(path)
+    _raise_first(parsed.problems())
+    origins: dict[str, Origin] = {}
+    _raise_first(_apply(settings, parsed, model, scenario, mlperf_conf=False, origins=origins))
+    return origins
 
 
 def _raise_first(problems: Iterable[ConfigError]) -> None:

@@ -2,13 +2,18 @@
 
 Mirrors the official TestSettingsInternal. ``problems`` holds the settings errors the official
 LoadGen logs as ``error_invalid_test_settings``; the run goes on with the fallback values.
+Settings no run can use (an infinite rate, a non-positive expected latency, a series too big
+for any machine's memory, see ``_limits``) raise ValueError instead: the official LoadGen
+hangs, crashes or runs out of memory on them.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ._enums import TestMode, TestScenario
+from ._limits import UNRUNNABLE_SAMPLES, describe_samples, generated_samples
 from ._settings import TestSettings
 
 
@@ -63,10 +68,10 @@ def effective_settings(
     target_latency_ns = 0
     max_async = 1
     if scenario == TestScenario.SingleStream:
-        target_qps = 1e9 / s.single_stream_expected_latency_ns
+        target_qps = _rate(s.single_stream_expected_latency_ns, "single_stream_expected_latency_ns")
         percentile = s.single_stream_target_latency_percentile
     elif scenario == TestScenario.MultiStream:
-        target_qps = 1e9 / s.multi_stream_expected_latency_ns
+        target_qps = _rate(s.multi_stream_expected_latency_ns, "multi_stream_expected_latency_ns")
         percentile = s.multi_stream_target_latency_percentile
     elif scenario == TestScenario.Server:
         if s.server_target_qps >= 0.0:
@@ -89,11 +94,22 @@ def effective_settings(
                 f"requested: {s.offline_expected_qps:g} using: {target_qps:g}"
             )
 
+    if math.isinf(target_qps):
+        raise ValueError(f"target_qps is {target_qps:g}: the LoadGen cannot schedule that rate")
     psc = int(s.performance_sample_count_override) or int(qsl_performance_count)
     asc = int(s.accuracy_sample_count_override) or int(qsl_total_count)
     spq = int(s.multi_stream_samples_per_query) if scenario == TestScenario.MultiStream else 1
     target_duration_ms = int(s.min_duration_ms)
     min_query_count = int(s.min_query_count)
+    if TestMode(s.mode) != TestMode.AccuracyOnly:
+        samples = generated_samples(scenario, target_qps, target_duration_ms, min_query_count, spq)
+        if samples >= UNRUNNABLE_SAMPLES:
+            raise ValueError(
+                f"these settings would pre-generate {describe_samples(samples)} for one "
+                f"performance run (target_qps {target_qps:g}, min_duration_ms "
+                f"{target_duration_ms}, min_query_count {min_query_count}), more than any "
+                "machine can hold"
+            )
 
     if scenario == TestScenario.Offline:
         target_sample_count = int(1.1 * (target_duration_ms / 1000.0) * target_qps)
@@ -157,3 +173,10 @@ def effective_settings(
         token_latency_scaling_factor=int(s.token_latency_scaling_factor),
         problems=problems,
     )
+
+
+def _rate(expected_latency_ns: float, name: str) -> float:
+    """1e9 / the expected latency: queries per second, for a positive finite latency only."""
+    if not 0.0 < expected_latency_ns < math.inf:
+        raise ValueError(f"{name} must be a positive number of ns, got {expected_latency_ns!r}")
+    return 1e9 / expected_latency_ns

@@ -73,7 +73,7 @@ class RunOptions:
     user_conf: str | None = None
     sets: tuple[str, ...] = ()
     compression: str = "none"
-    zstd_level: int = 3
+    zstd_level: int | None = None  # None: not given (zstd's default level)
     balance: str = "least-outstanding"
     streams_per_node: int = 1
     dataset: str | None = None
@@ -104,8 +104,12 @@ class BadInput(Exception):
     """A user mistake found before the run started; exit code 2."""
 
 
-def build_settings(options: RunOptions) -> loadgen.TestSettings:
-    """mlperf.conf, then --user-conf, then --mode, then every --set, in that order."""
+def build_settings(options: RunOptions, err: TextIO | None = None) -> loadgen.TestSettings:
+    """mlperf.conf, then --user-conf, then --mode, then every --set, in that order.
+
+    Every value is checked before anything starts, with the audit.config the run will apply
+    (``loadgen.config.check_settings``); keys nothing reads are warned about on ``err``.
+    """
     if options.scenario not in SCENARIOS:
         raise ConfigError(f"unknown scenario {options.scenario!r}; expected {', '.join(SCENARIOS)}")
     if options.mode not in MODES:
@@ -114,29 +118,61 @@ def build_settings(options: RunOptions) -> loadgen.TestSettings:
         raise ConfigError(
             f"--mode FindPeakPerformance works only with --scenario Server, not {options.scenario}"
         )
-    settings = loadgen_config.load_settings(
-        options.model or "*", options.scenario, options.user_conf
-    )
-    settings.mode = loadgen.TestMode[options.mode]
+    if options.zstd_level is not None and options.compression != "zstd":
+        raise ConfigError(
+            f"--zstd-level {options.zstd_level} needs --compression zstd, "
+            f"not --compression {options.compression}"
+        )
+    sets = []
     for item in options.sets:
         name, sep, value = item.partition("=")
         if not sep or not name:
             raise ConfigError(f"--set {item!r}: expected FIELD=VALUE, e.g. min_duration_ms=10000")
-        loadgen_config.set_field(settings, name.strip(), value)
-    return settings
+        sets.append((name.strip(), value))
+        if name.strip() in ("scenario", "mode"):
+            _check_no_conflict(options, name.strip(), value)
+    checked = loadgen_config.check_settings(
+        options.model or "*",
+        options.scenario,
+        user_conf=options.user_conf,
+        mode=loadgen.TestMode[options.mode],
+        sets=sets,
+        audit_config=_audit_config_path(options) or None,
+    )
+    for warning in checked.warnings:
+        (err or sys.stderr).write(f"lon-run: warning: {warning}\n")
+    return checked.settings
+
+
+def _check_no_conflict(options: RunOptions, name: str, value: str) -> None:
+    """``--set scenario=``/``mode=`` may only repeat --scenario/--mode, which lon-run uses too."""
+    scratch = loadgen.TestSettings()
+    loadgen_config.set_field(scratch, name, value)
+    given = options.scenario if name == "scenario" else options.mode
+    if getattr(scratch, name).name != given:
+        raise ConfigError(
+            f"--set {name}={value.strip()} conflicts with --{name} {given}; "
+            f"choose the {name} with --{name} only"
+        )
+
+
+def _audit_config_path(options: RunOptions) -> str:
+    """The audit.config the run applies ("" for none); a named file must exist."""
+    path = options.audit_config
+    if path is None:
+        return DEFAULT_AUDIT_CONFIG if os.path.isfile(DEFAULT_AUDIT_CONFIG) else ""
+    if path == NO_AUDIT_CONFIG:
+        return ""
+    if not os.path.isfile(path):
+        raise ConfigError(f"--audit-config {path}: no such file")
+    return path
 
 
 def resolve_audit_config(options: RunOptions, out: TextIO) -> str:
     """The audit.config to apply ("" for none); a named file must exist and parse."""
-    path = options.audit_config
-    if path is None:
-        if not os.path.isfile(DEFAULT_AUDIT_CONFIG):
-            return ""
-        path = DEFAULT_AUDIT_CONFIG
-    elif path == NO_AUDIT_CONFIG:
+    path = _audit_config_path(options)
+    if not path:
         return ""
-    elif not os.path.isfile(path):
-        raise ConfigError(f"--audit-config {path}: no such file")
     problems = loadgen_config.config_errors(path)
     if problems:
         raise ConfigError(str(problems[0]))
@@ -144,8 +180,14 @@ def resolve_audit_config(options: RunOptions, out: TextIO) -> str:
     return path
 
 
+def _compression(options: RunOptions) -> CompressionConfig:
+    if options.zstd_level is None:
+        return CompressionConfig(options.compression)
+    return CompressionConfig(options.compression, options.zstd_level)
+
+
 def build_qsl(options: RunOptions) -> EncodingQSL:
-    compression = CompressionConfig(options.compression, options.zstd_level)
+    compression = _compression(options)
     if (options.dataset is None) == (options.synthetic is None):
         raise ConfigError("give exactly one of --dataset DIR and --synthetic SHAPE:DTYPE:COUNT")
     if options.dataset is not None:
@@ -276,7 +318,7 @@ def _write_node_stats(
         "mode": options.mode,
         "balance": options.balance,
         "streams_per_node": options.streams_per_node,
-        "compression": asdict(CompressionConfig(options.compression, options.zstd_level)),
+        "compression": asdict(_compression(options)),
         "dataset": _dataset_record(options),
         "validity": report.validity,
         "failure": report.aborted,
@@ -411,7 +453,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="set any TestSettings field, e.g. --set min_duration_ms=5000 (repeatable)",
     )
     p.add_argument("--compression", default="none", choices=COMPRESSIONS)
-    p.add_argument("--zstd-level", type=int, default=3, metavar="N")
+    p.add_argument(
+        "--zstd-level", type=int, metavar="N", help="1..22 (default 3); with --compression zstd"
+    )
     p.add_argument("--balance", default="least-outstanding", choices=BALANCE_POLICIES)
     p.add_argument("--streams-per-node", type=int, default=1, metavar="N")
     data = p.add_mutually_exclusive_group(required=True)

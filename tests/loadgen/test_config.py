@@ -26,6 +26,7 @@ from loadgen._config import (
     apply_audit_config,
     apply_test05,
     config_errors,
+    config_warnings,
     from_config,
     load_settings,
     parse_config,
@@ -33,6 +34,7 @@ from loadgen._config import (
 )
 from loadgen._pending_log import PendingEntry, drain_pending, log_pending
 from loadgen._settings import TEST_SETTINGS_DEFAULTS
+from loadgen.config import check_settings
 
 CHILD_TIMEOUT_S = 60.0
 
@@ -906,3 +908,222 @@ def test_user_conf_lines_read_back_to_the_same_settings(tmp_path):
     again = _config.load_settings("mlp", "Server", str(path))
     for name in changed:
         assert getattr(again, name) == pytest.approx(getattr(settings, name)), name
+
+
+# --- keys nothing reads: warnings with the nearest valid name -------------------------------
+
+
+def test_unknown_keys_are_warned_about_with_file_line_and_the_nearest_name(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        # my settings
+        mlp.Server.targt_qps = 900
+        mlp.Sever.target_qps = 900
+        *.Server.server_target_qps = 900
+        min_duration = 5
+        mlp.Offline.target_qps = 5
+        """,
+    )
+    assert [str(w) for w in config_warnings(path)] == [
+        f"{path}:2: key 'mlp.Server.targt_qps': unknown name 'targt_qps', so nothing reads it; "
+        "did you mean 'target_qps'?",
+        f"{path}:3: key 'mlp.Sever.target_qps': 'Sever' is not a scenario, so nothing reads "
+        "it; did you mean 'Server'?",
+        f"{path}:4: key '*.Server.server_target_qps': 'server_target_qps' is a TestSettings "
+        "field, not a config name, so nothing reads it; did you mean 'target_qps'?",
+        f"{path}:5: key 'min_duration': not MODEL.SCENARIO.NAME, so nothing reads it; write "
+        "e.g. '*.*.min_duration'",
+    ]
+    # Only warnings: the strict loader still reads the file, and the typo changes nothing.
+    s = load_settings("mlp", "Server", path)
+    assert (s.server_target_qps, s.offline_expected_qps) == (1.0, 5.0)
+
+
+def test_lines_for_other_models_and_scenarios_and_compliance_keys_do_not_warn(tmp_path):
+    path = write(
+        tmp_path,
+        """\
+        resnet50.Offline.target_qps = 5
+        llama2-70b-99.9.Server.ttft_latency = 2000
+        *.MultiStream.samples_per_query = 8
+        *.Server.target_duration = 0
+        *.*.test07_accuracy_threshold = 60.698
+        *.*.test09_max_output_tokens = 1406.02
+        *.*.mode = 2
+        """,
+    )
+    assert config_warnings(path) == []
+
+
+def test_the_embedded_mlperf_conf_is_clean_under_every_strict_rule():
+    parsed = _config._embedded()
+    assert (parsed.errors, parsed.warnings, parsed.misread, parsed.unknown) == ([], [], [], [])
+
+
+def test_from_config_warns_about_a_user_conf_typo_but_applies_the_rest(tmp_path, capsys):
+    rc, s = apply(tmp_path, "mlp.Offline.targt_qps = 900\n*.*.min_query_count = 7\n", "mlp")
+    assert (rc, s.min_query_count, s.offline_expected_qps) == (0, 7, 1.0)
+    assert capsys.readouterr().err == ""  # conf_type 2 (StartTest's audit.config) stays quiet
+    child = run_child(
+        "import sys; from loadgen import TestSettings\n"
+        "s = TestSettings(); print(s.FromConfig(sys.argv[1], 'mlp', 'Offline'), s.min_duration_ms)",
+        write(tmp_path, "mlp.Offline.targt_qps = 900\n*.*.min_duration = -5\n"),
+        cwd=tmp_path,
+    )
+    path = str(tmp_path / "user.conf")
+    assert child.stdout == f"0 {2**64 - 5}\n"  # the official reading, wrap included
+    assert child.stderr.splitlines() == [
+        f"warning: {path}:1: key 'mlp.Offline.targt_qps': unknown name 'targt_qps', so nothing "
+        "reads it; did you mean 'target_qps'?",
+        f"warning: {path}:2: key '*.*.min_duration': value '-5' is negative; min_duration is "
+        f"unsigned, so it would wrap to {2**64 - 5}",
+    ]
+
+
+# --- values the official parser reads as something else: errors in the strict path ---------
+
+
+@pytest.mark.parametrize(
+    ("line", "problem"),
+    [
+        ("*.*.min_duration = -5",
+         f"value '-5' is negative; min_duration is unsigned, so it would wrap to {2**64 - 5}"),
+        ("*.*.min_duration = 6e5",
+         "value '6e5' is not an integer; min_duration is read as one, so it would be 6"),
+        ("*.*.target_latency = 12.5",
+         "value '12.5' is not an integer; target_latency (for Server) is read as one, so it "
+         "would be 12"),
+        ("*.*.min_query_count = 18446744073709551616",
+         "value '18446744073709551616' is too large; min_query_count can be at most "
+         "18446744073709551615"),
+        ("*.Server.target_latency = 20000000000000",
+         "value '20000000000000' is too large; target_latency can be at most 18446744073709 ms"),
+        ("*.Server.max_async_queries = 2147483648",
+         "value '2147483648' is too large; max_async_queries can be at most 2147483647"),
+        ("*.Server.target_qps = nan", "value 'nan' is not a number (NaN)"),
+        ("*.Offline.target_qps = -inf", "value '-inf' is infinite"),
+        ("other.Server.target_qps = -5",  # whatever model the line names
+         "value '-5' is negative; target_qps must be 0 or more"),
+    ],
+)  # fmt: skip
+def test_misread_values_are_errors_with_file_and_line(tmp_path, line, problem):
+    path = write(tmp_path, f"# first\n{line}\n")
+    with pytest.raises(ConfigError) as info:
+        load_settings("mlp", "Server", path)
+    key = line.split()[0]
+    assert str(info.value) == f"{path}:2: key '{key}': {problem}"
+    assert [str(e) for e in config_errors(path)] == [str(info.value)]
+
+
+# --- check_settings: the whole run, every value named by where it came from -----------------
+
+
+def checked_error(**kwargs) -> str:
+    with pytest.raises(ConfigError) as info:
+        check_settings(kwargs.pop("model", "mlp"), kwargs.pop("scenario", "Server"), **kwargs)
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "name", "value", "problem"),
+    [
+        ("Server", "server_target_qps", "-5",
+         "is negative; server_target_qps must be more than 0"),
+        ("Server", "server_target_qps", "nan", "is not a number (NaN)"),
+        ("Server", "server_target_qps", "0", "must be more than 0"),
+        ("Offline", "offline_expected_qps", "inf", "is infinite"),
+        ("Server", "server_target_latency_percentile", "1.5",
+         "is out of range: a percentile must be more than 0 and less than 1"),
+        ("MultiStream", "multi_stream_samples_per_query", "0", "must be 1 or more"),
+        ("SingleStream", "single_stream_expected_latency_ns", "0", "must be more than 0"),
+        ("Server", "server_target_qps", "1e9",
+         "would make the LoadGen pre-generate 600,000,000,000 samples (about 138,000 GB) for "
+         "one Server run (1,000,000,000 QPS over 600 s of min_duration_ms from mlperf.conf "
+         "(embedded):85); the limit is 1,000,000,000 samples"),
+        ("Offline", "min_query_count", "2000000000",
+         "would make the LoadGen pre-generate 2,000,000,000 samples (about 460 GB) for one "
+         "Offline run (min_query_count 2000000000 from --set min_query_count); the limit is "
+         "1,000,000,000 samples"),
+        ("Offline", "min_duration_ms", "1e12",
+         "means a run of at least 31.7 years; the limit is 24 hours"),
+        ("Server", "server_target_qps", "0.001",
+         "means a run of 27.8 hours (100 queries of min_query_count at 0.001 QPS); the limit "
+         "is 24 hours"),
+    ],
+)  # fmt: skip
+def test_check_settings_names_the_set_value(scenario, name, value, problem):
+    message = checked_error(scenario=scenario, sets=[(name, value)])
+    assert message == f"--set: key '{name}': value '{value}' {problem}"
+
+
+def test_check_settings_names_the_user_conf_line(tmp_path):
+    path = write(tmp_path, "# x\n\n*.Server.target_latency_percentile = 150\n")
+    assert checked_error(user_conf=path) == (
+        f"{path}:3: key '*.Server.target_latency_percentile': value '150' is out of range: a "
+        "percentile must be more than 0 and less than 100"
+    )
+    path = write(tmp_path, "mlp.Server.target_qps = 0\n")
+    assert checked_error(user_conf=path) == (
+        f"{path}:1: key 'mlp.Server.target_qps': value '0' must be more than 0"
+    )
+
+
+def test_check_settings_blames_the_users_value_not_mlperf_conf(tmp_path):
+    path = write(tmp_path, "*.*.min_duration = 100000000\n")
+    assert checked_error(user_conf=path) == (
+        f"{path}:1: key '*.*.min_duration': value '100000000' means a run of at least 27.8 "
+        "hours; the limit is 24 hours"
+    )
+    # 12.5 QPS (80 ms) and 600 s come from mlperf.conf, the samples per query from the user.
+    message = checked_error(
+        scenario="MultiStream", sets=[("multi_stream_samples_per_query", "1e6")]
+    )
+    assert message == (
+        "--set: key 'multi_stream_samples_per_query': value '1e6' would make the LoadGen "
+        "pre-generate 15,000,000,000 samples (about 3,450 GB) for one MultiStream run "
+        "(12.5 QPS over 600 s of min_duration_ms from mlperf.conf (embedded):56); the limit is "
+        "1,000,000,000 samples"
+    )
+    path = write(tmp_path, "*.*.min_duration = 6000000\n")
+    message = checked_error(
+        scenario="Offline", user_conf=path, sets=[("offline_expected_qps", "2e5")]
+    )
+    assert message.startswith("--set: key 'offline_expected_qps': value '2e5' would make")
+    assert f"over 6000 s of min_duration_ms from {path}:1)" in message
+
+
+def test_check_settings_checks_the_audit_config_the_run_will_apply(tmp_path):
+    audit = write(tmp_path, "*.*.mode = 2\n*.Server.target_qps = 0\n", "audit.config")
+    assert checked_error(audit_config=audit) == (
+        f"{audit}:2: key '*.Server.target_qps': value '0' must be more than 0"
+    )
+    # Model-specific lines do not apply (StartTest loads audit.config with model "*").
+    audit = write(tmp_path, "mlp.Server.target_qps = 0\n*.*.foo = 1\n", "audit.config")
+    checked = check_settings("mlp", "Server", audit_config=audit)
+    assert [str(w) for w in checked.warnings] == [
+        f"{audit}:2: key '*.*.foo': unknown name 'foo', so nothing reads it"
+    ]
+
+
+def test_check_settings_returns_settings_and_warnings_without_audit_values(tmp_path):
+    user = write(tmp_path, "mlp.Server.targt_qps = 900\nmlp.Server.min_query_count = 7\n")
+    audit = write(tmp_path, "*.*.min_query_count = 9\n", "audit.config")
+    checked = check_settings(
+        "mlp",
+        "Server",
+        user_conf=user,
+        mode=TestMode.AccuracyOnly,
+        sets=[("server_target_qps", "1e9")],  # no performance run: its size does not matter
+        audit_config=audit,
+    )
+    s = checked.settings
+    assert (s.min_query_count, s.mode, s.server_target_qps) == (7, TestMode.AccuracyOnly, 1e9)
+    assert [w.line for w in checked.warnings] == [1]
+    assert drain_pending() == []
+
+
+def test_check_settings_accepts_every_model_of_the_embedded_mlperf_conf():
+    for model in embedded_models():
+        for scenario in TestScenario.__members__:
+            check_settings(model, scenario)

@@ -400,7 +400,7 @@ def test_bad_inputs_raise_clear_errors() -> None:
     eff = eff_for({**fields, "min_duration_ms": 10}, 16, 30)
     with pytest.raises(ValueError, match="min_query_count"):
         generate_queries(eff, loaded, False, SequenceGen())
-    eff = eff_for({**SS, "single_stream_expected_latency_ns": 1e-3}, 16, 30)
+    eff = eff_for({**SS, "single_stream_expected_latency_ns": 0.5}, 16, 30)
     with pytest.raises(ValueError, match="0 ns apart"):
         generate_queries(eff, loaded, False, SequenceGen())
 

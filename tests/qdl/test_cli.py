@@ -7,6 +7,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -258,3 +259,108 @@ def test_other_scenarios_record_no_issue_delay(node, tmp_path):
     assert code == 0, err
     assert json.loads((out / "lon_node_stats.json").read_text())["issue_delay_ms"] is None
     assert "issue delay" not in stdout
+
+
+# --- settings are checked before anything starts --------------------------------------------
+
+
+@pytest.fixture
+def silent_node():
+    """A loopback listener that never answers: any connection to it would show up here."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        listener.setblocking(False)
+        yield listener
+
+
+def lon_run(args, cwd=ROOT):
+    return subprocess.run([*LON_RUN, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
+
+
+QPS_1E9 = (
+    "value '1e9' would make the LoadGen pre-generate 600,000,000,000 samples (about 138,000 GB) "
+    "for one Server run (1,000,000,000 QPS over 600 s of min_duration_ms from mlperf.conf "
+    "(embedded):85); the limit is 1,000,000,000 samples"
+)
+
+
+@pytest.mark.parametrize(
+    ("extra", "files", "message"),
+    [
+        (["--scenario", "Offline", "--user-conf", "{user.conf}"],
+         {"user.conf": "# mine\n*.*.min_duration = -5\n"},
+         "{user.conf}:2: key '*.*.min_duration': value '-5' is negative; min_duration is "
+         "unsigned, so it would wrap to 18446744073709551611"),
+        (["--scenario", "Server", "--model", "mlp", "--user-conf", "{user.conf}"],
+         {"user.conf": "mlp.Server.target_qps = 0\n"},
+         "{user.conf}:1: key 'mlp.Server.target_qps': value '0' must be more than 0"),
+        (["--scenario", "Server", "--set", "server_target_qps=-5"], {},
+         "--set: key 'server_target_qps': value '-5' is negative; server_target_qps must be "
+         "more than 0"),
+        (["--scenario", "Server", "--set", "server_target_qps=nan"], {},
+         "--set: key 'server_target_qps': value 'nan' is not a number (NaN)"),
+        (["--scenario", "Server", "--set", "server_target_qps=1e9"], {},
+         f"--set: key 'server_target_qps': {QPS_1E9}"),
+        (["--scenario", "Offline", "--set", "offline_expected_qps=inf"], {},
+         "--set: key 'offline_expected_qps': value 'inf' is infinite"),
+        (["--scenario", "Offline", "--set", "min_duration_ms=1e12"], {},
+         "--set: key 'min_duration_ms': value '1e12' means a run of at least 31.7 years; the "
+         "limit is 24 hours"),
+        (["--scenario", "Server", "--audit-config", "{audit.config}"],
+         {"audit.config": "*.*.mode = 2\n*.Server.target_qps = nan\n"},
+         "{audit.config}:2: key '*.Server.target_qps': value 'nan' is not a number (NaN)"),
+        (["--scenario", "Server", "--set", "scenario=Offline"], {},
+         "--set scenario=Offline conflicts with --scenario Server; choose the scenario with "
+         "--scenario only"),
+        (["--scenario", "Offline", "--mode", "AccuracyOnly", "--set", "mode=PerformanceOnly"], {},
+         "--set mode=PerformanceOnly conflicts with --mode AccuracyOnly; choose the mode with "
+         "--mode only"),
+        (["--scenario", "Offline", "--set", "mode=AccuracyOnly"], {},
+         "--set mode=AccuracyOnly conflicts with --mode PerformanceOnly; choose the mode with "
+         "--mode only"),
+        (["--scenario", "Offline", "--compression", "none", "--zstd-level", "5"], {},
+         "--zstd-level 5 needs --compression zstd, not --compression none"),
+    ],
+)  # fmt: skip
+def test_bad_settings_stop_lon_run_before_anything_starts(
+    tmp_path, silent_node, extra, files, message
+):
+    names = {}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        names[name] = str(tmp_path / name)
+    fill = {"{" + k + "}": v for k, v in names.items()}
+    for placeholder, value in fill.items():
+        extra = [a.replace(placeholder, value) for a in extra]
+        message = message.replace(placeholder, value)
+    if "--audit-config" not in extra:
+        extra = [*extra, "--audit-config", "none"]
+    host, port = silent_node.getsockname()
+    out = tmp_path / "out"
+    proc = lon_run(
+        ["--nodes", f"{host}:{port}", "--synthetic", "4:uint8:8", "--output", str(out), *extra]
+    )
+    assert (proc.returncode, proc.stderr, proc.stdout) == (2, f"lon-run: error: {message}\n", "")
+    assert not out.exists()  # no logs, not even the directory
+    with pytest.raises(BlockingIOError):
+        silent_node.accept()  # no node was contacted
+
+
+def test_a_user_conf_typo_is_a_warning_and_the_run_goes_on(node, tmp_path):
+    conf = tmp_path / "user.conf"
+    conf.write_text("# mine\nmlp.Server.targt_qps = 900\nmlp.Server.min_query_count = 20\n")
+    out = tmp_path / "out"
+    proc = lon_run(
+        ["--nodes", node, "--scenario", "Server", "--model", "mlp", "--user-conf", str(conf),
+         "--set", "server_target_qps=200", "--set", "min_duration_ms=100",
+         "--synthetic", "4:uint8:8", "--output", str(out), "--audit-config", "none",
+         "--loadgen", USABLE]
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines()[0] == (
+        f"lon-run: warning: {conf}:2: key 'mlp.Server.targt_qps': unknown name 'targt_qps', so "
+        "nothing reads it; did you mean 'target_qps'?"
+    )
+    assert "targt_qps" not in proc.stderr.split("\n", 1)[1]  # said once
+    assert (out / "mlperf_log_detail.txt").is_file()
