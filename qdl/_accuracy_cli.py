@@ -27,6 +27,7 @@ from ._accuracy import (
     AccuracyReport,
     MLPModel,
     check_accuracy_log,
+    check_nodes_ran_the_model,
 )
 from ._cli import NODE_STATS_FILE
 from ._exceptions import ConfigError, QDLError
@@ -184,6 +185,10 @@ def _fill_from_run_record(args: argparse.Namespace, log_path: str) -> None:
 
 def _fill_model_options(args: argparse.Namespace, record: dict, record_path: str) -> None:
     nodes = record.get("nodes")
+    check_nodes_ran_the_model(
+        [n for n in (nodes if isinstance(nodes, list) else []) if isinstance(n, dict)],
+        record_path,
+    )
     reported = [
         n.get("backend_options") or {}
         for n in (nodes if isinstance(nodes, list) else [])
