@@ -9,7 +9,9 @@ then the counts behind it; ``--output`` also writes that text to ``accuracy.txt`
 Exit codes: 0 scored, 1 scored below ``--min-accuracy``, 2 bad input (one line on stderr).
 The data set and the model options (numpy-mlp's seed, hidden, classes) default to what lon-run
 recorded in ``lon_node_stats.json`` beside the log, else to the defaults of ``sut-server --backend
-numpy-mlp`` and ``lon-run`` (both seeds 0).
+numpy-mlp`` and ``lon-run`` (both seeds 0). A run whose record says its nodes ran another backend
+(or a mix) is refused: the expected answers here are numpy-mlp's, so another model's would score
+as a meaningless percentage.
 """
 
 from __future__ import annotations

@@ -127,6 +127,10 @@ def place(
     needed = []
     if mode == "AccuracyOnly":
         needed.extend(_score(run_dir, output, scorable))
+        needed.append(
+            f"lon-submission seal {layout.root}, last (after lon-verify): truncates the "
+            "accuracy logs and records their hashes"
+        )
     scenario_dir = layout.scenario_dir(scenario)
     for path, count in submission.unfilled(
         [layout.system_json, os.path.join(scenario_dir, "measurements.json"), readme]
