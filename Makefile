@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+MLPERF_INFERENCE_DIR ?= $(abspath $(wildcard ../shared/oracle/mlcommons-inference))
+export MLPERF_INFERENCE_DIR
 
 .PHONY: install test demo lint format check bench protos clean
 

@@ -26,6 +26,7 @@ from ._qsl import SyntheticSpec, synthetic_sample
 
 ACCURACY_LOG_FILE = "mlperf_log_accuracy.json"
 ACCURACY_RESULT_FILE = "accuracy.txt"
+SCORED_BACKEND = "numpy-mlp"
 ANSWER = struct.Struct("<i")  # one class id, int32 little-endian
 
 # Rows recomputed per matrix product: bounds the float64 feature block to about 64 MiB.
@@ -66,6 +67,22 @@ class MLPModel:
         hidden = np.maximum(features.astype(np.float64) @ w1 + b1, 0.0)
         classes: np.ndarray = np.argmax(hidden @ w2 + b2, axis=1)
         return classes
+
+
+def check_nodes_ran_the_model(nodes: Sequence[Mapping[str, object]], where: str) -> None:
+    """Refuse to score a run whose nodes did not all run numpy-mlp: the expected answers here
+    are that model's, so any other backend's answers would score as noise, not as accuracy."""
+    backends = sorted({str(n.get("backend") or "unknown") for n in nodes})
+    if backends and backends != [SCORED_BACKEND]:
+        ran = (
+            "backend " + backends[0]
+            if len(backends) == 1
+            else "mixed backends " + ", ".join(backends)
+        )
+        raise ConfigError(
+            f"{where}: the nodes ran {ran}, not {SCORED_BACKEND}; lon-accuracy scores only "
+            f"{SCORED_BACKEND} runs (score this log with your model's accuracy script)"
+        )
 
 
 def features(sample: np.ndarray) -> np.ndarray:

@@ -9,7 +9,9 @@ then the counts behind it; ``--output`` also writes that text to ``accuracy.txt`
 Exit codes: 0 scored, 1 scored below ``--min-accuracy``, 2 bad input (one line on stderr).
 The data set and the model options (numpy-mlp's seed, hidden, classes) default to what lon-run
 recorded in ``lon_node_stats.json`` beside the log, else to the defaults of ``sut-server --backend
-numpy-mlp`` and ``lon-run`` (both seeds 0).
+numpy-mlp`` and ``lon-run`` (both seeds 0). A run whose record says its nodes ran another backend
+(or a mix) is refused: the expected answers here are numpy-mlp's, so another model's would score
+as a meaningless percentage.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from ._accuracy import (
     AccuracyReport,
     MLPModel,
     check_accuracy_log,
+    check_nodes_ran_the_model,
 )
 from ._cli import NODE_STATS_FILE
 from ._exceptions import ConfigError, QDLError
@@ -184,6 +187,10 @@ def _fill_from_run_record(args: argparse.Namespace, log_path: str) -> None:
 
 def _fill_model_options(args: argparse.Namespace, record: dict, record_path: str) -> None:
     nodes = record.get("nodes")
+    check_nodes_ran_the_model(
+        [n for n in (nodes if isinstance(nodes, list) else []) if isinstance(n, dict)],
+        record_path,
+    )
     reported = [
         n.get("backend_options") or {}
         for n in (nodes if isinstance(nodes, list) else [])

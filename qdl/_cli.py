@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import os
+import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -22,6 +23,7 @@ from typing import Any, NoReturn, TextIO
 import loadgen
 from loadgen import config as loadgen_config
 from loadgen.logs import mark_run_failed
+from loadgen.submission import DIVISIONS
 
 from . import _issue_delay as issue_delay
 from ._accounting import format_table
@@ -43,7 +45,7 @@ from ._run_outcome import (
     read_find_peak_outcome,
     read_logged_errors,
 )
-from ._submission import check_layout_options, place_run, still_needed
+from ._submission import SubmissionRequest, layout_for, network_record, place, user_conf_text
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 MODES = ("PerformanceOnly", "AccuracyOnly", "SubmissionRun", "FindPeakPerformance")
@@ -83,6 +85,10 @@ class RunOptions:
     audit_config: str | None = None
     submission_dir: str | None = None
     system: str | None = None
+    division: str | None = None
+    submitter: str | None = None
+    replace_valid: bool = False
+    command: tuple[str, ...] = ()  # the lon-run arguments, recorded in the submission README
     timeouts: Timeouts = field(default_factory=Timeouts)
 
 
@@ -213,7 +219,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     try:
         settings = build_settings(options)
         if options.submission_dir is not None:
-            check_layout_options(options.system, options.model, options.mode)
+            layout_for(_submission_request(options), options.mode)
         audit_config = resolve_audit_config(options, out)
         qsl = build_qsl(options)
         binding = make_binding(options.loadgen)
@@ -258,7 +264,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         result.find_peak = read_find_peak_outcome(report.detail_path)
         _print_find_peak(out, result.find_peak)
     if options.submission_dir is not None and report.aborted is None:
-        result.submission_run_dir = _place_in_submission(options, settings, out)
+        result.submission_run_dir = _place_in_submission(options, settings, report, reports, out)
     return result
 
 
@@ -271,28 +277,48 @@ def _print_find_peak(out: TextIO, outcome: FindPeakOutcome) -> None:
         out.flush()
 
 
-def _place_in_submission(options: RunOptions, settings: loadgen.TestSettings, out: TextIO) -> str:
-    assert options.submission_dir and options.system and options.model
+def _submission_request(options: RunOptions) -> SubmissionRequest:
+    assert options.submission_dir is not None
+    return SubmissionRequest(
+        options.submission_dir,
+        options.division,
+        options.submitter,
+        options.system,
+        options.model,
+        options.replace_valid,
+    )
+
+
+def _place_in_submission(
+    options: RunOptions,
+    settings: loadgen.TestSettings,
+    report: RunReport,
+    reports: list[dict[str, Any]],
+    out: TextIO,
+) -> str | None:
+    """Lay the run out in the submission tree (see ``qdl._submission``); None if refused."""
+    layout = layout_for(_submission_request(options), options.mode)
     changed = [item.partition("=")[0].strip() for item in options.sets]
-    conf_lines = loadgen_config.user_conf_lines(settings, changed, options.model, options.scenario)
+    conf_lines = loadgen_config.user_conf_lines(
+        settings, changed, layout.benchmark, options.scenario
+    )
     try:
-        run_dir = place_run(
-            options.output,
-            options.submission_dir,
-            options.system,
-            options.model,
-            options.scenario,
-            options.mode,
-            options.user_conf,
-            conf_lines,
+        return place(
+            layout,
+            scenario=options.scenario,
+            mode=options.mode,
+            output=options.output,
+            user_conf=user_conf_text(options.user_conf, conf_lines),
+            validity=report.validity,
+            replace_valid=options.replace_valid,
+            nodes=reports,
+            network=network_record(reports, options.compression, options.streams_per_node),
+            command=shlex.join(["lon-run", *options.command]),
+            scorable=options.synthetic is not None,
+            out=out,
         )
-    except ConfigError as exc:
+    except (ConfigError, OSError) as exc:
         raise BadInput(str(exc)) from exc
-    out.write(f"submission: {run_dir}\n")
-    for item in still_needed(run_dir, options.mode):
-        out.write(f"  still needed: {item}\n")
-    out.flush()
-    return run_dir
 
 
 def _make_output_dir(path: str) -> None:
@@ -474,9 +500,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--submission-dir",
-        metavar="DIR",
-        help="also lay the logs out as a submission's results/ tree: "
-        "DIR/SYSTEM/MODEL/SCENARIO/{performance/run_1,accuracy} with mlperf.conf and user.conf",
+        metavar="ROOT",
+        help="also lay the run out in a submission tree: ROOT/DIVISION/SUBMITTER/results/"
+        "SYSTEM/MODEL/SCENARIO/{performance/run_1,accuracy} with mlperf.conf, user.conf, "
+        "measurements.json and README.md, and skeletons of systems/SYSTEM.json and src/",
+    )
+    p.add_argument("--division", choices=DIVISIONS, help="submission division for --submission-dir")
+    p.add_argument(
+        "--submitter", metavar="ORG", help="submitting organization for --submission-dir"
     )
     p.add_argument("--system", metavar="NAME", help="system description id for --submission-dir")
     p.add_argument(
@@ -486,6 +517,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="fail the run when a node owing answers sends none for this long "
         f"(default {DEFAULT_TIMEOUTS.response:g}); how a dead or stuck node is found",
+    )
+    p.add_argument(
+        "--replace-valid",
+        action="store_true",
+        help="--submission-dir: let an INVALID performance run replace a VALID one",
     )
     return p
 
@@ -511,6 +547,10 @@ def parse_options(argv: Sequence[str] | None) -> RunOptions:
         audit_config=args.audit_config,
         submission_dir=args.submission_dir,
         system=args.system,
+        division=args.division,
+        submitter=args.submitter,
+        replace_valid=args.replace_valid,
+        command=tuple(sys.argv[1:] if argv is None else argv),
         timeouts=_timeouts(args.response_timeout),
     )
 

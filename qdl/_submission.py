@@ -1,120 +1,163 @@
-"""Lay a finished run out the way an MLPerf submission's ``results/`` tree expects it.
+"""lon-run's side of ``--submission-dir``: hand a finished run to ``loadgen.submission``.
 
-``<results>/<system>/<model>/<scenario>/`` holds ``performance/run_1/`` (PerformanceOnly and
-SubmissionRun) or ``accuracy/`` (AccuracyOnly), next to the ``mlperf.conf`` and ``user.conf``
-the run used. The user.conf written there is the one given plus the command line's settings as
-``model.scenario.key = value`` lines, so it reproduces the run. Compliance runs are
-placed by ``lon-verify``, which writes the ``TEST0x/`` directories with their verdicts.
+The layout itself lives in ``loadgen.submission`` (it has nothing to do with the network);
+this module only turns lon-run's options, settings and node reports into what that package
+takes, scores an accuracy run where lon-accuracy can, and says what is still needed.
 """
 
 from __future__ import annotations
 
+import io
 import os
-import shutil
-from collections.abc import Sequence
-from importlib import resources
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+import grpc
+
+from loadgen import submission
 
 from ._exceptions import ConfigError
 
-LOG_FILES = (
-    "mlperf_log_summary.txt",
-    "mlperf_log_detail.txt",
-    "mlperf_log_accuracy.json",
-    "mlperf_log_trace.json",
-)
-SUBDIRS = {
-    "PerformanceOnly": os.path.join("performance", "run_1"),
-    "SubmissionRun": os.path.join("performance", "run_1"),
-    "AccuracyOnly": "accuracy",
-}
-STILL_NEEDED = {
-    "accuracy": "accuracy.txt (the accuracy script's output; lon-accuracy writes one)",
-    "scenario": "measurements.json and README.md",
-}
+TRANSPORT = "gRPC"
+CONF_HEADER = "# user.conf of the run placed here: lon-run --user-conf, then every --set\n"
 
 
-def check_layout_options(system: str | None, model: str | None, mode: str) -> None:
-    """Refuse, before any run, what cannot be laid out."""
-    if not system:
-        raise ConfigError("--submission-dir needs --system NAME (the system description id)")
-    if not model:
-        raise ConfigError("--submission-dir needs --model NAME (the benchmark name)")
-    if mode not in SUBDIRS:
-        raise ConfigError(
-            f"--submission-dir: a {mode} run is not part of a submission; "
-            f"use one of {', '.join(SUBDIRS)}"
-        )
-    for label, value in (("--system", system), ("--model", model)):
-        if os.sep in value or value in (".", ".."):
-            raise ConfigError(f"{label} {value!r}: must be a plain name, not a path")
+@dataclass(frozen=True)
+class SubmissionRequest:
+    """What lon-run was asked to place, as plain values."""
+
+    root: str
+    division: str | None
+    submitter: str | None
+    system: str | None
+    model: str | None
+    replace_valid: bool = False
 
 
-def scenario_dir(results: str, system: str, model: str, scenario: str) -> str:
-    return os.path.join(results, system, model, scenario)
-
-
-def place_run(
-    output: str,
-    results: str,
-    system: str,
-    model: str,
-    scenario: str,
-    mode: str,
-    user_conf: str | None,
-    extra_conf_lines: Sequence[str],
-) -> str:
-    """Copy the run's logs from ``output`` into the submission tree; returns the run directory."""
-    base = scenario_dir(results, system, model, scenario)
-    target = os.path.join(base, SUBDIRS[mode])
+def layout_for(request: SubmissionRequest, mode: str) -> submission.Layout:
+    """Check the options before any node is contacted; ConfigError names the problem."""
+    for flag, value in (
+        ("--division {closed,open,network}", request.division),
+        ("--submitter ORG", request.submitter),
+        ("--system NAME (the system description id)", request.system),
+        ("--model BENCHMARK", request.model),
+    ):
+        if not value:
+            raise ConfigError(f"--submission-dir needs {flag}")
+    assert request.division and request.submitter and request.system and request.model
     try:
-        if os.path.isdir(target):
-            shutil.rmtree(target)  # a rerun replaces the previous one, never mixes with it
-        os.makedirs(target)
-        for name in LOG_FILES:
-            source = os.path.join(output, name)
-            if os.path.isfile(source) and (name != "mlperf_log_trace.json" or _non_empty(source)):
-                shutil.copyfile(source, os.path.join(target, name))
-        _write_confs(base, user_conf, extra_conf_lines)
-    except OSError as exc:
-        where = exc.filename or results
-        raise ConfigError(
-            f"--submission-dir {results}: cannot write {where} ({exc.strerror})"
-        ) from None
-    return target
+        layout = submission.Layout(
+            request.root, request.division, request.submitter, request.system, request.model
+        )
+        if mode not in submission.RUN_DIRS:
+            layout.run_dir("Offline", mode)  # raises, naming the modes a submission takes
+    except submission.SubmissionError as exc:
+        raise ConfigError(f"--submission-dir: {exc}") from None
+    return layout
 
 
-def still_needed(run_dir: str, mode: str) -> list[str]:
-    """What the submission checker will also want in this scenario's tree, not yet there."""
-    needed = []
-    if mode == "AccuracyOnly" and not os.path.isfile(os.path.join(run_dir, "accuracy.txt")):
-        needed.append(STILL_NEEDED["accuracy"])
-    base = (
-        os.path.dirname(run_dir)
-        if mode == "AccuracyOnly"
-        else os.path.dirname(os.path.dirname(run_dir))
-    )
-    missing = [
-        n for n in ("measurements.json", "README.md") if not os.path.isfile(os.path.join(base, n))
-    ]
-    if missing:
-        needed.append(" and ".join(missing) + f" in {base}")
-    return needed
-
-
-def _write_confs(base: str, user_conf: str | None, extra_lines: Sequence[str]) -> None:
-    mlperf_conf = resources.files("loadgen").joinpath("mlperf.conf").read_text(encoding="utf-8")
-    with open(os.path.join(base, "mlperf.conf"), "w", encoding="utf-8") as f:
-        f.write(mlperf_conf)
-    lines: list[str] = []
+def user_conf_text(user_conf: str | None, conf_lines: Sequence[str]) -> str:
+    """The user.conf that reproduces the run: the one given, then the command line's --set."""
+    parts = [CONF_HEADER.rstrip("\n")]
     if user_conf is not None:
         with open(user_conf, encoding="utf-8") as f:
-            lines.append(f.read().rstrip("\n"))
-    if extra_lines:
-        lines.append("# set on the lon-run command line")
-        lines.extend(extra_lines)
-    with open(os.path.join(base, "user.conf"), "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + ("\n" if lines else ""))
+            parts.append(f.read().rstrip("\n"))
+    if conf_lines:
+        parts.append("# set on the lon-run command line")
+        parts.extend(conf_lines)
+    return "\n".join(parts) + "\n"
 
 
-def _non_empty(path: str) -> bool:
-    return os.path.getsize(path) > 0
+def network_record(
+    nodes: Sequence[Mapping[str, Any]], compression: str, streams_per_node: int
+) -> dict[str, str]:
+    """What the client side knows about the network, for the system description."""
+    return {
+        "protocol": TRANSPORT,
+        "compression": compression,
+        "connections": str(len(nodes) * streams_per_node),
+        "client_software": f"lon QDL over grpcio {grpc.__version__}, compression {compression}",
+    }
+
+
+def place(
+    layout: submission.Layout,
+    *,
+    scenario: str,
+    mode: str,
+    output: str,
+    user_conf: str,
+    validity: str | None,
+    replace_valid: bool,
+    nodes: Sequence[Mapping[str, Any]],
+    network: Mapping[str, str],
+    command: str,
+    scorable: bool,
+    out: TextIO,
+) -> str | None:
+    """Place the run, write the skeletons, score accuracy; print where and what is missing.
+
+    Returns the run directory, or None when placing was refused (VALID kept over INVALID).
+    """
+    try:
+        run_dir = submission.place_run(
+            layout,
+            scenario,
+            mode,
+            output,
+            user_conf,
+            validity=validity,
+            replace_valid=replace_valid,
+        )
+    except submission.ReplaceRefused as exc:
+        out.write(f"lon-run: {exc}; the run's logs stay in {output}\n")
+        out.flush()
+        return None
+    except submission.SubmissionError as exc:
+        raise ConfigError(str(exc)) from None
+    try:
+        written = submission.write_records(layout, scenario, nodes, network)
+        readme = submission.append_command(layout, scenario, run_dir, command)
+    except submission.SubmissionError as exc:
+        raise ConfigError(str(exc)) from None
+    out.write(f"submission: {run_dir}\n")
+    for path in written:
+        out.write(f"  wrote skeleton {path}\n")
+    needed = []
+    if mode == "AccuracyOnly":
+        needed.extend(_score(run_dir, output, scorable))
+        needed.append(
+            f"lon-submission seal {layout.root}, last (after lon-verify): truncates the "
+            "accuracy logs and records their hashes"
+        )
+    scenario_dir = layout.scenario_dir(scenario)
+    for path, count in submission.unfilled(
+        [layout.system_json, os.path.join(scenario_dir, "measurements.json"), readme]
+    ).items():
+        needed.append(f"{path}: {count} value(s) marked {submission.FILL_ME}")
+    for item in needed:
+        out.write(f"  still needed: {item}\n")
+    out.flush()
+    return run_dir
+
+
+def _score(run_dir: str, output: str, scorable: bool) -> list[str]:
+    """Write accuracy.txt with lon-accuracy when it can score the run; else say what to do."""
+    from ._accuracy_cli import build_parser, run  # lon-accuracy imports lon-run's module
+
+    txt = os.path.join(run_dir, "accuracy.txt")
+    log = os.path.join(run_dir, "mlperf_log_accuracy.json")
+    instead = (
+        f"accuracy.txt: score {log} with the benchmark's accuracy script and save its output "
+        f"as {txt}"
+    )
+    if not scorable:
+        return [f"{instead} (lon-accuracy scores only numpy-mlp runs on --synthetic data)"]
+    err = io.StringIO()
+    args = build_parser().parse_args(["--accuracy-log", output, "--output", txt])
+    code = run(args, out=io.StringIO(), err=err)
+    if code != 0:
+        why = err.getvalue().strip().removeprefix("lon-accuracy: error: ")
+        return [f"{instead} (lon-accuracy could not: {why})"]
+    return []

@@ -6,6 +6,7 @@ import collections
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -202,6 +203,15 @@ def test_a_node_with_wrong_answers_scores_exactly_the_expected_fraction(nodes, t
                   "--mode", "AccuracyOnly")  # fmt: skip
     log = out / "mlperf_log_accuracy.json"
     spec = SyntheticSpec.parse(SPEC)
+    # The node reports its plugin backend, so lon-accuracy refuses the run as it lon-run
+    # recorded it; the log alone, with the model given, is the user's own call.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copyfile(log, alone / log.name)
+    refused = lon_accuracy("--accuracy-log", str(out))
+    assert refused.returncode == 2
+    assert f"the nodes ran backend {CORRUPTING}, not numpy-mlp" in refused.stderr
+    log = alone / log.name
     # Index 8k+1 gets a 2-byte answer (16 of 128), index 4k a wrong class (32): 80 right.
     report = check_accuracy_log(log, spec, model=MLPModel(seed=5, hidden=16, classes=7))
     assert (report.good, report.total, report.malformed, report.duplicates) == (80, 128, 16, 0)
@@ -227,17 +237,16 @@ def test_a_node_with_wrong_answers_scores_exactly_the_expected_fraction(nodes, t
     wrong_model = check_accuracy_log(log, spec)
     assert wrong_model.accuracy < 40
 
-    # Without flags the model options come from what the node reported, as lon-run recorded it.
     (node,) = json.loads((out / "lon_node_stats.json").read_text())["nodes"]
     assert node["backend_options"] == {"seed": "5", "hidden": "16", "classes": "7"}
-    proc = lon_accuracy("--accuracy-log", str(out))
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[0] == '{"accuracy": 62.5, "good": 80, "total": 128}'
 
 
-def test_nodes_of_different_models_are_not_scored_as_one(nodes, tmp_path):
-    out = lon_run([nodes["mlp-a"], nodes["liar"]], tmp_path / "run", "--scenario", "Offline",
-                  "--mode", "AccuracyOnly")  # fmt: skip
+def test_nodes_of_different_models_are_not_scored_as_one(tmp_path):
+    odd = sut_server_command("numpy-mlp", extra=("--name", "odd", *ODD_MODEL))
+    plain = sut_server_command("numpy-mlp", extra=("--name", "plain"))
+    with running_nodes([plain, odd]) as started:
+        out = lon_run([n.address for n in started], tmp_path / "run", "--scenario", "Offline",
+                      "--mode", "AccuracyOnly")  # fmt: skip
     proc = lon_accuracy("--accuracy-log", str(out))
     assert proc.returncode == 2
     assert proc.stderr == (
@@ -360,3 +369,30 @@ def test_without_synthetic_and_without_a_run_record_is_bad_input(tmp_path, capsy
     err = run_main(capsys, ["--accuracy-log", path])
     assert "give --synthetic SHAPE:DTYPE:COUNT" in err
     assert "lon_node_stats.json does not record a synthetic data set" in err
+
+
+@pytest.mark.parametrize(
+    ("backends", "ran"),
+    [
+        (["my.module:Model"], "backend my.module:Model"),
+        (["numpy-mlp", "synthetic"], "mixed backends numpy-mlp, synthetic"),
+    ],
+)
+def test_a_run_of_another_model_is_refused_not_scored(tmp_path, capsys, backends, ran):
+    """lon-accuracy knows numpy-mlp's answers only; scored against them, another model's
+    answers would print a meaningless percentage."""
+    log = write_log(tmp_path, '[{"seq_id": 0, "qsl_idx": 0, "data": "00000000"}]')
+    record = tmp_path / "lon_node_stats.json"
+    record.write_text(
+        json.dumps(
+            {
+                "dataset": {"synthetic": SPEC, "synthetic_seed": 0},
+                "nodes": [{"name": f"n{i}", "backend": b} for i, b in enumerate(backends)],
+            }
+        )
+    )
+    err = run_main(capsys, ["--accuracy-log", str(log)])
+    assert err == (
+        f"lon-accuracy: error: {record}: the nodes ran {ran}, not numpy-mlp; lon-accuracy "
+        "scores only numpy-mlp runs (score this log with your model's accuracy script)\n"
+    )

@@ -201,56 +201,134 @@ def test_a_bad_audit_config_is_bad_input(tmp_path, text, message):
 # --- the submission layout -----------------------------------------------------------------
 
 
+SUBMISSION = ("--division", "network", "--submitter", "Org", "--system", "lan2")
+
+
+def submission_args(root, model="resnet50"):
+    """Lay the run out as resnet50's; Offline issues 100 samples, not mlperf.conf's 24576."""
+    sub = (*SUBMISSION, "--model", model, "--submission-dir", str(root))
+    return (*sub, "--set", "min_query_count=100")
+
+
 def test_runs_are_laid_out_as_a_submission(capped_node, tmp_path):
-    results = tmp_path / "results"
-    common = ("--submission-dir", str(results), "--system", "lan2", "--model", "mlp")
-    code, out, err = lon_run(
-        offline(capped_node, tmp_path / "perf", *common, "--set", "offline_expected_qps=250"),
-        "ours",
-    )
+    root = tmp_path / "submission"
+    common = submission_args(root)
+    perf = offline(capped_node, tmp_path / "perf", *common, "--set", "offline_expected_qps=250")
+    code, out, err = lon_run(perf, "ours")
     assert code == 0, err
-    scenario = results / "lan2" / "mlp" / "Offline"
+    org = root / "network" / "Org"
+    scenario = org / "results" / "lan2" / "resnet50" / "Offline"
     run_1 = scenario / "performance" / "run_1"
     assert f"submission: {run_1}" in out
-    assert f"still needed: measurements.json and README.md in {scenario}" in out
+    assert f"wrote skeleton {org / 'systems' / 'lan2.json'}" in out
+    assert f"still needed: {scenario / 'measurements.json'}: 5 value(s) marked FILL ME" in out
     for name in ("mlperf_log_summary.txt", "mlperf_log_detail.txt", "mlperf_log_accuracy.json"):
         assert (run_1 / name).read_bytes() == (tmp_path / "perf" / name).read_bytes()
     assert not (run_1 / "lon_node_stats.json").exists()
     embedded = resources.files("loadgen").joinpath("mlperf.conf").read_text()
     assert (scenario / "mlperf.conf").read_text() == embedded
     user_conf = (scenario / "user.conf").read_text().splitlines()
-    assert "mlp.Offline.min_duration = 200" in user_conf
-    assert "mlp.Offline.target_qps = 250" in user_conf
+    assert "resnet50.Offline.min_duration = 200" in user_conf
+    assert "resnet50.Offline.target_qps = 250" in user_conf
+    system = json.loads((org / "systems" / "lan2.json").read_text())
+    assert system["number_of_nodes"] == 1 and system["network_protocol"] == "gRPC"
+    assert system["net_software_stack_sut"].endswith("(backend synthetic)")
+    assert (org / "src" / "README.md").is_file()
+    readme = (scenario / "README.md").read_text()
+    assert "lon-run " + " ".join(perf) in readme
 
-    code, out, err = lon_run(
-        offline(capped_node, tmp_path / "acc", *common, "--mode", "AccuracyOnly"), "ours"
-    )
+    acc = offline(capped_node, tmp_path / "acc", *common, "--mode", "AccuracyOnly")
+    code, out, err = lon_run(acc, "ours")
     assert code == 0, err
     accuracy = scenario / "accuracy"
-    assert "still needed: accuracy.txt" in out
+    # The nodes ran the synthetic backend, whose answers lon-accuracy cannot score.
+    assert f"still needed: accuracy.txt: score {accuracy / 'mlperf_log_accuracy.json'}" in out
+    assert "the nodes ran backend synthetic, not numpy-mlp" in out
+    assert not (accuracy / "accuracy.txt").exists()
     entries = json.loads((accuracy / "mlperf_log_accuracy.json").read_text())
     assert sorted(e["qsl_idx"] for e in entries) == list(range(64))
     assert (run_1 / "mlperf_log_summary.txt").is_file()  # the performance run stays
+    assert "resnet50.Offline.target_qps = 250" in (scenario / "user.conf").read_text()
+    assert "lon-run " + " ".join(acc) in (scenario / "README.md").read_text()
+
+
+@pytest.fixture(scope="module")
+def mlp_node():
+    with running_nodes([sut_server_command("numpy-mlp", extra=("--name", "mlp"))]) as (node,):
+        yield node.address
+
+
+def test_an_accuracy_run_of_numpy_mlp_is_scored_into_accuracy_txt(mlp_node, tmp_path):
+    root = tmp_path / "submission"
+    argv = offline(mlp_node, tmp_path / "acc", *submission_args(root), "--mode", "AccuracyOnly")
+    code, out, err = lon_run(argv, "ours")
+    assert code == 0, err
+    accuracy = root / "network" / "Org" / "results" / "lan2" / "resnet50" / "Offline" / "accuracy"
+    lines = (accuracy / "accuracy.txt").read_text().splitlines()
+    assert lines[0] == '{"accuracy": 100.0, "good": 64, "total": 64}'
+    assert "still needed: accuracy.txt" not in out
+
+
+def test_an_invalid_run_is_not_placed_over_a_valid_one(capped_node, tmp_path):
+    root = tmp_path / "submission"
+    run_1 = root / "network" / "Org" / "results" / "lan2" / "resnet50" / "Offline"
+    run_1 = run_1 / "performance" / "run_1"
+    code, _, err = lon_run(offline(capped_node, tmp_path / "valid", *submission_args(root)), "ours")
+    assert code == 0, err
+    assert "Result is : VALID" in (run_1 / "mlperf_log_summary.txt").read_text()
+    # Ten samples cannot last the minimum duration: INVALID.
+    short = ("--set", "min_query_count=10", "--set", "min_duration_ms=60000")
+    invalid = offline(capped_node, tmp_path / "invalid", *submission_args(root), *short)
+    invalid += ["--set", "offline_expected_qps=1"]
+    code, out, err = lon_run(invalid, "ours")
+    assert "Result is : INVALID" in (tmp_path / "invalid" / "mlperf_log_summary.txt").read_text()
+    refusal = [line for line in out.splitlines() if "not placed" in line]
+    assert refusal == [
+        f"lon-run: not placed: this INVALID run would replace the VALID one in {run_1} "
+        f"(--replace-valid allows it); the run's logs stay in {tmp_path / 'invalid'}"
+    ]
+    assert "Result is : VALID" in (run_1 / "mlperf_log_summary.txt").read_text()
+    code, out, err = lon_run([*invalid, "--replace-valid"], "ours")
+    assert f"submission: {run_1}" in out
+    assert "Result is : INVALID" in (run_1 / "mlperf_log_summary.txt").read_text()
 
 
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (("--model", "mlp"), "--submission-dir needs --system NAME"),
-        (("--system", "s"), "--submission-dir needs --model NAME"),
-        (("--system", "a/b", "--model", "mlp"), "--system 'a/b': must be a plain name"),
+        ((*SUBMISSION, "--model", "resnet50")[2:], "--submission-dir needs --division"),
+        (("--division", "network", "--system", "s", "--model", "resnet50"), "needs --submitter"),
+        (("--division", "network", "--submitter", "o", "--model", "resnet50"), "needs --system"),
+        (SUBMISSION, "--submission-dir needs --model BENCHMARK"),
+        ((*SUBMISSION, "--model", "mlp"), "--model 'mlp' is not an MLPerf benchmark"),
+        (("--division", "closed", "--submitter", "o", "--system", "s", "--model", "mlp"),
+         "--model 'mlp' is not an MLPerf benchmark"),
+        (("--division", "network", "--submitter", "o", "--system", "a/b", "--model", "bert"),
+         "--system 'a/b': must be a plain name"),
     ],
-)
+)  # fmt: skip
 def test_submission_layout_bad_input(tmp_path, extra, message):
+    """Refused before any node is contacted (none listens on port 1)."""
     argv = offline("127.0.0.1:1", tmp_path / "out", "--submission-dir", str(tmp_path), *extra)
     code, _, err = lon_run(argv, "ours")
     assert code == 2 and message in err
+    assert err.startswith("lon-run: error: ") and err.count("\n") == 1
+
+
+def test_the_open_division_takes_a_model_of_its_own(capped_node, tmp_path):
+    argv = offline(
+        capped_node, tmp_path / "out", "--submission-dir", str(tmp_path / "s"),
+        "--division", "open", "--submitter", "o", "--system", "s", "--model", "mlp",
+    )  # fmt: skip
+    code, out, err = lon_run(argv, "ours")
+    assert code == 0, err
+    assert (tmp_path / "s" / "open" / "o" / "results" / "s" / "mlp" / "Offline").is_dir()
 
 
 def test_find_peak_is_not_a_submission_run(tmp_path):
     argv = server(
         "127.0.0.1:1", tmp_path / "out", "--mode", "FindPeakPerformance",
-        "--submission-dir", str(tmp_path), "--system", "s", "--model", "m",
+        "--submission-dir", str(tmp_path), *SUBMISSION, "--model", "resnet50",
     )  # fmt: skip
     code, _, err = lon_run(argv, "ours")
     assert code == 2 and "a FindPeakPerformance run is not part of a submission" in err
