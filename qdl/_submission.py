@@ -11,9 +11,8 @@ import io
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import Any, TextIO
-
-import grpc
 
 from loadgen import submission
 
@@ -77,7 +76,7 @@ def network_record(
         "protocol": TRANSPORT,
         "compression": compression,
         "connections": str(len(nodes) * streams_per_node),
-        "client_software": f"lon QDL over grpcio {grpc.__version__}, compression {compression}",
+        "client_software": f"lon QDL over grpcio {version('grpcio')}, compression {compression}",
     }
 
 
