@@ -48,6 +48,6 @@ def oracle_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def oracle() -> Path:
+def official_dir() -> Path:
     """The official mlcommons/inference directory (see ``oracle_dir``)."""
     return oracle_dir()

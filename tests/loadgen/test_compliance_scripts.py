@@ -34,9 +34,9 @@ from tests.loadgen.compliance_runs import OFFICIAL_TIMEOUT_S, run_official
 
 
 @pytest.fixture(scope="module")
-def scripts(oracle) -> Path:
+def scripts(official_dir) -> Path:
     """The official mlcommons/inference directory (its compliance/ and tools/submission/)."""
-    return oracle
+    return official_dir
 
 
 def run_script(script: Path, *args: str, cwd: Path) -> str:

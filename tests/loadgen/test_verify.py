@@ -122,7 +122,7 @@ TEST01_CASES = {
 
 
 @pytest.mark.parametrize("case", list(TEST01_CASES))
-def test_test01_verdict_matches_the_official_script(oracle, results, tmp_path, capsys, case):
+def test_test01_verdict_matches_the_official_script(official_dir, results, tmp_path, capsys, case):
     make_sut, target, unixmode, reference, (accuracy, performance) = TEST01_CASES[case]
     extra = ["--unixmode"] if unixmode else []
     expected = [
@@ -142,7 +142,7 @@ def test_test01_verdict_matches_the_official_script(oracle, results, tmp_path, c
         submission = results
         assert latency_ns(compliance) >= SLOW_NS  # slower than any disturbance makes `results`
     theirs = run_official(
-        oracle / "compliance/TEST01/run_verification.py",
+        official_dir / "compliance/TEST01/run_verification.py",
         "-r", str(submission), "-c", str(compliance), "-o", str(tmp_path / "theirs"), *extra,
         cwd=tmp_path / "cwd",
     )  # fmt: skip
@@ -163,7 +163,9 @@ def test_test01_verdict_matches_the_official_script(oracle, results, tmp_path, c
         assert "baseline_accuracy.txt" in out and "compliance_accuracy.txt" in out
 
 
-def test_test01_baseline_holds_what_the_official_baseline_script_selects(oracle, results, tmp_path):
+def test_test01_baseline_holds_what_the_official_baseline_script_selects(
+    official_dir, results, tmp_path
+):
     compliance = run(
         tmp_path / "TEST01",
         AnswerSUT(other_answer),
@@ -174,7 +176,7 @@ def test_test01_baseline_holds_what_the_official_baseline_script_selects(oracle,
     compliance_log = compliance / "mlperf_log_accuracy.json"
     count = write_baseline(accuracy_log, compliance_log, tmp_path / "ours.json")
     subprocess.run(
-        ["bash", str(oracle / "compliance/TEST01/create_accuracy_baseline.sh"),
+        ["bash", str(official_dir / "compliance/TEST01/create_accuracy_baseline.sh"),
          str(accuracy_log), str(compliance_log)],
         cwd=tmp_path, check=True, capture_output=True, timeout=OFFICIAL_TIMEOUT_S,
     )  # fmt: skip
@@ -213,7 +215,7 @@ TEST04_CASES = {
 
 @pytest.mark.parametrize("case", list(TEST04_CASES))
 def test_test04_verdict_matches_the_official_script(
-    oracle, results, slow_results, tmp_path, capsys, case
+    official_dir, results, slow_results, tmp_path, capsys, case
 ):
     make_sut, reference, passed = TEST04_CASES[case]
     expected = [f"Performance check pass: {passed}", "TEST04 verification complete"]
@@ -224,7 +226,7 @@ def test_test04_verdict_matches_the_official_script(
     else:
         assert latency_ns(submission / "performance" / "run_1") >= SLOW_NS
     theirs = run_official(
-        oracle / "compliance/TEST04/run_verification.py",
+        official_dir / "compliance/TEST04/run_verification.py",
         "-r", str(submission), "-c", str(compliance), "-o", str(tmp_path / "theirs"),
         cwd=tmp_path / "cwd",
     )  # fmt: skip
@@ -243,7 +245,7 @@ def test_test04_verdict_matches_the_official_script(
 
 @pytest.mark.parametrize("test", ["TEST01", "TEST04"])
 def test_an_invalid_compliance_run_fails_as_in_the_official_script(
-    oracle, results, tmp_path, capsys, test
+    official_dir, results, tmp_path, capsys, test
 ):
     """A run that ends before min_duration (its 100 queries expected to take 60 s, done in far
     less) is INVALID: the performance check fails whatever the scores."""
@@ -254,7 +256,7 @@ def test_an_invalid_compliance_run_fails_as_in_the_official_script(
     args = ["-r", str(results), "-c", str(compliance)]
     status, out = verify(test, *args, "-o", str(tmp_path / "ours"), capsys=capsys)
     theirs = run_official(
-        oracle / f"compliance/{test}/run_verification.py",
+        official_dir / f"compliance/{test}/run_verification.py",
         *args, "-o", str(tmp_path / "theirs"), cwd=tmp_path / "cwd",
     )  # fmt: skip
     assert "Performance check pass: False" in theirs and "Performance check pass: False" in out
@@ -299,7 +301,7 @@ TEST06_CASES = {
 
 
 @pytest.mark.parametrize("case", list(TEST06_CASES))
-def test_test06_verdict_matches_the_official_script(oracle, tmp_path, capsys, case):
+def test_test06_verdict_matches_the_official_script(official_dir, tmp_path, capsys, case):
     scenario, make_sut, (first, eos, length) = TEST06_CASES[case]
     s = settings(getattr(lg.TestScenario, scenario), PERF, use_token_latencies=True)
     compliance = run(tmp_path / "TEST06", make_sut(), s, TEST06_AUDIT)
@@ -307,7 +309,7 @@ def test_test06_verdict_matches_the_official_script(oracle, tmp_path, capsys, ca
     args = ["-c", str(compliance), "-s", scenario]
     status, out = verify("TEST06", *args, "-o", str(tmp_path / "ours"), capsys=capsys)
     theirs = run_official(
-        oracle / "compliance/TEST06/run_verification.py",
+        official_dir / "compliance/TEST06/run_verification.py",
         *args, "-o", str(tmp_path / "theirs"),
         cwd=tmp_path / "cwd",
     )  # fmt: skip
