@@ -58,7 +58,7 @@ class RecordingLoadgen(LoadgenBinding):
     def run(self, sut, qsl, settings, log_settings, audit_config=""):
         raise NotImplementedError
 
-    def wait_for(self, n: int, timeout: float = 10.0) -> None:
+    def wait_for(self, n: int, timeout: float = 60.0) -> None:
         with self._cond:
             if not self._cond.wait_for(lambda: len(self.completions) >= n, timeout):
                 raise AssertionError(f"only {len(self.completions)} of {n} samples completed")

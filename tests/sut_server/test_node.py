@@ -14,6 +14,7 @@ from protos.v1 import sut_node_pb2 as pb
 from sut_server import BindError, ConfigError, NodeConfig, State, run_server
 
 from .conftest import sample
+from .plugins import Gated
 
 FINAL = pb.SampleResult.KIND_FINAL
 
@@ -154,16 +155,25 @@ def test_results_ready_together_may_share_a_message(start_node):
 
 
 def test_flush_reports_no_pending_samples_once_answered(start_node):
-    client = start_node(backend="synthetic", backend_options={"service_time_us": "20000"})
+    Gated.GATE.clear()
+    Gated.STARTED.clear()
+    client = start_node(backend="tests.sut_server.plugins:Gated")
     stream = client.open_stream()
-    stream.send(*[sample(i) for i in range(5)])
-    time.sleep(0.02)
-    started = time.monotonic()
-    assert client.stub.Flush(pb.FlushRequest(), timeout=10).pending == 0
-    assert time.monotonic() - started >= 0.05  # it waited for the 100 ms of work
-    assert stream.results.qsize() == 5
+    stream.send(*[sample(i, b"x") for i in range(5)])
+    assert Gated.STARTED.wait(60)  # the node holds the samples: they cannot be answered yet
+    flush = client.stub.Flush.future(pb.FlushRequest(), timeout=60)
+    try:
+        # Flush waits while samples are in flight (checked for a while: a Flush that returned
+        # at once would be done by then; one that waits can never be).
+        with pytest.raises(grpc.FutureTimeoutError):
+            flush.result(timeout=0.3)
+    finally:
+        Gated.GATE.set()
+    assert flush.result(timeout=60).pending == 0
+    assert client.node.statistics().samples_answered == 5  # it returned once all were answered
+    assert sorted(stream.next_result(timeout=60).response_id for _ in range(5)) == list(range(5))
     stream.half_close()
-    assert stream.wait_ended()
+    assert stream.wait_ended(60)
 
 
 def test_flush_is_bounded_by_its_deadline(start_node):
