@@ -11,10 +11,7 @@ Three layers of checks:
 from __future__ import annotations
 
 import math
-import sys
-from collections.abc import Callable
-from types import FrameType
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pytest
@@ -31,10 +28,10 @@ from loadgen._querygen import (
     generate_queries,
 )
 from loadgen._records import GeneratedQueries
+from tests.line_count import count_python_lines
 from tests.loadgen.oracle import OracleRun, OracleSpec, run_official_batch
 from tests.loadgen.test_rng import RefMT, ref_canonical, ref_shuffle, ref_uniform_int
 
-T = TypeVar("T")
 V6_SEEDS = {
     "qsl_rng_seed": 2085463073848966840,
     "sample_index_rng_seed": 2747215439041700203,
@@ -420,25 +417,6 @@ def test_million_server_samples_are_fast() -> None:
     mask = accuracy_log_mask(eff, gen, probability=0.001)
     assert mask is not None and 500 < int(mask.sum()) < 1500
     assert lines < gen.query_count // 10, f"{lines} Python lines for {gen.query_count} queries"
-
-
-def count_python_lines(work: Callable[[], T]) -> tuple[T, int]:
-    """What ``work()`` returns, and how many lines of Python it executed (all calls down)."""
-    count = 0
-
-    def local(frame: FrameType, event: str, arg: object) -> Callable[..., object]:
-        nonlocal count
-        if event == "line":
-            count += 1
-        return local
-
-    previous = sys.gettrace()
-    sys.settrace(lambda frame, event, arg: local)
-    try:
-        result = work()
-    finally:
-        sys.settrace(previous)
-    return result, count
 
 
 # --- accuracy-log sampling --------------------------------------------------------------------
