@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import grpc
 import pytest
 import zstandard
@@ -177,11 +175,17 @@ def test_flush_reports_no_pending_samples_once_answered(start_node):
 
 
 def test_flush_is_bounded_by_its_deadline(start_node):
-    client = start_node(backend="synthetic", backend_options={"service_time_us": "2000000"})
+    Gated.GATE.clear()
+    Gated.STARTED.clear()
+    client = start_node(backend="tests.sut_server.plugins:Gated")
     stream = client.open_stream()
-    stream.send(sample(1))
-    time.sleep(0.05)
-    assert client.stub.Flush(pb.FlushRequest(), timeout=0.5).pending == 1
+    stream.send(sample(1, b"x"))
+    try:
+        assert Gated.STARTED.wait(60)  # held on the node until the gate opens
+        # The node answers 50 ms before the 2 s deadline, the sample still pending.
+        assert client.stub.Flush(pb.FlushRequest(), timeout=2.0).pending == 1
+    finally:
+        Gated.GATE.set()
     stream.call.cancel()
 
 
