@@ -133,7 +133,7 @@ def echo_process(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         line = ""
         while time.monotonic() < deadline:
             line = proc.stdout.readline()
