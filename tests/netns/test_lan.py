@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT
+
 LAN_SH = ROOT / "deploy" / "netns" / "lan.sh"
 PREFIX = f"lt{os.getpid() % 100000}"
 SUBNET = 100 + os.getpid() % 150

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import os
 import re
 import subprocess
 import sys
@@ -22,10 +21,9 @@ from qdl import (
     SyntheticQSL,
     SyntheticSpec,
 )
+from tests.conftest import ROOT
 
 from .echo_node import EchoNode, serve
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class RecordingLoadgen(LoadgenBinding):

@@ -17,10 +17,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from protos.v1 import sut_node_pb2 as pb
 from protos.v1 import sut_node_pb2_grpc as pb_grpc
+from tests.conftest import ROOT
 
 from .conftest import sample
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 SUT_SERVER = str(pathlib.Path(sys.executable).with_name("sut-server"))
 READY = re.compile(r"sut-server ready: name=(\S+) listen=127\.0\.0\.1:(\d+) backend=(\S+)")
 
