@@ -3,7 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-MLPERF_INFERENCE_DIR ?= $(abspath $(wildcard ../shared/oracle/mlcommons-inference))
+# The official MLPerf Inference scripts the tests run (compliance checks, submission checker):
+# the project's shared copy when there is one; set it to use your own mlcommons/inference clone.
+HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
+MLPERF_INFERENCE_DIR ?= $(abspath $(wildcard $(HERE)../shared/oracle/mlcommons-inference))
 export MLPERF_INFERENCE_DIR
 
 .PHONY: install test demo lint format check bench protos clean

@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
 
 FORBIDDEN = {
     "loadgen": {"grpc", "google", "protos", "qdl", "sut_server", "zstandard"},

@@ -7,7 +7,8 @@ import shutil
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
+
 PROTO = "protos/v1/sut_node.proto"
 GENERATED = ["sut_node_pb2.py", "sut_node_pb2.pyi", "sut_node_pb2_grpc.py"]
 

@@ -1,9 +1,15 @@
 """Compliance runs of our LoadGen, and the official verification scripts to judge them.
 
 The runs are real: a SUT and QSL in this process, ``StartTestWithLogSettings`` with an
-audit.config written next to the logs. The official scripts come unchanged from a local clone
-of mlcommons/inference (``MLPERF_INFERENCE_GIT_DIR``, default the project's mirror) and run in
-child processes.
+audit.config written next to the logs. The official scripts run unchanged, in child processes,
+from the directory ``MLPERF_INFERENCE_DIR`` names (see tests/conftest.py).
+
+Performance verdicts compare latencies measured on the wall clock, so the SUTs here make them
+certain on however busy a machine: a slow SUT works at least ``SLOW_NS`` a sample (a lower
+bound no load can break), a fast one does no work at all (its latencies stay far below
+``SLOW_NS`` unless the machine all but stops), and a run that must match another is compared
+with itself. Every run is VALID by construction: the SUT is never faster than the expected
+latency its settings give, so it cannot run out of pre-generated queries.
 """
 
 from __future__ import annotations
@@ -19,17 +25,6 @@ import numpy as np
 
 import loadgen as lg
 
-GIT_DIR = os.environ.get("MLPERF_INFERENCE_GIT_DIR", "/work/.mirror/mlcommons+inference/repo")
-OFFICIAL_FILES = [
-    "compliance/TEST01/run_verification.py",
-    "compliance/TEST01/verify_accuracy.py",
-    "compliance/TEST01/verify_performance.py",
-    "compliance/TEST01/create_accuracy_baseline.sh",
-    "compliance/TEST04/run_verification.py",
-    "compliance/TEST04/verify_performance.py",
-    "compliance/TEST06/run_verification.py",
-    "tools/submission/log_parser.py",
-]
 TEST01_AUDIT = (
     "*.*.mode = 2\n"
     "*.*.accuracy_log_rng_seed = 720381539243781796\n"
@@ -48,30 +43,25 @@ TEST06_AUDIT = (
     "*.*.min_duration = 0\n"
     "*.*.sample_concatenate_permutation = 0\n"
 )
-WORK_NS = 180_000  # the "real" SUT's time per sample: steady, and short (20 % tolerance)
+SLOW_NS = 10_000_000  # a slow SUT's least time per sample; a fast SUT's p90 stays far below
+FAST_EXPECTED_NS = 2_000  # expected latency of the runs: no SUT here is faster
 _SPIN_TAIL_NS = 120_000  # the end of each sample's work is spun, the rest slept
-
-
-def extract_official(root: Path) -> Path | None:
-    """Write the official scripts under ``root`` (their repo layout); None without a clone."""
-    for path in OFFICIAL_FILES:
-        proc = subprocess.run(
-            ["git", f"--git-dir={GIT_DIR}", "show", f"HEAD:{path}"],
-            capture_output=True,
-            timeout=60,
-        )
-        if proc.returncode != 0:
-            return None
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_bytes(proc.stdout)
-    return root
+OFFICIAL_TIMEOUT_S = 300  # a bound against hanging, not a speed test
 
 
 def run_official(script: Path, *args: str, cwd: Path) -> str:
-    """Run an official script; its output (it exits 0 whatever the verdict)."""
+    """Run an official script; its output (it exits 0 whatever the verdict).
+
+    No bytecode is written: the official directory may be read-only, or a user's own clone.
+    """
     cwd.mkdir(parents=True, exist_ok=True)
     proc = subprocess.run(
-        [sys.executable, str(script), *args], capture_output=True, text=True, cwd=cwd, timeout=120
+        [sys.executable, str(script), *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=OFFICIAL_TIMEOUT_S,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout
@@ -181,9 +171,11 @@ def settings(scenario: lg.TestScenario, mode: lg.TestMode, **fields: object) -> 
     s = lg.TestSettings()
     s.scenario = scenario
     s.mode = mode
-    s.min_duration_ms = 50
+    # 1 ms and 2 us a sample: the run ends at min_query_count, which no SUT here reaches
+    # within 1 ms, so it is VALID; and TEST01 samples target / 500 of the queries.
+    s.min_duration_ms = 1
     s.min_query_count = 100
-    s.single_stream_expected_latency_ns = WORK_NS
+    s.single_stream_expected_latency_ns = FAST_EXPECTED_NS
     s.server_target_qps = 5000
     s.server_target_latency_ns = 50_000_000
     s.offline_expected_qps = 100_000

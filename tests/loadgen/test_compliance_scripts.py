@@ -1,14 +1,12 @@
 """The official checker's log parser and the compliance scripts, run on logs we write.
 
-The scripts are taken from a local clone of mlcommons/inference (``MLPERF_INFERENCE_GIT_DIR``,
-default the project's mirror) and run unchanged in child processes; without the clone these
-tests are skipped.
+The scripts run unchanged, in child processes, from the official directory that
+``MLPERF_INFERENCE_DIR`` names (tests/conftest.py); without it these tests are skipped.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -32,43 +30,17 @@ from loadgen._records import PerformanceRecord
 from loadgen._results import compute_results
 from loadgen._settings import TestSettings
 from loadgen._summary import write_summary
-
-GIT_DIR = os.environ.get("MLPERF_INFERENCE_GIT_DIR", "/work/.mirror/mlcommons+inference/repo")
-SCRIPTS = [
-    "tools/submission/log_parser.py",
-    "compliance/TEST01/verify_performance.py",
-    "compliance/TEST01/verify_accuracy.py",
-    "compliance/TEST04/verify_performance.py",
-    "compliance/TEST06/run_verification.py",
-]
+from tests.loadgen.compliance_runs import OFFICIAL_TIMEOUT_S, run_official
 
 
 @pytest.fixture(scope="module")
-def scripts(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("inference")
-    for path in SCRIPTS:
-        proc = subprocess.run(
-            ["git", f"--git-dir={GIT_DIR}", "show", f"HEAD:{path}"],
-            capture_output=True,
-            timeout=60,
-        )
-        if proc.returncode != 0:
-            pytest.skip(f"no mlcommons/inference clone at {GIT_DIR}")
-        (root / path).parent.mkdir(parents=True, exist_ok=True)
-        (root / path).write_bytes(proc.stdout)
-    return root
+def scripts(official_dir) -> Path:
+    """The official mlcommons/inference directory (its compliance/ and tools/submission/)."""
+    return official_dir
 
 
 def run_script(script: Path, *args: str, cwd: Path) -> str:
-    proc = subprocess.run(
-        [sys.executable, str(script), *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
+    return run_official(script, *args, cwd=cwd)
 
 
 def write_run(outdir: Path, scenario: TestScenario, scale: float = 1.0) -> None:
@@ -129,6 +101,7 @@ def test_the_checkers_strict_parser_reads_our_detail_log(scripts, tmp_path, scen
     proc = subprocess.run(
         [
             sys.executable,
+            "-B",  # the official directory may be read-only, or a user's own clone
             "-c",
             PARSE,
             str(scripts / "tools/submission"),
@@ -136,7 +109,7 @@ def test_the_checkers_strict_parser_reads_our_detail_log(scripts, tmp_path, scen
         ],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=OFFICIAL_TIMEOUT_S,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [scenario.name, "VALID", "Network", "SUT", "0", "True", "50"]

@@ -26,6 +26,7 @@ from loadgen._results import (
     perf_constraints_met,
 )
 from loadgen._settings import TestSettings
+from tests.line_count import count_python_lines
 
 from . import official_logs
 
@@ -257,13 +258,13 @@ def test_result_does_not_modify_the_record():
     assert rec.sample_latency_ns.tolist() == [3, 1, 2]
 
 
-def test_two_million_latencies_take_well_under_a_second_outside_early_stopping():
+def test_two_million_latencies_are_summarised_vectorized_outside_early_stopping():
     rng = np.random.default_rng(1)
     lat = rng.integers(1000, 10**7, size=2_000_000, dtype=np.int64)
     eff = settings(OFFLINE, min_duration_ms=0)
-    t0 = time.perf_counter()
-    r = compute_results(record(eff, lat, queries=1))
-    assert time.perf_counter() - t0 < 5.0
+    # Vectorized (fast on any machine): a few hundred Python lines, not one per latency.
+    r, lines = count_python_lines(lambda: compute_results(record(eff, lat, queries=1)))
+    assert lines < 10_000, lines
     assert r.samples.target == int(np.sort(lat)[int(2_000_000 * 0.99)])
 
 

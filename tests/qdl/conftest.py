@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import os
 import re
 import subprocess
 import sys
@@ -22,10 +21,9 @@ from qdl import (
     SyntheticQSL,
     SyntheticSpec,
 )
+from tests.conftest import ROOT
 
 from .echo_node import EchoNode, serve
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class RecordingLoadgen(LoadgenBinding):
@@ -58,7 +56,7 @@ class RecordingLoadgen(LoadgenBinding):
     def run(self, sut, qsl, settings, log_settings, audit_config=""):
         raise NotImplementedError
 
-    def wait_for(self, n: int, timeout: float = 10.0) -> None:
+    def wait_for(self, n: int, timeout: float = 60.0) -> None:
         with self._cond:
             if not self._cond.wait_for(lambda: len(self.completions) >= n, timeout):
                 raise AssertionError(f"only {len(self.completions)} of {n} samples completed")
@@ -133,7 +131,7 @@ def echo_process(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 60
         line = ""
         while time.monotonic() < deadline:
             line = proc.stdout.readline()

@@ -45,8 +45,10 @@ class EchoNode(pb_grpc.SutNodeServicer):
         delay_s: float = 0.0,
         fail_index: int | None = None,
         flush_delay_s: float = 0.0,
+        announce: bool = False,
     ) -> None:
         self.name = name
+        self.announce = announce  # print FIRST_BATCH when the first batch arrives
         self.compressions = compressions
         self.capacity = capacity
         self.max_message_bytes = max_message_bytes
@@ -82,6 +84,9 @@ class EchoNode(pb_grpc.SutNodeServicer):
         for batch in request_iterator:
             with self._lock:
                 self.batches.append(batch)
+                first = len(self.batches) == 1
+            if first and self.announce:
+                print(FIRST_BATCH, flush=True)
             while self.hold.is_set() and context.is_active():
                 time.sleep(0.01)
             if self.delay_s:
@@ -142,6 +147,10 @@ def serve(node: EchoNode, listen: str = "127.0.0.1:0") -> Iterator[str]:
         server.stop(0).wait()
 
 
+FIRST_BATCH = "echo node: first batch received"
+"""What a node run as a process prints when samples first reach it: a test can act on it."""
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--listen", default="127.0.0.1:0")
@@ -149,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--backend", default="echo", help="accepted like sut-server's; ignored")
     args = parser.parse_args(argv)
-    node = EchoNode(args.name, delay_s=args.delay)
+    node = EchoNode(args.name, delay_s=args.delay, announce=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with serve(node, args.listen) as address:

@@ -26,7 +26,7 @@ def refuses(address: str) -> bool:
 def test_nodes_start_on_port_0_report_their_address_and_stop(monkeypatch):
     monkeypatch.chdir(ROOT)
     commands = [sut_server_command("echo", module=ECHO) for _ in range(2)]
-    with running_nodes(commands, ready_timeout=20) as nodes:
+    with running_nodes(commands, ready_timeout=60) as nodes:
         assert len(nodes) == 2
         addresses = [n.address for n in nodes]
         assert len(set(addresses)) == 2
@@ -46,7 +46,7 @@ def test_a_node_that_dies_before_ready_is_reported_with_its_output():
     with pytest.raises(
         NodeProcessError, match="exited with code 3 before it was ready.*boom: bad backend"
     ):
-        start_node(argv, ready_timeout=20)
+        start_node(argv, ready_timeout=60)
 
 
 def test_a_node_that_never_says_ready_times_out():

@@ -228,9 +228,9 @@ def test_a_silent_node_ends_the_run_with_a_response_timeout(recording):
     t0 = time.monotonic()
     with QueryDispatchLibrary([mock(0)], qsl, recording, config) as qdl:
         qdl.issue_query(queries([[0, 1]])[0])
-        recording.wait_for(2, timeout=5)
+        recording.wait_for(2, timeout=60)
         failure = qdl.failure
-    assert time.monotonic() - t0 < 3
+    assert time.monotonic() - t0 < 30  # the 0.3 s response timeout, not the default 60 s
     assert isinstance(failure, ResponseTimeout)
     assert "node-0" in str(failure) and "2 samples were outstanding on it" in str(failure)
 

@@ -78,26 +78,27 @@ def test_several_streams_per_node_share_the_work(recording, echo_nodes):
     assert recording.completed_ids() == collections.Counter(range(1, 31))
 
 
-def test_an_unreachable_node_is_named_within_five_seconds(recording, echo_nodes):
+def test_an_unreachable_node_is_named_after_the_connect_timeout(recording, echo_nodes):
     ((_, good),) = echo_nodes(1)
     dead = f"127.0.0.1:{free_port()}"
     qdl = QueryDispatchLibrary.over_grpc([good, dead], loaded_qsl(), recording)
     t0 = time.monotonic()
     with pytest.raises(ConnectError) as info:
         qdl.connect()
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 30  # the 3 s connect timeout: it gives up, never hangs
     assert dead in str(info.value) and good not in str(info.value)
     assert info.value.node == dead
 
 
 def test_two_unreachable_nodes_are_both_named(recording):
-    dead = [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]
-    config = DispatchConfig(timeouts=Timeouts(connect=1.0))
+    dead = [f"127.0.0.1:{free_port()}" for _ in range(4)]
+    config = DispatchConfig(timeouts=Timeouts(connect=2.0))
     qdl = QueryDispatchLibrary.over_grpc(dead, loaded_qsl(), recording, config)
     t0 = time.monotonic()
-    with pytest.raises(ConnectError, match="cannot connect to 2 nodes") as info:
+    with pytest.raises(ConnectError, match="cannot connect to 4 nodes") as info:
         qdl.connect()
-    assert time.monotonic() - t0 < 3  # in parallel, not one after the other
+    # In parallel, not one after the other: each waits out its 2 s, one by one would be 8 s.
+    assert time.monotonic() - t0 < 7
     assert all(d in str(info.value) for d in dead)
 
 
@@ -116,15 +117,15 @@ def test_a_node_killed_mid_run_ends_the_run_fast_and_completes_everything_once(r
         qs = queries([[i % 16] for i in range(40)])
         for q in qs:
             qdl.issue_query(q)
-        time.sleep(0.3)
+        recording.wait_for(1, timeout=60)  # the run is under way: 40 x 0.2 s of work
         proc.kill()
         t0 = time.monotonic()
-        recording.wait_for(40, timeout=10)
+        recording.wait_for(40, timeout=60)
         elapsed = time.monotonic() - t0
         failure = qdl.failure
         for q in queries([[0], [1]], first_id=41):  # late queries: completed, not sent
             qdl.issue_query(q)
-    assert elapsed < 5
+    assert elapsed < 30  # at once (the connection resets), not after the 60 s response timeout
     assert isinstance(failure, StreamBroken)
     text = str(failure)
     assert "doomed" in text and address in text
@@ -143,16 +144,17 @@ def test_a_frozen_node_is_found_out_by_keepalive_within_seconds(recording):
     ):
         for q in queries([[i % 16] for i in range(20)]):
             qdl.issue_query(q)
-        time.sleep(0.1)
+        recording.wait_for(1, timeout=60)  # the run is under way: 20 x 0.2 s of work
         proc.send_signal(signal.SIGSTOP)  # alive to the kernel (TCP stays up), silent to gRPC
         try:
             t0 = time.monotonic()
-            recording.wait_for(20, timeout=20)
+            recording.wait_for(20, timeout=60)
             elapsed = time.monotonic() - t0
             failure = qdl.failure
         finally:
             proc.send_signal(signal.SIGCONT)
-    assert elapsed < 10  # keepalive: a 2 s ping interval, 4 s to answer
+    # Keepalive (a 2 s ping interval, 4 s to answer), not the 60 s response timeout.
+    assert elapsed < 45
     assert isinstance(failure, StreamBroken)
     text = str(failure)
     assert "frozen" in text and address in text and "went silent" in text
@@ -203,6 +205,6 @@ def test_closing_a_transport_from_its_own_response_callback_is_refused_not_a_han
         assert answered.wait(10)
         t0 = time.monotonic()
         transport.close()  # from here it works, and at once
-        assert time.monotonic() - t0 < 5
+        assert time.monotonic() - t0 < 10  # not the 15 s stall of waiting on its own loop
     (error,) = seen
     assert "from a callback on its own gRPC loop thread" in str(error)

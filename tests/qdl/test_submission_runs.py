@@ -90,10 +90,12 @@ def test_find_peak_over_the_network_finds_the_nodes_capacity(capped_node, tmp_pa
     match = re.search(r"FindPeakPerformance: peak server_target_qps = ([0-9.]+) after (\d+)", out)
     assert match, out
     peak, probes = float(match.group(1)), int(match.group(2))
-    # The node completes at most 300 samples/s; a short probe above that stays under the
-    # 100 ms bound only while its backlog is small, and twice the capacity never does.
-    assert 100 <= peak <= 450
-    assert probes >= 4  # the base check, at least two boundary probes and a binary-search step
+    # The search starts from the base 25 QPS, which passes (else the run is an error, below).
+    # The node completes at most 300 samples/s: at twice that its backlog grows by 300 a
+    # second, so two thirds of a 300 ms probe's samples wait over the 100 ms bound, and a slow
+    # machine only adds delay. (How close to 300 the peak comes depends on the machine.)
+    assert 25 <= peak < 2 * 300
+    assert probes >= 4  # the base check, at least one boundary probe and binary-search steps
     messages = [r["value"] for r in detail_values(tmp_path / "out" / "mlperf_log_detail.txt")]
     assert any(
         str(m).startswith("FindPeakPerformance: Found peak performance field") for m in messages
@@ -352,13 +354,17 @@ def test_token_latencies_over_the_network(llm_node, tmp_path, lg):
     )  # fmt: skip
     code, out, err = lon_run(argv, lg, cwd=tmp_path)
     assert code == 0, err
-    assert "warning" not in err
+    # Every answer carried its tokens (a busy machine may still warn of issue delay).
+    assert "the LoadGen logged" not in err
     ttft = summary_number(out, "50.00 percentile first token latency (ns)")
     tpot = summary_number(out, "50.00 percentile time to output token (ns)")
     latency = summary_number(out, "50.00 percentile latency (ns)")
-    assert 5e6 <= ttft < 40e6  # the node sends the first token 5 ms after it starts
-    assert 0.8e6 <= tpot <= 3e6  # and one more token every 1 ms
-    assert latency >= ttft + 6e6  # seven more tokens follow the first
+    # The node sends the first token 5 ms after it starts and the answer 7 x 1 ms later; a
+    # busy machine delays either, so only the lower bounds are certain.
+    assert ttft >= 5e6
+    assert latency >= 12e6
+    # TPOT is (latency - TTFT) / 7 per sample, so its median is at most the latency's / 7.
+    assert 0 < tpot <= latency / 7
     assert summary_number(out, "Completed tokens per second") > 0
 
 

@@ -64,13 +64,13 @@ def test_a_sut_server_killed_mid_run_is_named_with_its_outstanding_count(recordi
     ):
         for q in queries([[i % 16] for i in range(200)]):
             qdl.issue_query(q)
-        time.sleep(0.3)
+        recording.wait_for(1, timeout=60)  # the run is under way: 200 x 20 ms of work
         node.process.send_signal(signal.SIGKILL)
         t0 = time.monotonic()
-        recording.wait_for(200, timeout=10)
+        recording.wait_for(200, timeout=60)
         elapsed = time.monotonic() - t0
         failure = qdl.failure
-    assert elapsed < 5
+    assert elapsed < 30  # at once (the connection resets), not after the 60 s response timeout
     assert isinstance(failure, StreamBroken)
     assert f"node fragile at {node.address}" in str(failure)
     assert "samples were outstanding on it" in str(failure)

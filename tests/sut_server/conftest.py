@@ -64,13 +64,13 @@ class OpenStream:
     def send(self, *samples: pb.Sample) -> None:
         self._outgoing.put(pb.SampleBatch(samples=samples))
 
-    def next_result(self, timeout: float = 10) -> pb.SampleResult:
+    def next_result(self, timeout: float = 60) -> pb.SampleResult:
         return self.results.get(timeout=timeout)
 
     def half_close(self) -> None:
         self._outgoing.put(None)
 
-    def wait_ended(self, timeout: float = 10) -> bool:
+    def wait_ended(self, timeout: float = 60) -> bool:
         self._reader.join(timeout)
         return not self._reader.is_alive()
 

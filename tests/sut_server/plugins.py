@@ -82,3 +82,17 @@ class ThreadName(Backend):
 
     def infer(self, requests):
         return [threading.current_thread().name.encode()] * len(requests)
+
+
+class Gated(Backend):
+    """Holds every batch until the test opens ``GATE``: work that cannot finish before it."""
+
+    name = "gated"
+    GATE = threading.Event()
+    STARTED = threading.Event()  # set once a batch is waiting at the gate
+
+    def infer(self, requests):
+        Gated.STARTED.set()
+        if not Gated.GATE.wait(60):
+            raise RuntimeError("the test never opened the gate")
+        return [r.data for r in requests]

@@ -17,10 +17,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from protos.v1 import sut_node_pb2 as pb
 from protos.v1 import sut_node_pb2_grpc as pb_grpc
+from tests.conftest import ROOT
 
 from .conftest import sample
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
 SUT_SERVER = str(pathlib.Path(sys.executable).with_name("sut-server"))
 READY = re.compile(r"sut-server ready: name=(\S+) listen=127\.0\.0\.1:(\d+) backend=(\S+)")
 
@@ -53,9 +53,19 @@ def processes():
         process.communicate()  # also closes the pipes
 
 
+def in_flight(stub: pb_grpc.SutNodeStub) -> int:
+    """The node's samples admitted and not yet answered: what a short Flush reports."""
+    try:
+        return stub.Flush(pb.FlushRequest(), timeout=0.5).pending
+    except grpc.RpcError as exc:  # the reply, due 50 ms before the deadline, came too late
+        if exc.code() != grpc.StatusCode.DEADLINE_EXCEEDED:
+            raise
+        return 0
+
+
 def test_sigterm_finishes_in_flight_work_then_exits_0(processes):
     process = run(
-        "--listen", "127.0.0.1:0", "--backend", "synthetic", "--service-time-us", "600000",
+        "--listen", "127.0.0.1:0", "--backend", "synthetic", "--service-time-us", "3000000",
         "--workers", "3", "--name", "node-t", "--grace", "10",
     )  # fmt: skip
     processes.append(process)
@@ -80,21 +90,25 @@ def test_sigterm_finishes_in_flight_work_then_exits_0(processes):
     results: list[pb.SampleResult] = []
     reader = threading.Thread(target=lambda: [results.extend(r.results) for r in call])
     reader.start()
-    assert sent.wait(5)
-    time.sleep(0.2)
+    assert sent.wait(60)
+    # SIGTERM once the node holds all three (3 s of work each): in flight, not yet answered.
+    deadline = time.monotonic() + 60
+    while in_flight(stub) < 3:
+        assert time.monotonic() < deadline, "the samples never reached the node"
+        time.sleep(0.05)
     process.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60
     status = health_pb2.HealthCheckResponse.SERVING
     while status == health_pb2.HealthCheckResponse.SERVING and time.monotonic() < deadline:
         status = health.Check(health_pb2.HealthCheckRequest(), timeout=5).status
     assert status == health_pb2.HealthCheckResponse.NOT_SERVING
-    reader.join(10)
+    reader.join(60)
     assert not reader.is_alive()
     assert call.code() == grpc.StatusCode.OK
     assert sorted((r.response_id, r.error, len(r.payload)) for r in results) == [
         (0, "", 8), (1, "", 8), (2, "", 8),
     ]  # fmt: skip
-    assert process.wait(10) == 0
+    assert process.wait(60) == 0
     stderr = process.stderr.read()
     assert "stopped node-t: 3 samples answered" in stderr
     assert "Traceback" not in stderr

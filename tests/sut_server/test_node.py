@@ -13,6 +13,7 @@ from sut_server import BindError, ConfigError, NodeConfig, State, run_server
 
 from .conftest import sample
 from .test_lifecycle import wait_for
+from .plugins import Gated
 
 FINAL = pb.SampleResult.KIND_FINAL
 
@@ -153,17 +154,23 @@ def test_results_ready_together_may_share_a_message(start_node):
 
 
 def test_flush_answers_at_once_with_what_is_still_pending(start_node):
-    # The sample takes 2 s; a Flush that waited for it would say 0. Flush is a hint, so the
-    # answer to it must never depend on how much work is queued.
-    client = start_node(backend="synthetic", backend_options={"service_time_us": "2000000"})
+    # The node holds the samples until the test opens the gate; Flush is a hint, so it must
+    # answer while they are held (a Flush that waited for them would not answer at all).
+    Gated.GATE.clear()
+    Gated.STARTED.clear()
+    client = start_node(backend="tests.sut_server.plugins:Gated")
     stream = client.open_stream()
-    stream.send(sample(1))
-    wait_for(lambda: client.node.statistics().in_flight_samples == 1)
-    assert client.stub.Flush(pb.FlushRequest(), timeout=60).pending == 1
-    assert stream.next_result().response_id == 1  # the work goes on after the Flush
+    stream.send(*[sample(i, b"x") for i in range(5)])
+    try:
+        assert Gated.STARTED.wait(60)
+        flush = client.stub.Flush.future(pb.FlushRequest(), timeout=60)
+        assert flush.result(timeout=30).pending == 5
+    finally:
+        Gated.GATE.set()
+    assert sorted(stream.next_result(timeout=60).response_id for _ in range(5)) == list(range(5))
     assert client.stub.Flush(pb.FlushRequest(), timeout=60).pending == 0
     stream.half_close()
-    assert stream.wait_ended()
+    assert stream.wait_ended(60)
 
 
 def test_flush_starts_a_partial_batch_without_waiting_for_it_to_fill(start_node):
