@@ -12,8 +12,8 @@ from protos.v1 import sut_node_pb2 as pb
 from sut_server import BindError, ConfigError, NodeConfig, State, run_server
 
 from .conftest import sample
-from .test_lifecycle import wait_for
 from .plugins import Gated
+from .test_lifecycle import wait_for
 
 FINAL = pb.SampleResult.KIND_FINAL
 
