@@ -55,7 +55,7 @@ NODE_STATS_FILE = "lon_node_stats.json"
 
 EXIT_OK, EXIT_INVALID, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_STATUS = (
-    (EXIT_OK, "the run finished and is VALID (or, for AccuracyOnly, finished)"),
+    (EXIT_OK, "the run finished and is VALID (AccuracyOnly: finished; FindPeak: found a peak)"),
     (EXIT_INVALID, "the run finished and is INVALID (or FindPeakPerformance found no peak)"),
     (EXIT_BAD_INPUT, "bad input: a setting, file or node found wrong before the run started"),
     (EXIT_FAILED, "the run failed: a node died or stalled, a backend error, an abort"),
@@ -418,6 +418,8 @@ def run(options: RunOptions, out: TextIO = sys.stdout, err: TextIO = sys.stderr)
             "or raise the latency bound\n"
         )
         return EXIT_INVALID
+    if result.find_peak is not None:
+        return EXIT_OK  # a peak was found: what the search is for (probes judge only latency)
     if report.validity == "INVALID":
         err.write(f"lon-run: the run is INVALID (see {report.summary_path})\n")
         err.flush()

@@ -51,3 +51,8 @@ def oracle_dir() -> Path:
 def official_dir() -> Path:
     """The official mlcommons/inference directory (see ``oracle_dir``)."""
     return oracle_dir()
+
+
+FINISHED = (0, 1)
+"""lon-run's exit statuses for a run that finished, VALID (0) or INVALID (1). Short runs on a
+busy machine can come out either way; tests of a mechanism accept both, never a failure (3)."""

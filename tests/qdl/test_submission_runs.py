@@ -15,6 +15,7 @@ import pytest
 from qdl._cli import parse_options, run
 from qdl._nodes import running_nodes, sut_server_command
 
+from ..conftest import FINISHED
 from .conftest import LOADGENS, ROOT, need_loadgen
 
 LON_RUN = [sys.executable, "-c", "import sys; from qdl._cli import main; sys.exit(main())"]
@@ -353,7 +354,7 @@ def test_token_latencies_over_the_network(llm_node, tmp_path, lg):
         "--set", "server_target_qps=40",
     )  # fmt: skip
     code, out, err = lon_run(argv, lg, cwd=tmp_path)
-    assert code == 0, err
+    assert code in FINISHED, err
     # Every answer carried its tokens (a busy machine may still warn of issue delay).
     assert "the LoadGen logged" not in err
     ttft = summary_number(out, "50.00 percentile first token latency (ns)")
@@ -388,7 +389,7 @@ def test_answers_without_tokens_in_a_token_run_are_named(capped_node, tmp_path, 
     need_loadgen(lg)
     argv = server(capped_node, tmp_path / "out", "--set", "use_token_latencies=1")
     code, _, err = lon_run(argv, lg, cwd=tmp_path)
-    assert code == 0  # the run finished; its result is not trustworthy and says why
+    assert code in FINISHED  # the run finished; its result is not trustworthy and says why
     assert "lon-run: warning: the LoadGen logged" in err
     assert "n_tokens argument missing or attempted to record 0 as number of tokens" in err
     assert "lon-run: hint: use_token_latencies needs a backend that sends a first token" in err
