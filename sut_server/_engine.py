@@ -22,7 +22,8 @@ from ._batcher import Batcher, MessageQueue, Slice, WorkQueue
 from ._codec import CodecError, Decoder
 from ._config import NodeConfig
 from ._limit import InflightLimit
-from ._stream import FINAL, FIRST_TOKEN, Result, Stream, Work, now_ns
+from ._stream import Stream
+from ._work import FINAL, FIRST_TOKEN, Result, Work, error_result, now_ns
 from .backends.base import InferRequest, InferResult
 
 
@@ -143,16 +144,12 @@ class Engine:
             if stream.closed:
                 counters.skipped += len(samples)
                 continue
-            received = work.received_ns
             for sample in samples:
                 try:
                     data = decode(sample)
                 except CodecError as exc:
-                    t = now_ns()
                     counters.failed += 1
-                    stream.deliver(
-                        [(sample.response_id, FINAL, b"", 0, str(exc), received, t, t, work)]
-                    )
+                    stream.deliver([error_result(work, sample, str(exc))])
                     continue
                 request = InferRequest(
                     sample.sample_index, data, sample.dtype, tuple(sample.shape), on_first
@@ -160,7 +157,7 @@ class Engine:
                 request._stream = stream
                 request._response_id = sample.response_id
                 request._work = work
-                request._received_ns = received
+                request._received_ns = work.received_ns
                 request._decompressed_ns = now_ns()
                 requests.append(request)
         if not requests:
@@ -180,7 +177,7 @@ class Engine:
                 payload, n_tokens, error = result.payload, result.n_tokens, result.error
                 if error:
                     counters.failed += 1
-            item = (
+            item = Result(
                 request._response_id,
                 FINAL,
                 payload,
@@ -223,7 +220,7 @@ class Engine:
         stream: Stream = request._stream
         stream.deliver(
             [
-                (
+                Result(
                     request._response_id,
                     FIRST_TOKEN,
                     bytes(payload),

@@ -1,0 +1,60 @@
+"""The node's own records of a sample's trip: ``Work`` in, ``Result`` out.
+
+    Work     the samples of one received SampleBatch, until each has its final result sent
+    Result   one SampleResult ready to send, with the Work it counts against
+
+Both are ``__slots__`` classes, made once per message or per sample on the hot path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from protos.v1 import sut_node_pb2 as pb
+
+if TYPE_CHECKING:
+    from ._stream import Stream
+
+now_ns = time.monotonic_ns
+FINAL = pb.SampleResult.KIND_FINAL
+FIRST_TOKEN = pb.SampleResult.KIND_FIRST_TOKEN
+
+
+class Work:
+    """The samples of one received SampleBatch, from arrival until each has its final result."""
+
+    __slots__ = ("stream", "samples", "received_ns", "nbytes", "remaining")
+
+    def __init__(
+        self, stream: Stream, samples: Sequence[pb.Sample], received_ns: int, nbytes: int
+    ) -> None:
+        self.stream = stream
+        self.samples = samples
+        self.received_ns = received_ns
+        self.nbytes = nbytes  # its size on the wire: the in-flight credit it holds
+        self.remaining = len(samples)  # finals not yet sent; only the writer changes it
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class Result:
+    """One SampleResult to send; ``work`` is credited once a FINAL one has been sent."""
+
+    response_id: int
+    kind: pb.SampleResult.Kind  # FINAL or FIRST_TOKEN
+    payload: bytes
+    n_tokens: int
+    error: str
+    received_ns: int
+    decompressed_ns: int
+    computed_ns: int
+    work: Work
+
+
+def error_result(work: Work, sample: pb.Sample, error: str) -> Result:
+    """The FINAL error result for a sample that is not run (undecodable, or the node is
+    draining), stamped now."""
+    t = now_ns()
+    return Result(sample.response_id, FINAL, b"", 0, error, work.received_ns, t, t, work)
