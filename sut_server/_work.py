@@ -1,9 +1,11 @@
-"""The node's own records of a sample's trip: ``Work`` in, ``Result`` out.
+"""The node's own records of a sample's trip: ``Work`` in, ``Pending`` at the backend, ``Result``
+out. Backends never see them; they get an ``InferRequest`` and nothing else.
 
     Work     the samples of one received SampleBatch, until each has its final result sent
+    Pending  one sample while the backend holds it: where and when its answer belongs
     Result   one SampleResult ready to send, with the Work it counts against
 
-Both are ``__slots__`` classes, made once per message or per sample on the hot path.
+All three are ``__slots__`` classes, made once per message or per sample on the hot path.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from protos.v1 import sut_node_pb2 as pb
 
 if TYPE_CHECKING:
     from ._stream import Stream
+    from .backends.base import InferRequest
 
 now_ns = time.monotonic_ns
 FINAL = pb.SampleResult.KIND_FINAL
@@ -51,6 +54,34 @@ class Result:
     decompressed_ns: int
     computed_ns: int
     work: Work
+
+
+class Pending:
+    """One decoded sample handed to the backend: what the node needs to answer it later."""
+
+    __slots__ = ("response_id", "work", "decompressed_ns")
+
+    def __init__(self, response_id: int, work: Work, decompressed_ns: int) -> None:
+        self.response_id = response_id
+        self.work = work
+        self.decompressed_ns = decompressed_ns
+
+    def result(self, payload: bytes, n_tokens: int, error: str, computed_ns: int) -> Result:
+        """The FINAL result carrying the backend's answer."""
+        work = self.work
+        return Result(
+            self.response_id, FINAL, payload, n_tokens, error,
+            work.received_ns, self.decompressed_ns, computed_ns, work,
+        )  # fmt: skip
+
+    def first_token(self, request: InferRequest, payload: bytes) -> None:
+        """``InferRequest.first_token`` lands here: send a FIRST_TOKEN result at once."""
+        work = self.work
+        first = Result(
+            self.response_id, FIRST_TOKEN, bytes(payload), 1, "",
+            work.received_ns, self.decompressed_ns, now_ns(), work,
+        )  # fmt: skip
+        work.stream.deliver([first])
 
 
 def error_result(work: Work, sample: pb.Sample, error: str) -> Result:
