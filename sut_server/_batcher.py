@@ -19,14 +19,18 @@ import queue
 import threading
 import time
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-Slice = tuple[Any, Sequence[Any]]
-"""(work, the samples of it in this batch); ``work`` is a ``_stream.Work``."""
+from protos.v1 import sut_node_pb2 as pb
+
+from ._work import Work
+
+Slice = tuple[Work, Sequence[pb.Sample]]
+"""(work, the samples of it in this batch)."""
 
 
 class WorkQueue(Protocol):
-    def put(self, work: Any) -> None: ...
+    def put(self, work: Work) -> None: ...
     def take(self) -> list[Slice] | None: ...
     def close(self, workers: int) -> None: ...
     def depth(self) -> int: ...
@@ -37,9 +41,9 @@ class MessageQueue:
     """No node-side batching: a backend batch is exactly one received message."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
 
-    def put(self, work: Any) -> None:
+    def put(self, work: Work) -> None:
         self._queue.put(work)
 
     def take(self) -> list[Slice] | None:
@@ -68,14 +72,14 @@ class Batcher:
         self.timeout_ns = timeout_us * 1000
         self._cond = threading.Condition(threading.Lock())
         self._forming = threading.Lock()  # one worker forms a batch at a time
-        self._works: collections.deque[Any] = collections.deque()
+        self._works: collections.deque[Work] = collections.deque()
         self._offset = 0  # samples of self._works[0] already taken
         self._queued = 0
         self._closed = False
         self._flushing = False  # Flush: start what is queued now, without waiting to fill up
         self._partial = False  # a worker holds a batch that is waiting to fill up
 
-    def put(self, work: Any) -> None:
+    def put(self, work: Work) -> None:
         with self._cond:
             self._works.append(work)
             self._queued += len(work.samples)

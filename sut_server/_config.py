@@ -93,14 +93,6 @@ class NodeConfig:
             raise ConfigError(f"--grace must be a number of seconds >= 0, got {self.grace_s!r}")
         object.__setattr__(self, "backend_options", dict(self.backend_options))
 
-    @property
-    def host(self) -> str:
-        return parse_listen(self.listen)[0]
-
-    @property
-    def port(self) -> int:
-        return parse_listen(self.listen)[1]
-
 
 def _at_least(label: str, value: int, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

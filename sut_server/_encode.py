@@ -10,9 +10,10 @@ parse to exactly the message protobuf would have built. The payload is copied on
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from protos.v1 import sut_node_pb2 as pb
+
+from ._work import Result
 
 _RESULTS_TAG = b"\x0a"  # ResponseBatch.results: field 1, wire type 2 (length-delimited)
 _PAYLOAD_TAG = b"\x1a"  # SampleResult.payload: field 3, wire type 2
@@ -31,26 +32,24 @@ def varint(value: int) -> bytes:
     return bytes(out)
 
 
-def encode_response(results: Sequence[tuple[Any, ...]], sent_ns: int) -> bytes:
-    """Serialize a ResponseBatch of ``results``, each a ``_stream.Result`` tuple:
-    (response_id, kind, payload, n_tokens, error, received_ns, decompressed_ns, computed_ns, ...),
-    all stamped ``sent_ns``."""
+def encode_response(results: Sequence[Result], sent_ns: int) -> bytes:
+    """Serialize a ResponseBatch of ``results``, all stamped ``sent_ns``."""
     parts: list[bytes] = []
     add = parts.append
     for r in results:
         head = _SampleResult(
-            response_id=r[0],
-            kind=r[1],
-            n_tokens=r[3],
-            error=r[4],
+            response_id=r.response_id,
+            kind=r.kind,
+            n_tokens=r.n_tokens,
+            error=r.error,
             timing={
-                "received_ns": r[5],
-                "decompressed_ns": r[6],
-                "computed_ns": r[7],
+                "received_ns": r.received_ns,
+                "decompressed_ns": r.decompressed_ns,
+                "computed_ns": r.computed_ns,
                 "sent_ns": sent_ns,
             },
         ).SerializeToString()
-        payload = r[2]
+        payload = r.payload
         add(_RESULTS_TAG)
         if payload:
             size = varint(len(payload))

@@ -2,7 +2,9 @@
 
 Each worker loops: take a batch from the work queue, decompress each sample (timed, inside the
 node's measurement), call ``backend.infer`` once, and hand every result to its stream's writer.
-A sample that cannot be decoded, or a backend failure, becomes a result with ``error`` set.
+Each decoded sample is an ``InferRequest`` for the backend and, beside it, a ``Pending`` for the
+node (where and when its answer belongs). A sample that cannot be decoded, or a backend failure,
+becomes a result with ``error`` set.
 
 A backend that declares ``inline = True`` (cheap, non-blocking ``infer``, e.g. echo) skips the
 workers when node-side batching is off: the stream's reader thread runs each message itself,
@@ -22,7 +24,8 @@ from ._batcher import Batcher, MessageQueue, Slice, WorkQueue
 from ._codec import CodecError, Decoder
 from ._config import NodeConfig
 from ._limit import InflightLimit
-from ._stream import FINAL, FIRST_TOKEN, Result, Stream, Work, now_ns
+from ._stream import Stream
+from ._work import Pending, Result, Work, error_result, now_ns
 from .backends.base import InferRequest, InferResult
 
 
@@ -136,33 +139,25 @@ class Engine:
 
     def _process(self, batch: list[Slice], decoder: Decoder, counters: _WorkerCounters) -> None:
         decode = decoder.decode
-        on_first = self._first_token
-        requests: list[InferRequest] = []
+        requests: list[InferRequest] = []  # what the backend sees
+        pending: list[Pending] = []  # beside it, what the node needs to answer each one
         for work, samples in batch:
-            stream: Stream = work.stream
-            if stream.closed:
+            if work.stream.closed:
                 counters.skipped += len(samples)
                 continue
-            received = work.received_ns
             for sample in samples:
                 try:
                     data = decode(sample)
                 except CodecError as exc:
-                    t = now_ns()
                     counters.failed += 1
-                    stream.deliver(
-                        [(sample.response_id, FINAL, b"", 0, str(exc), received, t, t, work)]
-                    )
+                    work.stream.deliver([error_result(work, sample, str(exc))])
                     continue
+                books = Pending(sample.response_id, work, now_ns())
                 request = InferRequest(
-                    sample.sample_index, data, sample.dtype, tuple(sample.shape), on_first
+                    sample.sample_index, data, sample.dtype, tuple(sample.shape), books.first_token
                 )
-                request._stream = stream
-                request._response_id = sample.response_id
-                request._work = work
-                request._received_ns = received
-                request._decompressed_ns = now_ns()
                 requests.append(request)
+                pending.append(books)
         if not requests:
             return
         count = len(requests)
@@ -173,27 +168,17 @@ class Engine:
         results = self._infer(requests)
         computed = now_ns()
         by_stream: dict[Stream, list[Result]] = {}
-        for request, result in zip(requests, results):
+        for books, result in zip(pending, results):
             if isinstance(result, bytes):
-                payload, n_tokens, error = result, 0, ""
+                item = books.result(result, 0, "", computed)
             else:
-                payload, n_tokens, error = result.payload, result.n_tokens, result.error
-                if error:
+                if result.error:
                     counters.failed += 1
-            item = (
-                request._response_id,
-                FINAL,
-                payload,
-                n_tokens,
-                error,
-                request._received_ns,
-                request._decompressed_ns,
-                computed,
-                request._work,
-            )
-            found = by_stream.get(request._stream)
+                item = books.result(result.payload, result.n_tokens, result.error, computed)
+            stream = books.work.stream
+            found = by_stream.get(stream)
             if found is None:
-                by_stream[request._stream] = [item]
+                by_stream[stream] = [item]
             else:
                 found.append(item)
         for stream, items in by_stream.items():
@@ -218,21 +203,3 @@ class Engine:
             failed: InferResult | bytes = InferResult(error=f"backend {self.label} failed: {exc!r}")
             return [failed] * len(requests)
         return results
-
-    def _first_token(self, request: InferRequest, payload: bytes) -> None:
-        stream: Stream = request._stream
-        stream.deliver(
-            [
-                (
-                    request._response_id,
-                    FIRST_TOKEN,
-                    bytes(payload),
-                    1,
-                    "",
-                    request._received_ns,
-                    request._decompressed_ns,
-                    now_ns(),
-                    request._work,
-                )
-            ]
-        )

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import queue
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator
 
 import grpc
 
@@ -24,28 +22,7 @@ from protos.v1 import sut_node_pb2 as pb
 
 from ._encode import encode_response
 from ._limit import InflightLimit
-
-now_ns = time.monotonic_ns
-FINAL = pb.SampleResult.KIND_FINAL
-FIRST_TOKEN = pb.SampleResult.KIND_FIRST_TOKEN
-
-Result = tuple[int, int, bytes, int, str, int, int, int, "Work"]
-"""(response_id, kind, payload, n_tokens, error, received_ns, decompressed_ns, computed_ns, work)"""
-
-_WAKE: Any = object()  # tells the writer to re-check whether the stream should end
-
-
-class Work:
-    """The samples of one received SampleBatch, from arrival until each has its final result."""
-
-    __slots__ = ("stream", "samples", "received_ns", "nbytes", "remaining")
-
-    def __init__(self, stream: Stream, samples: Sequence[Any], received_ns: int, nbytes: int):
-        self.stream = stream
-        self.samples = samples
-        self.received_ns = received_ns
-        self.nbytes = nbytes
-        self.remaining = len(samples)  # finals not yet sent; only the writer changes it
+from ._work import FINAL, Result, Work, error_result, now_ns
 
 
 class StreamFailure(Exception):
@@ -70,7 +47,8 @@ class Stream:
     ) -> None:
         self.number = number
         self.node_name = node_name
-        self.outbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        # Results for the writer, or None: re-check whether the stream should end.
+        self.outbox: queue.SimpleQueue[list[Result] | None] = queue.SimpleQueue()
         self.reader: threading.Thread | None = None
         self.closed = False  # no more results will be sent: ended or cancelled
         self.reader_done = False  # the request side is finished (half-close, cancel or failure)
@@ -79,7 +57,6 @@ class Stream:
         self.admitted = 0  # samples accepted (reader)
         self.answered = 0  # final results sent (writer)
         self.refused = 0  # samples that arrived after the stream closed (reader)
-        self.dropped = 0  # results discarded because the stream had closed (workers)
         self._limit = limit
         self._submit = submit
         self._draining = draining
@@ -129,38 +106,30 @@ class Stream:
             self.fail(grpc.StatusCode.INTERNAL, f"reading the stream failed: {exc!r}")
         finally:
             self.reader_done = True
-            self.outbox.put(_WAKE)
+            self.outbox.put(None)
 
     def wake(self) -> None:
         """Make the writer re-check whether the stream should end (e.g. the node is draining)."""
-        self.outbox.put(_WAKE)
+        self.outbox.put(None)
 
     def _gave_up(self) -> bool:
         return self.closed
 
     def _refuse(self, work: Work, message: str) -> None:
-        t = now_ns()
-        self.outbox.put(
-            [
-                (s.response_id, FINAL, b"", 0, message, work.received_ns, t, t, work)
-                for s in work.samples
-            ]
-        )
+        self.outbox.put([error_result(work, sample, message) for sample in work.samples])
 
     def fail(self, code: grpc.StatusCode, message: str) -> None:
         """End the stream with ``code``: the writer aborts the call."""
         if self.failure is None:
             self.failure = StreamFailure(code, message)
-        self.outbox.put(_WAKE)
+        self.outbox.put(None)
 
     # --- workers ---------------------------------------------------------------------------
 
     def deliver(self, results: list[Result]) -> None:
         """Hand results to the writer; they are discarded if the stream has closed."""
-        if self.closed:
-            self.dropped += len(results)
-            return
-        self.outbox.put(results)
+        if not self.closed:
+            self.outbox.put(results)
 
     # --- gRPC ------------------------------------------------------------------------------
 
@@ -174,7 +143,7 @@ class Stream:
             self._held_samples = self._held_bytes = 0
         self._limit.release(samples, nbytes)
         self._limit.wake()
-        self.outbox.put(_WAKE)
+        self.outbox.put(None)
 
     @property
     def pending(self) -> int:
@@ -190,28 +159,27 @@ class Stream:
         empty = outbox.empty
         coalesce_bytes = self._coalesce_bytes
         while True:
-            item = get()
-            check = item is _WAKE
-            if check:
+            items = get()
+            if items is None:
                 if self._should_end(context):
                     return
                 continue
-            items: list[Result] = item
+            check = False
             if not empty():  # more is ready: send it in the same message, up to a size
-                size = sum([len(r[2]) for r in items])
+                size = sum([len(r.payload) for r in items])
                 while size < coalesce_bytes and not empty():
                     more = get()
-                    if more is _WAKE:
+                    if more is None:
                         check = True
                         continue
                     items.extend(more)
-                    size += sum([len(r[2]) for r in more])
+                    size += sum([len(r.payload) for r in more])
             finals = 0
             finished: list[Work] = []
             for r in items:
-                if r[1] == FINAL:
+                if r.kind == FINAL:
                     finals += 1
-                    work = r[8]
+                    work = r.work
                     work.remaining -= 1
                     if not work.remaining:
                         finished.append(work)

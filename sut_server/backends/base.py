@@ -61,7 +61,6 @@ import abc
 import dataclasses
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from .._errors import BackendError
 
@@ -73,20 +72,13 @@ class InferRequest:
     data:         the decompressed payload.
     dtype:        the element type the sender declared, "" if none (numpy names, e.g. "uint8").
     shape:        the declared shape, () if none.
+
+    That is all a backend sees: the node keeps its own books (response id, stream, timestamps)
+    beside each request. ``on_first_token(request, payload)`` is what ``first_token`` calls; the
+    node passes its own, and a test of a backend may pass one to collect first tokens.
     """
 
-    __slots__ = (
-        "sample_index",
-        "data",
-        "dtype",
-        "shape",
-        "_on_first_token",
-        "_stream",
-        "_response_id",
-        "_work",
-        "_received_ns",
-        "_decompressed_ns",
-    )
+    __slots__ = ("sample_index", "data", "dtype", "shape", "_on_first_token")
 
     def __init__(
         self,
@@ -101,12 +93,6 @@ class InferRequest:
         self.dtype = dtype
         self.shape = shape
         self._on_first_token = on_first_token
-        # Node bookkeeping, filled in by the worker that built the request.
-        self._stream: Any = None
-        self._response_id = 0
-        self._work: Any = None
-        self._received_ns = 0
-        self._decompressed_ns = 0
 
     def first_token(self, payload: bytes) -> None:
         """Send the first token now, ahead of the final result (LLM-style backends only)."""

@@ -96,3 +96,16 @@ class Gated(Backend):
         if not Gated.GATE.wait(60):
             raise RuntimeError("the test never opened the gate")
         return [r.data for r in requests]
+
+
+class Fields(Backend):
+    """Answers with what a request offers a backend: its attribute names, then its fields."""
+
+    name = "fields"
+
+    def infer(self, requests):
+        return [
+            " ".join(sorted(n for n in dir(r) if not n.startswith("__"))).encode()
+            + f" | {r.sample_index} {r.dtype} {r.shape} {r.data!r}".encode()
+            for r in requests
+        ]

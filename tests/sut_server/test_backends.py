@@ -159,3 +159,20 @@ def test_a_plugin_class_is_loaded_with_its_options(start_node):
     )
     (result,) = client.infer(pb.SampleBatch(samples=[sample(1, sample_index=9)]))
     assert struct.unpack("<ii", result.payload) == (1, 9)
+
+
+def test_a_backend_sees_the_sample_and_none_of_the_nodes_books(start_node):
+    client = start_node(backend="tests.sut_server.plugins:Fields")
+    (result,) = client.infer(
+        pb.SampleBatch(samples=[sample(7, b"abc", sample_index=42, dtype="uint8", shape=[1, 3])])
+    )
+    names, fields = result.payload.decode().split(" | ")
+    assert names.split() == [
+        "_on_first_token",
+        "data",
+        "dtype",
+        "first_token",
+        "sample_index",
+        "shape",
+    ]
+    assert fields == "42 uint8 (1, 3) b'abc'"

@@ -6,6 +6,7 @@ import pytest
 
 from protos.v1 import sut_node_pb2 as pb
 from sut_server._encode import encode_response, varint
+from sut_server._work import FINAL, Result
 
 FIRST = pb.SampleResult.KIND_FIRST_TOKEN
 
@@ -21,10 +22,10 @@ def test_varint_matches_protobuf(value):
     "results",
     [
         [],
-        [(1, 0, b"x", 0, "", 10, 20, 30, None)],
-        [(2**64 - 1, FIRST, b"\x00" * 200, 1, "", 1, 2, 3, None)],
-        [(5, 0, b"", 0, "zstd payload cannot be decompressed: ü", 4, 5, 6, None)],
-        [(i, 0, bytes([i % 256]) * (i * 997), i, "", i, i + 1, i + 2, None) for i in range(40)],
+        [(1, FINAL, b"x", 0, "", 10, 20, 30)],
+        [(2**64 - 1, FIRST, b"\x00" * 200, 1, "", 1, 2, 3)],
+        [(5, FINAL, b"", 0, "zstd payload cannot be decompressed: ü", 4, 5, 6)],
+        [(i, FINAL, bytes([i % 256]) * (i * 997), i, "", i, i + 1, i + 2) for i in range(40)],
     ],
 )
 def test_encoded_batch_equals_the_protobuf_one(results):
@@ -37,4 +38,5 @@ def test_encoded_batch_equals_the_protobuf_one(results):
                 received_ns=r[5], decompressed_ns=r[6], computed_ns=r[7], sent_ns=sent
             ),
         )  # fmt: skip
+    results = [Result(*fields, work=None) for fields in results]
     assert pb.ResponseBatch.FromString(encode_response(results, sent)) == expected

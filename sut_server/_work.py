@@ -1,0 +1,95 @@
+"""The node's own records of a sample's trip: ``Work`` in, ``Pending`` at the backend, ``Result``
+out. Backends never see them; they get an ``InferRequest`` and nothing else.
+
+    Work     the samples of one received SampleBatch, until each has its final result sent
+    Pending  one sample while the backend holds it: where and when its answer belongs
+    Result   one SampleResult ready to send, with the Work it counts against
+
+All three are ``__slots__`` classes, made once per message or per sample on the hot path.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from protos.v1 import sut_node_pb2 as pb
+
+if TYPE_CHECKING:
+    from ._stream import Stream
+    from .backends.base import InferRequest
+
+now_ns = time.monotonic_ns
+FINAL = pb.SampleResult.KIND_FINAL
+FIRST_TOKEN = pb.SampleResult.KIND_FIRST_TOKEN
+
+
+class Work:
+    """The samples of one received SampleBatch, from arrival until each has its final result."""
+
+    __slots__ = ("stream", "samples", "received_ns", "nbytes", "remaining")
+
+    def __init__(
+        self, stream: Stream, samples: Sequence[pb.Sample], received_ns: int, nbytes: int
+    ) -> None:
+        self.stream = stream
+        self.samples = samples
+        self.received_ns = received_ns
+        self.nbytes = nbytes  # its size on the wire: the in-flight credit it holds
+        self.remaining = len(samples)  # finals not yet sent; only the writer changes it
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class Result:
+    """One SampleResult to send; ``work`` is credited once a FINAL one has been sent.
+
+    A slots dataclass rather than a NamedTuple: made once per sample, it builds faster (about
+    0.5 us against 0.7 us on CPython 3.11) and its fields read as fast as a tuple's indexes.
+    """
+
+    response_id: int
+    kind: pb.SampleResult.Kind  # FINAL or FIRST_TOKEN
+    payload: bytes
+    n_tokens: int
+    error: str
+    received_ns: int
+    decompressed_ns: int
+    computed_ns: int
+    work: Work
+
+
+class Pending:
+    """One decoded sample handed to the backend: what the node needs to answer it later."""
+
+    __slots__ = ("response_id", "work", "decompressed_ns")
+
+    def __init__(self, response_id: int, work: Work, decompressed_ns: int) -> None:
+        self.response_id = response_id
+        self.work = work
+        self.decompressed_ns = decompressed_ns
+
+    def result(self, payload: bytes, n_tokens: int, error: str, computed_ns: int) -> Result:
+        """The FINAL result carrying the backend's answer."""
+        work = self.work
+        return Result(
+            self.response_id, FINAL, payload, n_tokens, error,
+            work.received_ns, self.decompressed_ns, computed_ns, work,
+        )  # fmt: skip
+
+    def first_token(self, request: InferRequest, payload: bytes) -> None:
+        """``InferRequest.first_token`` lands here: send a FIRST_TOKEN result at once."""
+        work = self.work
+        first = Result(
+            self.response_id, FIRST_TOKEN, bytes(payload), 1, "",
+            work.received_ns, self.decompressed_ns, now_ns(), work,
+        )  # fmt: skip
+        work.stream.deliver([first])
+
+
+def error_result(work: Work, sample: pb.Sample, error: str) -> Result:
+    """The FINAL error result for a sample that is not run (undecodable, or the node is
+    draining), stamped now."""
+    t = now_ns()
+    return Result(sample.response_id, FINAL, b"", 0, error, work.received_ns, t, t, work)
