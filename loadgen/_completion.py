@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ._samples import QuerySampleResponse, response_bytes
+from .clock import Clock, RealClock
 
-_now = time.perf_counter_ns
+_REAL = RealClock()
+_now = _REAL.now_ns  # the active series' clock; set_active switches it
 
 _ids_lock = threading.Lock()
 _next_id = 1  # id 0 is reserved, as in the official LoadGen
@@ -62,14 +63,17 @@ class Series:
         log_all: bool = False,
         token_latencies: bool = False,
         needs_first_token: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         n = len(sample_index)
+        self.clock: Clock = clock if clock is not None else RealClock()
         self.n = n
         self.base = _reserve_ids(n)
         self.first_sample_seq = first_sample_seq
         self.sample_index = sample_index
         self.done: list[int] = [0] * n  # completion timestamp, 0 = not yet
         self.completed = 0
+        self.last_done_ns = 0  # when the latest completion arrived
         self.wait_target = _NEVER
         self.event = threading.Event()
         self.lock = threading.Lock()
@@ -115,9 +119,11 @@ class Series:
                     if bad is None:
                         bad = []
                     bad.append(r)
-            self.completed += count
-            if self.completed >= self.wait_target:
-                self.event.set()
+            if count:
+                self.completed += count
+                self.last_done_ns = t
+                if self.completed >= self.wait_target:
+                    self.event.set()
         if bad is not None:
             self._report_bad(bad)
         if response_cb is not None:
@@ -162,9 +168,11 @@ class Series:
                     if bad is None:
                         bad = []
                     bad.append(r)
-            self.completed += count
-            if self.completed >= self.wait_target:
-                self.event.set()
+            if count:
+                self.completed += count
+                self.last_done_ns = t
+                if self.completed >= self.wait_target:
+                    self.event.set()
         for p in problems:
             self._error_sink(p)
         if bad is not None:
@@ -274,25 +282,28 @@ class Series:
     # --- called from the issuing thread ----------------------------------------------------
 
     def wait_for(self, target: int, deadline_ns: int | None, stall_timeout_ns: int) -> str | None:
-        """Block until ``target`` samples completed; return None, or why waiting stopped."""
+        """Block until ``target`` samples completed; return None, or why waiting stopped.
+
+        Waiting stops early when no sample completes for ``stall_timeout_ns`` (counted from
+        the latest completion, or from the start of the wait if that is later) or when the
+        clock reaches ``deadline_ns``. Both are in the series' clock time.
+        """
         # All completed is not enough: the abort path completes the outstanding samples (after
         # setting ``aborted``), and a run it ended must not look finished.
         if self.completed >= target:
             return self.aborted
+        clock = self.clock
         self.wait_target = target
         event = self.event
-        last_count = self.completed
-        last_progress = _now()
+        began = clock.now_ns()
         try:
             while True:
                 event.clear()
                 if self.completed >= target or self.aborted is not None:
                     return self.aborted
-                now = _now()
-                if self.completed != last_count:
-                    last_count = self.completed
-                    last_progress = now
-                elif now - last_progress >= stall_timeout_ns:
+                now = clock.now_ns()
+                stall_at = max(began, self.last_done_ns) + stall_timeout_ns
+                if now >= stall_at:
                     return (
                         f"the SUT completed no sample for {stall_timeout_ns / 1e9:g} s while "
                         f"{target - self.completed} issued samples were outstanding"
@@ -302,7 +313,8 @@ class Series:
                         f"{target - self.completed} issued samples were still outstanding when "
                         "the max_duration_ms limit (plus its grace period) ran out"
                     )
-                event.wait(0.5)
+                wake = stall_at if deadline_ns is None else min(stall_at, deadline_ns)
+                clock.wait(event, wake)
         finally:
             self.wait_target = _NEVER
 
@@ -319,8 +331,10 @@ _active_lock = threading.Lock()
 
 
 def set_active(series: Series | None) -> None:
-    global _active
+    """Route the completion entry points to ``series``, stamping them with its clock."""
+    global _active, _now
     with _active_lock:
+        _now = series.clock.now_ns if series is not None else _REAL.now_ns
         _active = series
 
 

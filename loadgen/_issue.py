@@ -7,7 +7,6 @@ conditions. The loops return an ``IssueOutcome``; they log nothing themselves.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from ._completion import Series
@@ -15,15 +14,7 @@ from ._effective import EffectiveSettings
 from ._enums import TestScenario
 from ._interfaces import SystemUnderTest
 from ._samples import QuerySample
-from ._timer_slack import fine_timer_slack
-
-_now = time.perf_counter_ns
-
-# Below SPIN to go, the Server loop stops sleeping and polls the clock; time.sleep overshoots
-# by tens of microseconds, so it wakes MARGIN early and polls the rest. With a fine timer
-# slack (see _timer_slack) sleeps are closer to exact and the window is narrower.
-_SPIN_NS, _SLEEP_MARGIN_NS = 150_000, 120_000
-_FINE_SPIN_NS, _FINE_SLEEP_MARGIN_NS = 40_000, 30_000
+from .clock import Clock
 
 
 @dataclass
@@ -38,23 +29,6 @@ class IssueOutcome:
     stopped_by: str | None = None  # abort reason, or the wait failure
 
 
-def sleep_until(target_ns: int, spin_ns: int = _SPIN_NS, margin_ns: int = _SLEEP_MARGIN_NS) -> int:
-    """Wait until ``target_ns`` (perf_counter_ns) and return the time it was reached.
-
-    Sleeps while far away and polls the clock close to the target, releasing the GIL in
-    between (``sleep(0)``) so SUT threads still get to run while the issuer waits.
-    """
-    now = _now()
-    while now < target_ns:
-        remaining = target_ns - now
-        if remaining > spin_ns:
-            time.sleep((remaining - margin_ns) / 1e9)
-        else:
-            time.sleep(0)
-        now = _now()
-    return now
-
-
 def issue_queries(
     sut: SystemUnderTest,
     settings: EffectiveSettings,
@@ -63,17 +37,19 @@ def issue_queries(
     series: Series,
     accuracy_mode: bool,
     stall_timeout_ns: int,
+    clock: Clock,
     coalesce: bool = False,
 ) -> IssueOutcome:
     """Issue ``queries`` to ``sut`` following the scenario's rules (spec §3.4)."""
     scenario = settings.scenario
     if scenario == TestScenario.Server:
-        return _issue_server(
-            sut, settings, queries, scheduled_offset_ns, series, accuracy_mode, coalesce
-        )
+        with clock.precise():  # the Server schedule wants its sleeps on time
+            return _server_loop(
+                sut, settings, queries, scheduled_offset_ns, series, accuracy_mode, coalesce, clock
+            )
     if scenario == TestScenario.Offline:
-        return _issue_offline(sut, settings, queries, series, accuracy_mode)
-    return _issue_streams(sut, settings, queries, series, accuracy_mode, stall_timeout_ns)
+        return _issue_offline(sut, settings, queries, series, accuracy_mode, clock)
+    return _issue_streams(sut, settings, queries, series, accuracy_mode, stall_timeout_ns, clock)
 
 
 def _check_limits(
@@ -116,8 +92,10 @@ def _issue_streams(
     series: Series,
     accuracy_mode: bool,
     stall_timeout_ns: int,
+    clock: Clock,
 ) -> IssueOutcome:
     """SingleStream and MultiStream: one query in flight; the next once it has completed."""
+    _now = clock.now_ns
     issue = sut.issue_query
     min_queries = settings.min_query_count
     target_ns = settings.target_duration_ms * 1_000_000
@@ -162,8 +140,10 @@ def _issue_offline(
     queries: list[list[QuerySample]],
     series: Series,
     accuracy_mode: bool,
+    clock: Clock,
 ) -> IssueOutcome:
     """Offline: every query at once (one query in performance mode, one per set in accuracy)."""
+    _now = clock.now_ns
     start = _now()
     out = IssueOutcome(start_ns=start)
     issued_samples = 0
@@ -191,26 +171,6 @@ def _issue_offline(
     return out
 
 
-def _issue_server(
-    sut: SystemUnderTest,
-    settings: EffectiveSettings,
-    queries: list[list[QuerySample]],
-    scheduled_offset_ns: list[int],
-    series: Series,
-    accuracy_mode: bool,
-    coalesce: bool,
-) -> IssueOutcome:
-    """Server: each query at start + its Poisson offset; late queries go out back to back.
-
-    Server has no natural end: every generated query is issued unless a limit stops the run.
-    """
-    with fine_timer_slack() as fine:
-        spin = (_FINE_SPIN_NS, _FINE_SLEEP_MARGIN_NS) if fine else (_SPIN_NS, _SLEEP_MARGIN_NS)
-        return _server_loop(
-            sut, settings, queries, scheduled_offset_ns, series, accuracy_mode, coalesce, spin
-        )
-
-
 def _server_loop(
     sut: SystemUnderTest,
     settings: EffectiveSettings,
@@ -219,10 +179,15 @@ def _server_loop(
     series: Series,
     accuracy_mode: bool,
     coalesce: bool,
-    spin: tuple[int, int],
+    clock: Clock,
 ) -> IssueOutcome:
+    """Server: each query at start + its Poisson offset; late queries go out back to back.
+
+    Server has no natural end: every generated query is issued unless a limit stops the run.
+    """
     issue = sut.issue_query
-    spin_ns, margin_ns = spin
+    _now = clock.now_ns
+    sleep_until = clock.sleep_until
     max_async = settings.max_async_queries
     check_limits = bool(settings.max_query_count or settings.max_duration_ms)
     issue_ns: list[int] = []
@@ -239,7 +204,7 @@ def _server_loop(
         target = start + scheduled_offset_ns[k]
         t = _now()
         if t < target:
-            t = sleep_until(target, spin_ns, margin_ns)
+            t = sleep_until(target)
         query = queries[k]
         if coalesce and k + 1 < nq and start + scheduled_offset_ns[k + 1] <= t:
             query = list(query)
