@@ -93,8 +93,6 @@ class Series:
         self.first_token: list[int] | None = [0] * n if token_latencies else None
         self.n_tokens: list[int] | None = [0] * n if token_latencies else None
         self._token_data: dict[int, bytes] = {}
-        if token_latencies:
-            self.complete = self._complete_tokens  # type: ignore[method-assign]
 
     # --- called from SUT threads -------------------------------------------------------------
 
@@ -107,12 +105,17 @@ class Series:
         base = self.base
         n = self.n
         done = self.done
+        ntok = self.n_tokens
         bad: list[Any] | None = None
+        problems: list[str] | None = None
         with self.lock:
             count = 0
             for r in responses:
                 i = r.id - base
                 if 0 <= i < n and not done[i]:
+                    if ntok is not None:
+                        problems = self._token_problems(r, i, problems)
+                        ntok[i] = r.n_tokens
                     done[i] = t
                     count += 1
                 else:
@@ -124,6 +127,9 @@ class Series:
                 self.last_done_ns = t
                 if self.completed >= self.wait_target:
                     self.event.set()
+        if problems is not None:
+            for p in problems:
+                self._error_sink(p)
         if bad is not None:
             self._report_bad(bad)
         if response_cb is not None:
@@ -132,56 +138,25 @@ class Series:
         if self._logging:
             self._log_accuracy(responses, bad)
 
-    def _complete_tokens(
-        self,
-        responses: Sequence[QuerySampleResponse],
-        t: int,
-        response_cb: Callable[[Any], None] | None = None,
-    ) -> None:
-        base = self.base
-        n = self.n
-        done = self.done
+    def _token_problems(
+        self, r: QuerySampleResponse, i: int, problems: list[str] | None
+    ) -> list[str] | None:
+        """What is wrong with a token-latency response (a missing first token, no token count)."""
         first = self.first_token
-        ntok = self.n_tokens
-        assert first is not None and ntok is not None
-        bad: list[Any] | None = None
-        problems: list[str] = []
-        with self.lock:
-            count = 0
-            for r in responses:
-                i = r.id - base
-                if 0 <= i < n and not done[i]:
-                    if self.needs_first_token and first[i] == 0:
-                        problems.append(
-                            "Attempted to record a sample latency before it's first token "
-                            f"latency (response id {r.id})"
-                        )
-                    if r.n_tokens <= 0:
-                        problems.append(
-                            "n_tokens argument missing or attempted to record 0 as number of "
-                            f"tokens (response id {r.id})"
-                        )
-                    done[i] = t
-                    ntok[i] = r.n_tokens
-                    count += 1
-                else:
-                    if bad is None:
-                        bad = []
-                    bad.append(r)
-            if count:
-                self.completed += count
-                self.last_done_ns = t
-                if self.completed >= self.wait_target:
-                    self.event.set()
-        for p in problems:
-            self._error_sink(p)
-        if bad is not None:
-            self._report_bad(bad)
-        if response_cb is not None:
-            for r in responses:
-                response_cb(r)
-        if self._logging:
-            self._log_accuracy(responses, bad)
+        assert first is not None
+        if self.needs_first_token and first[i] == 0:
+            problems = problems or []
+            problems.append(
+                "Attempted to record a sample latency before it's first token "
+                f"latency (response id {r.id})"
+            )
+        if r.n_tokens <= 0:
+            problems = problems or []
+            problems.append(
+                "n_tokens argument missing or attempted to record 0 as number of "
+                f"tokens (response id {r.id})"
+            )
+        return problems
 
     def first_token_complete(
         self,

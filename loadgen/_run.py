@@ -6,9 +6,11 @@ FindPeakPerformance search, sharing one SequenceGen; the detail log records ever
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -29,6 +31,7 @@ from ._detail_log import (
 from ._effective import EffectiveSettings, effective_settings
 from ._enums import TestMode, TestScenario, coerce_enum
 from ._failed_run import log_failure
+from ._find_peak import find_peak_performance
 from ._interfaces import QuerySampleLibrary, SystemUnderTest
 from ._issue import IssueOutcome, issue_queries
 from ._log_files import open_log_files
@@ -317,10 +320,37 @@ class _TestRun:
             )
 
     def find_peak(self, eff: EffectiveSettings) -> tuple[PerformanceResult | None, float | None]:
-        """FindPeakPerformance (spec §3.8): bounds doubling, then binary search on target QPS."""
-        from ._find_peak import find_peak_performance
+        """FindPeakPerformance (spec §3.8): bounds doubling, then binary search on target QPS.
 
-        return find_peak_performance(self, eff)
+        Each probe loads a sample set of its own, except those of the binary search, which
+        share one set made from its upper bound.
+        """
+        shared: list[LoadableSet] = []
+
+        def probe(settings: EffectiveSettings) -> PerformanceResult:
+            if shared:
+                return self.performance_probe(settings, shared[0])[0]
+            loaded = self.performance_set(settings)
+            self.load(loaded)
+            try:
+                return self.performance_probe(settings, loaded)[0]
+            finally:
+                self.unload(loaded)
+
+        @contextlib.contextmanager
+        def bisecting(upper: EffectiveSettings) -> Iterator[None]:
+            loaded = self.performance_set(upper)
+            self.load(loaded)
+            shared.append(loaded)
+            try:
+                yield
+            finally:
+                shared.clear()
+                self.unload(loaded)
+
+        result, peak_qps = find_peak_performance(eff, probe, self.detail, bisecting)
+        self.log_result(result)
+        return result, peak_qps
 
 
 def _build_queries(gen: GeneratedQueries, base: int) -> list[list[QuerySample]]:
@@ -532,14 +562,4 @@ def _failure_reason(exc: BaseException) -> str:
     return f"Test failed: {type(exc).__name__}: {exc}"
 
 
-def start_test(
-    sut: SystemUnderTest,
-    qsl: QuerySampleLibrary,
-    settings: TestSettings,
-    log_settings: LogSettings | None = None,
-    audit_config: str = "audit.config",
-) -> None:
-    run_test(sut, qsl, settings, log_settings, audit_config)
-
-
-__all__ = ["TestAborted", "TestReport", "run_test", "start_test", "perf_constraints_met"]
+__all__ = ["TestAborted", "TestReport", "run_test", "perf_constraints_met"]
