@@ -210,6 +210,12 @@ def test_single_stream_ends_naturally_at_exactly_min_duration(tmp_path):
     assert d["result_min_latency_ns"] == d["result_max_latency_ns"] == MS
     assert d["result_qps_with_loadgen_overhead"] == 1000.0  # 100 queries over 100 ms
     assert d["result_min_duration_met"] is True and report.validity == "VALID"
+    assert report.errors == report.warnings == 0  # the clocks agree: virtual time is both
+    # The trace's samples lie on the same timeline (us): issued at k ms, answered 1 ms later.
+    trace = json.loads(Path(report.trace_path).read_text())
+    marks = [(e["ph"], e["ts"]) for e in trace["traceEvents"] if e.get("name") == "Sample"]
+    assert marks == [m for k in range(101) for m in (("b", k * 1000.0), ("e", k * 1000.0 + 1000))]
+    assert trace["otherData"]["ts"] == clock.wall_ns() / 1000 - clock.now_ns() / 1000
     text = str(d["early_stopping_result"])
     assert "Early stopping 90.0th percentile estimate: 1000000 " in text
     assert "least 662 total queries" in text  # too few for the 99th percentile estimate
