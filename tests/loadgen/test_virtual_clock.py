@@ -348,3 +348,23 @@ def test_max_duration_stops_issuing_once_it_is_exceeded(tmp_path):
     # Issued at 0..51 ms: after the one at 51 ms the elapsed time exceeds 50 ms.
     assert d["result_query_count"] == 52
     assert "Max test duration reached. duration_ns 51000000" in str(d["error_runtime"])
+
+
+def test_server_stops_issuing_at_too_many_outstanding_queries(tmp_path):
+    clock = VirtualClock()
+    s = settings(
+        lg.TestScenario.Server,
+        server_target_qps=100,
+        server_max_async_queries=2,
+        min_duration_ms=1000,
+        min_query_count=100,
+    )
+    sut = TimedSUT(clock, latency_ns=1000 * MS)  # answers long after the next queries are due
+    report = run(tmp_path, sut, s, clock)
+    d = detail(report)
+    assert len(sut.issued_at) == 3  # the third makes 3 outstanding, more than 2
+    assert d["error_runtime"] == (
+        "IssueQueryThread 0 Ending early: Too many outstanding queries. issued 3 outstanding 3"
+    )
+    assert clock.now_ns() == sut.issued_at[-1] + 1000 * MS  # then waits for all three answers
+    assert d["result_min_queries_met"] is False and report.validity == "INVALID"
