@@ -27,7 +27,6 @@ from ._config import (
     Origin,
     apply_config_file,
     config_warnings,
-    load_settings_with_origins,
     set_field,
 )
 from ._enums import TestMode, TestScenario
@@ -37,7 +36,7 @@ from ._limits import (
     describe_samples,
     generated_samples,
 )
-from ._settings import TestSettings
+from ._settings import TestSettings, load_settings_with_origins
 
 
 @dataclass(frozen=True)

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from ._samples import QuerySampleResponse, response_bytes
+from .clock import Clock, RealClock
 
-_now = time.perf_counter_ns
+_REAL = RealClock()
+_now = _REAL.now_ns  # the active series' clock; set_active switches it
 
 _ids_lock = threading.Lock()
 _next_id = 1  # id 0 is reserved, as in the official LoadGen
@@ -62,14 +63,17 @@ class Series:
         log_all: bool = False,
         token_latencies: bool = False,
         needs_first_token: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         n = len(sample_index)
+        self.clock: Clock = clock if clock is not None else RealClock()
         self.n = n
         self.base = _reserve_ids(n)
         self.first_sample_seq = first_sample_seq
         self.sample_index = sample_index
         self.done: list[int] = [0] * n  # completion timestamp, 0 = not yet
         self.completed = 0
+        self.last_done_ns = 0  # when the latest completion arrived
         self.wait_target = _NEVER
         self.event = threading.Event()
         self.lock = threading.Lock()
@@ -89,8 +93,6 @@ class Series:
         self.first_token: list[int] | None = [0] * n if token_latencies else None
         self.n_tokens: list[int] | None = [0] * n if token_latencies else None
         self._token_data: dict[int, bytes] = {}
-        if token_latencies:
-            self.complete = self._complete_tokens  # type: ignore[method-assign]
 
     # --- called from SUT threads -------------------------------------------------------------
 
@@ -103,21 +105,31 @@ class Series:
         base = self.base
         n = self.n
         done = self.done
+        ntok = self.n_tokens
         bad: list[Any] | None = None
+        problems: list[str] | None = None
         with self.lock:
             count = 0
             for r in responses:
                 i = r.id - base
                 if 0 <= i < n and not done[i]:
+                    if ntok is not None:
+                        problems = self._token_problems(r, i, problems)
+                        ntok[i] = r.n_tokens
                     done[i] = t
                     count += 1
                 else:
                     if bad is None:
                         bad = []
                     bad.append(r)
-            self.completed += count
-            if self.completed >= self.wait_target:
-                self.event.set()
+            if count:
+                self.completed += count
+                self.last_done_ns = t
+                if self.completed >= self.wait_target:
+                    self.event.set()
+        if problems is not None:
+            for p in problems:
+                self._error_sink(p)
         if bad is not None:
             self._report_bad(bad)
         if response_cb is not None:
@@ -126,54 +138,25 @@ class Series:
         if self._logging:
             self._log_accuracy(responses, bad)
 
-    def _complete_tokens(
-        self,
-        responses: Sequence[QuerySampleResponse],
-        t: int,
-        response_cb: Callable[[Any], None] | None = None,
-    ) -> None:
-        base = self.base
-        n = self.n
-        done = self.done
+    def _token_problems(
+        self, r: QuerySampleResponse, i: int, problems: list[str] | None
+    ) -> list[str] | None:
+        """What is wrong with a token-latency response (a missing first token, no token count)."""
         first = self.first_token
-        ntok = self.n_tokens
-        assert first is not None and ntok is not None
-        bad: list[Any] | None = None
-        problems: list[str] = []
-        with self.lock:
-            count = 0
-            for r in responses:
-                i = r.id - base
-                if 0 <= i < n and not done[i]:
-                    if self.needs_first_token and first[i] == 0:
-                        problems.append(
-                            "Attempted to record a sample latency before it's first token "
-                            f"latency (response id {r.id})"
-                        )
-                    if r.n_tokens <= 0:
-                        problems.append(
-                            "n_tokens argument missing or attempted to record 0 as number of "
-                            f"tokens (response id {r.id})"
-                        )
-                    done[i] = t
-                    ntok[i] = r.n_tokens
-                    count += 1
-                else:
-                    if bad is None:
-                        bad = []
-                    bad.append(r)
-            self.completed += count
-            if self.completed >= self.wait_target:
-                self.event.set()
-        for p in problems:
-            self._error_sink(p)
-        if bad is not None:
-            self._report_bad(bad)
-        if response_cb is not None:
-            for r in responses:
-                response_cb(r)
-        if self._logging:
-            self._log_accuracy(responses, bad)
+        assert first is not None
+        if self.needs_first_token and first[i] == 0:
+            problems = problems or []
+            problems.append(
+                "Attempted to record a sample latency before it's first token "
+                f"latency (response id {r.id})"
+            )
+        if r.n_tokens <= 0:
+            problems = problems or []
+            problems.append(
+                "n_tokens argument missing or attempted to record 0 as number of "
+                f"tokens (response id {r.id})"
+            )
+        return problems
 
     def first_token_complete(
         self,
@@ -274,25 +257,28 @@ class Series:
     # --- called from the issuing thread ----------------------------------------------------
 
     def wait_for(self, target: int, deadline_ns: int | None, stall_timeout_ns: int) -> str | None:
-        """Block until ``target`` samples completed; return None, or why waiting stopped."""
+        """Block until ``target`` samples completed; return None, or why waiting stopped.
+
+        Waiting stops early when no sample completes for ``stall_timeout_ns`` (counted from
+        the latest completion, or from the start of the wait if that is later) or when the
+        clock reaches ``deadline_ns``. Both are in the series' clock time.
+        """
         # All completed is not enough: the abort path completes the outstanding samples (after
         # setting ``aborted``), and a run it ended must not look finished.
         if self.completed >= target:
             return self.aborted
+        clock = self.clock
         self.wait_target = target
         event = self.event
-        last_count = self.completed
-        last_progress = _now()
+        began = clock.now_ns()
         try:
             while True:
                 event.clear()
                 if self.completed >= target or self.aborted is not None:
                     return self.aborted
-                now = _now()
-                if self.completed != last_count:
-                    last_count = self.completed
-                    last_progress = now
-                elif now - last_progress >= stall_timeout_ns:
+                now = clock.now_ns()
+                stall_at = max(began, self.last_done_ns) + stall_timeout_ns
+                if now >= stall_at:
                     return (
                         f"the SUT completed no sample for {stall_timeout_ns / 1e9:g} s while "
                         f"{target - self.completed} issued samples were outstanding"
@@ -302,7 +288,8 @@ class Series:
                         f"{target - self.completed} issued samples were still outstanding when "
                         "the max_duration_ms limit (plus its grace period) ran out"
                     )
-                event.wait(0.5)
+                wake = stall_at if deadline_ns is None else min(stall_at, deadline_ns)
+                clock.wait(event, wake)
         finally:
             self.wait_target = _NEVER
 
@@ -319,8 +306,10 @@ _active_lock = threading.Lock()
 
 
 def set_active(series: Series | None) -> None:
-    global _active
+    """Route the completion entry points to ``series``, stamping them with its clock."""
+    global _active, _now
     with _active_lock:
+        _now = series.clock.now_ns if series is not None else _REAL.now_ns
         _active = series
 
 

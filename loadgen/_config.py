@@ -28,13 +28,12 @@ import math
 import re
 import sys
 import threading
-import typing
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ._enums import TestMode, TestScenario
+from ._fields import FIELD_TYPES, TEST_SETTINGS_DEFAULTS, SettingsFields
 from ._pending_log import log_pending
-from ._settings import TEST_SETTINGS_DEFAULTS, TestSettings
 
 # FromConfig return codes, negated errno values as in the official LoadGen.
 CONFIG_OK = 0
@@ -436,7 +435,7 @@ def _find_key(values: dict[str, str], model: str, scenario: str, name: str) -> s
 
 
 def _apply(
-    settings: TestSettings,
+    settings: SettingsFields,
     parsed: ParsedConfig,
     model: str,
     scenario: str,
@@ -590,7 +589,7 @@ def _report(error: ConfigError, logged: object | None = None) -> None:
 
 
 def from_config(
-    settings: TestSettings, path: str, model: str, scenario: str, conf_type: int = CONF_USER
+    settings: SettingsFields, path: str, model: str, scenario: str, conf_type: int = CONF_USER
 ) -> int:
     """``TestSettings.FromConfig``: apply a config file the way the official LoadGen does.
 
@@ -627,7 +626,7 @@ def from_config(
     return CONFIG_OK
 
 
-def apply_audit_config(settings: TestSettings, path: str, scenario: str) -> bool:
+def apply_audit_config(settings: SettingsFields, path: str, scenario: str) -> bool:
     """Apply audit.config as StartTest does, if the file exists; True if it did.
 
     The model is "*", so only ``*.S.K`` and ``*.*.K`` lines take effect.
@@ -642,7 +641,7 @@ def apply_audit_config(settings: TestSettings, path: str, scenario: str) -> bool
     return True
 
 
-def apply_test05(settings: TestSettings) -> bool:
+def apply_test05(settings: SettingsFields) -> bool:
     """If test05 is set: force PerformanceOnly and use the test05 seeds. True if it did."""
     if not settings.test05:
         return False
@@ -654,39 +653,21 @@ def apply_test05(settings: TestSettings) -> bool:
     return True
 
 
-# --- the Pythonic entry points --------------------------------------------------------------
+# --- the Pythonic entry points (``_settings.load_settings`` makes the object) ----------------
 
 
-def load_settings(
+def apply_conf_files(
+    settings: SettingsFields,
     model: str,
     scenario: str,
     user_conf: str | None = None,
     mlperf_conf: str | None = None,
-    base: TestSettings | None = None,
-) -> TestSettings:
-    """Settings for ``model`` in ``scenario``: ``base`` (or defaults), then mlperf.conf, then
-    user.conf, with ``scenario`` set. ``base`` is not changed.
-
-    mlperf.conf is the embedded one unless a path is given. Raises ConfigError on the first
-    problem, including lines the official parser silently skips, values it reads as something
-    else (see ``_misread_value``) or a mode value it rejects; uses no process-global state and
-    logs nothing. Keys nothing reads are not problems here: see ``config_warnings``.
-    """
-    return load_settings_with_origins(model, scenario, user_conf, mlperf_conf, base)[0]
-
-
-def load_settings_with_origins(
-    model: str,
-    scenario: str,
-    user_conf: str | None = None,
-    mlperf_conf: str | None = None,
-    base: TestSettings | None = None,
-) -> tuple[TestSettings, dict[str, Origin]]:
-    """``load_settings``, plus field -> the config line that set it, for every field set."""
+) -> dict[str, Origin]:
+    """Set ``scenario``, then apply mlperf.conf and user.conf strictly, as ``load_settings``
+    does; returns field -> the config line that set it, for every field set."""
     if scenario not in TestScenario.__members__:
         names = ", ".join(TestScenario.__members__)
         raise ConfigError("", None, None, f"unknown scenario '{scenario}'; expected one of {names}")
-    settings = base.copy() if base is not None else TestSettings()
     settings.scenario = TestScenario[scenario]
     sources = [_embedded() if mlperf_conf is None else _read_config(mlperf_conf)]
     if user_conf is not None:
@@ -698,7 +679,7 @@ def load_settings_with_origins(
             settings, parsed, model, scenario, mlperf_conf=is_mlperf_conf, origins=origins
         )
         _raise_first(applied)
-    return settings, origins
+    return origins
 
 
 def config_errors(path: str) -> list[ConfigError]:
@@ -714,7 +695,7 @@ def config_warnings(path: str) -> list[ConfigError]:
 
 
 def apply_config_file(
-    settings: TestSettings, path: str, model: str, scenario: str
+    settings: SettingsFields, path: str, model: str, scenario: str
 ) -> dict[str, Origin]:
     """Apply a user.conf or audit.config strictly (as ``load_settings`` reads user.conf):
     raises ConfigError on the first problem; returns field -> origin for every field set."""
@@ -732,13 +713,12 @@ def _raise_first(problems: Iterable[ConfigError]) -> None:
 
 # --- setting one field from text ------------------------------------------------------------
 
-_FIELD_TYPES: dict[str, object] = typing.get_type_hints(TestSettings)
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 _SIGNED_FIELDS = ("server_find_peak_qps_decimals_of_precision",)  # a C int; the rest are uint64
 
 
-def set_field(settings: TestSettings, name: str, text: str) -> None:
+def set_field(settings: SettingsFields, name: str, text: str) -> None:
     """Set field ``name`` from ``text`` (a CLI ``--set name=text``), converted to its type.
 
     Enums take a member name or number; bools take 1/0, true/false, yes/no, on/off; integers
@@ -749,7 +729,7 @@ def set_field(settings: TestSettings, name: str, text: str) -> None:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         raise ConfigError("--set", None, name, f"not a TestSettings field{hint}")
     try:
-        value = _from_text(name, _FIELD_TYPES[name], text.strip())
+        value = _from_text(name, FIELD_TYPES[name], text.strip())
     except ValueError as exc:
         raise ConfigError("--set", None, name, str(exc)) from None
     setattr(settings, name, value)
@@ -803,7 +783,7 @@ def _enum_from_text(kind: type[enum.IntEnum], text: str) -> enum.IntEnum:
 
 
 def user_conf_lines(
-    settings: TestSettings, fields: Iterable[str], model: str, scenario: str
+    settings: SettingsFields, fields: Iterable[str], model: str, scenario: str
 ) -> list[str]:
     """``fields`` of ``settings`` as user.conf lines (``model.scenario.key = value``).
 

@@ -20,7 +20,7 @@ import pathlib
 import sys
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
@@ -92,12 +92,20 @@ def format_time_ms(offset_ns: int) -> str:
 class DetailLog:
     """Thread-safe writer of detail-log lines to a text stream.
 
-    ``origin_ns`` is the test's start stamp (``time.perf_counter_ns()``); each line's
-    ``time_ms`` is measured from it. ``file``/``line_no`` name the Python code that logged
-    the entry. Errors flush the stream at once, so they survive a crash.
+    ``origin_ns`` is the test's start stamp on the run's clock (``now``, by default
+    ``time.perf_counter_ns``); each line's ``time_ms`` is measured from it. ``file``/``line_no``
+    name the Python code that logged the entry. Errors flush the stream at once, so they
+    survive a crash.
     """
 
-    def __init__(self, stream: TextIO, origin_ns: int, copy_to_stdout: bool = False) -> None:
+    def __init__(
+        self,
+        stream: TextIO,
+        origin_ns: int,
+        copy_to_stdout: bool = False,
+        now: Callable[[], int] = time.perf_counter_ns,
+    ) -> None:
+        self.now = now
         self._stream = stream
         self._origin_ns = origin_ns
         self._copy_to_stdout = copy_to_stdout
@@ -139,7 +147,7 @@ class DetailLog:
         line_no: int,
     ) -> None:
         if time_ns is None:
-            time_ns = time.perf_counter_ns()
+            time_ns = self.now()
         line = (
             f'{MARKER}{{"key": {format_value(str(key))}, "value": {format_value(value)}, '
             f'"time_ms": {format_time_ms(time_ns - self._origin_ns)}, '
@@ -213,7 +221,7 @@ def log_version_info(detail: DetailLog) -> None:
     information at run time, so the git keys say "NA" (which the official tools treat as
     "no status available", not as uncommitted changes).
     """
-    now = time.perf_counter_ns()
+    now = detail.now()
     digests, newest = _package_files()
     local = datetime.fromtimestamp(newest).strftime("%Y-%m-%dT%H:%M:%S.%f")
     utc = datetime.fromtimestamp(newest, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")
@@ -243,7 +251,7 @@ def log_test_start(
 
     Pass the ``test_datetime`` used for the log file names so both agree.
     """
-    now = time.perf_counter_ns()
+    now = detail.now()
     stamp = test_datetime if test_datetime is not None else current_test_datetime()
     detail.log("test_datetime", stamp, time_ns=now)
     detail.log("sut_name", sut_name, time_ns=now)
@@ -342,7 +350,7 @@ def _name(enum_type: type[enum.IntEnum], value: Any) -> str:
 
 def log_requested_settings(detail: DetailLog, settings: TestSettings) -> None:
     """The ``requested_*`` keys: the TestSettings after audit.config, running scenario only."""
-    now = time.perf_counter_ns()
+    now = detail.now()
     scenario = TestScenario(settings.scenario)
     detail.log("requested_scenario", _name(TestScenario, scenario), time_ns=now)
     detail.log("requested_test_mode", _name(TestMode, settings.mode), time_ns=now)
@@ -357,7 +365,7 @@ def log_requested_settings(detail: DetailLog, settings: TestSettings) -> None:
 
 def log_effective_settings(detail: DetailLog, effective: EffectiveSettings) -> None:
     """The ``effective_*`` keys: the normalised settings the run uses."""
-    now = time.perf_counter_ns()
+    now = detail.now()
     detail.log("effective_scenario", _name(TestScenario, effective.scenario), time_ns=now)
     detail.log("effective_test_mode", _name(TestMode, effective.mode), time_ns=now)
     for attr, kind in _EFFECTIVE:
@@ -378,7 +386,7 @@ def _log_stats_percentiles(detail: DetailLog, stats: LatencyStats, template: str
 
 def log_results(detail: DetailLog, result: PerformanceResult) -> None:
     """The result block of a performance run (spec §6.4 item 8), ending with ``num_errors``."""
-    now = time.perf_counter_ns()
+    now = detail.now()
     s = result.settings
     scenario = s.scenario
 

@@ -46,7 +46,7 @@ def _libm_lgamma() -> Callable[[float], float]:
         return math.lgamma
     fn.restype = ctypes.c_double
     fn.argtypes = [ctypes.c_double]
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 _lgamma = _libm_lgamma()

@@ -9,22 +9,25 @@ constraints (not early stopping or duration).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
+from ._detail_log import DetailLog
 from ._effective import EffectiveSettings
 from ._enums import TestScenario
 from ._results import PerformanceResult, perf_constraints_met
 
-if TYPE_CHECKING:
-    from ._run import _TestRun
-
 NOT_SUPPORTED = "Finding peak performance is only supported in Server scenarios."
 
+Probe = Callable[[EffectiveSettings], PerformanceResult]
+"""One performance run at the given settings (a fake in tests: the search needs no runs)."""
 
-class FindPeakLowerBoundFailed(RuntimeError):
-    """The starting server_target_qps already misses the latency bound: nothing to search."""
+Bisecting = Callable[[EffectiveSettings], AbstractContextManager[object]]
+"""Entered around the binary search with its upper bound: the run loads one sample set, made
+from the upper bound's settings, for every probe of the search (as the official LoadGen)."""
 
 
 def field(eff: EffectiveSettings) -> str:
@@ -48,10 +51,20 @@ def is_finished(lower: EffectiveSettings, upper: EffectiveSettings) -> bool:
     return math.floor(lower.target_qps * scale) + 1 >= math.floor(upper.target_qps * scale)
 
 
+def _no_setup(upper: EffectiveSettings) -> AbstractContextManager[object]:
+    return contextlib.nullcontext()
+
+
 def find_peak_performance(
-    run: _TestRun, eff: EffectiveSettings
-) -> tuple[PerformanceResult | None, float | None]:
-    detail = run.detail
+    eff: EffectiveSettings,
+    probe: Probe,
+    detail: DetailLog,
+    bisecting: Bisecting = _no_setup,
+) -> tuple[PerformanceResult, float | None]:
+    """The peak's result and target QPS; (the base result, None) if the base settings fail.
+
+    Raises ValueError outside Server. The caller logs the returned result.
+    """
     detail.log("generic_message", "Starting FindPeakPerformance mode")
     if eff.scenario != TestScenario.Server:
         detail.log("error_invalid_config", NOT_SUPPORTED, error=True)
@@ -60,22 +73,16 @@ def find_peak_performance(
         "generic_message",
         f"FindPeakPerformance: Check validity of the base settings field: {field(eff)}",
     )
-    base_set = run.performance_set(eff)
-    run.load(base_set)
-    try:
-        base_result, _ = run.performance_probe(eff, base_set)
-        met, why = perf_constraints_met(base_result)
-        if not met:
-            detail.log(
-                "error_runtime",
-                "FindPeakPerformance: Initial lower bound does not satisfy performance "
-                f"constraints, msg: {why}",
-                error=True,
-            )
-            run.log_result(base_result)
-            return base_result, None
-    finally:
-        run.unload(base_set)
+    base_result = probe(eff)
+    met, why = perf_constraints_met(base_result)
+    if not met:
+        detail.log(
+            "error_runtime",
+            "FindPeakPerformance: Initial lower bound does not satisfy performance "
+            f"constraints, msg: {why}",
+            error=True,
+        )
+        return base_result, None
 
     lower, lower_result = eff, base_result
     while True:
@@ -84,12 +91,7 @@ def find_peak_performance(
             "generic_message",
             f"FindBoundaries: Checking fields [{field(lower)}, {field(upper)})",
         )
-        probe_set = run.performance_set(upper)
-        run.load(probe_set)
-        try:
-            upper_result, _ = run.performance_probe(upper, probe_set)
-        finally:
-            run.unload(probe_set)
+        upper_result = probe(upper)
         if not perf_constraints_met(upper_result)[0]:
             break
         lower, lower_result = upper, upper_result
@@ -98,9 +100,7 @@ def find_peak_performance(
         f"FindPeakPerformance: Found boundaries: [{field(lower)}, {field(upper)})",
     )
 
-    search_set = run.performance_set(upper)
-    run.load(search_set)
-    try:
+    with bisecting(upper):
         while not is_finished(lower, upper):
             middle = mid(lower, upper)
             detail.log(
@@ -108,7 +108,7 @@ def find_peak_performance(
                 "FindPeakPerformanceBinarySearch: Testing the mid value of bounds "
                 f"[{field(lower)}, {field(upper)}): {field(middle)}",
             )
-            result, _ = run.performance_probe(middle, search_set)
+            result = probe(middle)
             if perf_constraints_met(result)[0]:
                 lower, lower_result = middle, result
             else:
@@ -117,7 +117,4 @@ def find_peak_performance(
             "generic_message",
             f"FindPeakPerformance: Found peak performance field: {field(lower)}",
         )
-        run.log_result(lower_result)
-    finally:
-        run.unload(search_set)
     return lower_result, lower.target_qps

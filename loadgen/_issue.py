@@ -1,13 +1,12 @@
-"""The issuing loops: hand the pre-generated queries to the SUT on the scenario's schedule.
+"""The issue loop: hand the pre-generated queries to the SUT on the scenario's schedule.
 
 Everything that can be computed ahead (queries, sample objects, schedule) is made before the
-loop starts, so each iteration only reads the clock, calls the SUT and checks the end
-conditions. The loops return an ``IssueOutcome``; they log nothing themselves.
+loop starts, so each iteration only waits as its scenario says, calls the SUT and checks the end
+conditions. The loop returns an ``IssueOutcome``; it logs nothing itself.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 
 from ._completion import Series
@@ -15,15 +14,7 @@ from ._effective import EffectiveSettings
 from ._enums import TestScenario
 from ._interfaces import SystemUnderTest
 from ._samples import QuerySample
-from ._timer_slack import fine_timer_slack
-
-_now = time.perf_counter_ns
-
-# Below SPIN to go, the Server loop stops sleeping and polls the clock; time.sleep overshoots
-# by tens of microseconds, so it wakes MARGIN early and polls the rest. With a fine timer
-# slack (see _timer_slack) sleeps are closer to exact and the window is narrower.
-_SPIN_NS, _SLEEP_MARGIN_NS = 150_000, 120_000
-_FINE_SPIN_NS, _FINE_SLEEP_MARGIN_NS = 40_000, 30_000
+from .clock import Clock
 
 
 @dataclass
@@ -38,23 +29,6 @@ class IssueOutcome:
     stopped_by: str | None = None  # abort reason, or the wait failure
 
 
-def sleep_until(target_ns: int, spin_ns: int = _SPIN_NS, margin_ns: int = _SLEEP_MARGIN_NS) -> int:
-    """Wait until ``target_ns`` (perf_counter_ns) and return the time it was reached.
-
-    Sleeps while far away and polls the clock close to the target, releasing the GIL in
-    between (``sleep(0)``) so SUT threads still get to run while the issuer waits.
-    """
-    now = _now()
-    while now < target_ns:
-        remaining = target_ns - now
-        if remaining > spin_ns:
-            time.sleep((remaining - margin_ns) / 1e9)
-        else:
-            time.sleep(0)
-        now = _now()
-    return now
-
-
 def issue_queries(
     sut: SystemUnderTest,
     settings: EffectiveSettings,
@@ -63,17 +37,111 @@ def issue_queries(
     series: Series,
     accuracy_mode: bool,
     stall_timeout_ns: int,
+    clock: Clock,
     coalesce: bool = False,
 ) -> IssueOutcome:
     """Issue ``queries`` to ``sut`` following the scenario's rules (spec §3.4)."""
+    if settings.scenario == TestScenario.Server:
+        with clock.precise():  # the Server schedule wants its sleeps on time
+            return _issue_loop(
+                sut, settings, queries, scheduled_offset_ns, series, accuracy_mode,
+                stall_timeout_ns, clock, coalesce,
+            )  # fmt: skip
+    return _issue_loop(
+        sut, settings, queries, scheduled_offset_ns, series, accuracy_mode,
+        stall_timeout_ns, clock, False,
+    )  # fmt: skip
+
+
+def _issue_loop(
+    sut: SystemUnderTest,
+    settings: EffectiveSettings,
+    queries: list[list[QuerySample]],
+    offsets: list[int],
+    series: Series,
+    accuracy_mode: bool,
+    stall_timeout_ns: int,
+    clock: Clock,
+    coalesce: bool,
+) -> IssueOutcome:
+    """One loop for every scenario; only the wait before each query differs, as officially.
+
+    SingleStream/MultiStream wait until the previous query has completed; Server sleeps until
+    the query's scheduled time (late queries go out back to back); Offline does not wait.
+    Server has no natural end: it issues every generated query unless a limit stops it.
+    """
     scenario = settings.scenario
-    if scenario == TestScenario.Server:
-        return _issue_server(
-            sut, settings, queries, scheduled_offset_ns, series, accuracy_mode, coalesce
-        )
-    if scenario == TestScenario.Offline:
-        return _issue_offline(sut, settings, queries, series, accuracy_mode)
-    return _issue_streams(sut, settings, queries, series, accuracy_mode, stall_timeout_ns)
+    server = scenario == TestScenario.Server
+    one_at_a_time = scenario in (TestScenario.SingleStream, TestScenario.MultiStream)
+    issue = sut.issue_query
+    now = clock.now_ns
+    sleep_until = clock.sleep_until
+    natural = not server and not accuracy_mode
+    min_queries = settings.min_query_count
+    target_ns = settings.target_duration_ms * 1_000_000
+    max_async = settings.max_async_queries if server else 0
+    check_limits = bool(settings.max_query_count or settings.max_duration_ms)
+    issue_ns: list[int] = []
+    record = issue_ns.append
+    nq = len(queries)
+    start = now()
+    out = IssueOutcome(start_ns=start, issue_ns=issue_ns)
+    samples = 0
+    k = 0  # queries issued so far (a coalesced query counts for each query it holds)
+    while k < nq:
+        # --- the scenario's wait -------------------------------------------------------------
+        if one_at_a_time and series.completed != samples:
+            why = series.wait_for(samples, None, stall_timeout_ns)
+            if why is not None:
+                out.stopped_by = why
+                break
+        if series.aborted is not None:
+            out.stopped_by = series.aborted
+            break
+        t = now()
+        if server:
+            target = start + offsets[k]
+            if t < target:
+                t = sleep_until(target)
+        # --- issue ----------------------------------------------------------------------------
+        query = queries[k]
+        record(t)
+        k += 1
+        if coalesce and k < nq and start + offsets[k] <= t:
+            query = list(query)
+            while k < nq and start + offsets[k] <= t:
+                query.extend(queries[k])
+                record(t)
+                k += 1
+        issue(query)
+        samples += len(query)
+        if accuracy_mode:
+            continue
+        # --- end conditions -------------------------------------------------------------------
+        if max_async and k - series.completed > max_async:
+            out.end_messages.append(
+                (
+                    "error_runtime",
+                    "IssueQueryThread 0 Ending early: Too many outstanding queries. issued "
+                    f"{k} outstanding {k - series.completed}",
+                    True,
+                )
+            )
+            break
+        if natural and k >= min_queries and t - start >= target_ns:
+            out.natural_end = True
+            out.end_messages.append((
+                "generic_message", "Ending naturally: Minimum query count and test duration met.",
+                False,
+            ))  # fmt: skip
+            break
+        if check_limits and _check_limits(out, settings, k, t - start):
+            break
+    else:
+        out.ran_out = natural
+    out.queries_issued = k
+    out.samples_issued = samples
+    return out
 
 
 def _check_limits(
@@ -100,178 +168,3 @@ def _check_limits(
         )
         return True
     return False
-
-
-def _natural_end(out: IssueOutcome) -> None:
-    out.natural_end = True
-    out.end_messages.append(
-        ("generic_message", "Ending naturally: Minimum query count and test duration met.", False)
-    )
-
-
-def _issue_streams(
-    sut: SystemUnderTest,
-    settings: EffectiveSettings,
-    queries: list[list[QuerySample]],
-    series: Series,
-    accuracy_mode: bool,
-    stall_timeout_ns: int,
-) -> IssueOutcome:
-    """SingleStream and MultiStream: one query in flight; the next once it has completed."""
-    issue = sut.issue_query
-    min_queries = settings.min_query_count
-    target_ns = settings.target_duration_ms * 1_000_000
-    check_limits = bool(settings.max_query_count or settings.max_duration_ms)
-    issue_ns: list[int] = []
-    record = issue_ns.append
-    start = _now()
-    out = IssueOutcome(start_ns=start, issue_ns=issue_ns)
-    issued_samples = 0
-    k = 0
-    for query in queries:
-        if series.completed != issued_samples:
-            why = series.wait_for(issued_samples, None, stall_timeout_ns)
-            if why is not None:
-                out.stopped_by = why
-                break
-        if series.aborted is not None:
-            out.stopped_by = series.aborted
-            break
-        t = _now()
-        record(t)
-        issue(query)
-        issued_samples += len(query)
-        k += 1
-        if accuracy_mode:
-            continue
-        if k >= min_queries and t - start >= target_ns:
-            _natural_end(out)
-            break
-        if check_limits and _check_limits(out, settings, k, t - start):
-            break
-    else:
-        out.ran_out = not accuracy_mode
-    out.queries_issued = k
-    out.samples_issued = issued_samples
-    return out
-
-
-def _issue_offline(
-    sut: SystemUnderTest,
-    settings: EffectiveSettings,
-    queries: list[list[QuerySample]],
-    series: Series,
-    accuracy_mode: bool,
-) -> IssueOutcome:
-    """Offline: every query at once (one query in performance mode, one per set in accuracy)."""
-    start = _now()
-    out = IssueOutcome(start_ns=start)
-    issued_samples = 0
-    k = 0
-    for query in queries:
-        if series.aborted is not None:
-            out.stopped_by = series.aborted
-            break
-        t = _now()
-        out.issue_ns.append(t)
-        sut.issue_query(query)
-        issued_samples += len(query)
-        k += 1
-        if accuracy_mode:
-            continue
-        if k >= settings.min_query_count and t - start >= settings.target_duration_ms * 1_000_000:
-            _natural_end(out)
-            break
-        if _check_limits(out, settings, k, t - start):
-            break
-    else:
-        out.ran_out = not accuracy_mode
-    out.queries_issued = k
-    out.samples_issued = issued_samples
-    return out
-
-
-def _issue_server(
-    sut: SystemUnderTest,
-    settings: EffectiveSettings,
-    queries: list[list[QuerySample]],
-    scheduled_offset_ns: list[int],
-    series: Series,
-    accuracy_mode: bool,
-    coalesce: bool,
-) -> IssueOutcome:
-    """Server: each query at start + its Poisson offset; late queries go out back to back.
-
-    Server has no natural end: every generated query is issued unless a limit stops the run.
-    """
-    with fine_timer_slack() as fine:
-        spin = (_FINE_SPIN_NS, _FINE_SLEEP_MARGIN_NS) if fine else (_SPIN_NS, _SLEEP_MARGIN_NS)
-        return _server_loop(
-            sut, settings, queries, scheduled_offset_ns, series, accuracy_mode, coalesce, spin
-        )
-
-
-def _server_loop(
-    sut: SystemUnderTest,
-    settings: EffectiveSettings,
-    queries: list[list[QuerySample]],
-    scheduled_offset_ns: list[int],
-    series: Series,
-    accuracy_mode: bool,
-    coalesce: bool,
-    spin: tuple[int, int],
-) -> IssueOutcome:
-    issue = sut.issue_query
-    spin_ns, margin_ns = spin
-    max_async = settings.max_async_queries
-    check_limits = bool(settings.max_query_count or settings.max_duration_ms)
-    issue_ns: list[int] = []
-    record = issue_ns.append
-    nq = len(queries)
-    start = _now()
-    out = IssueOutcome(start_ns=start, issue_ns=issue_ns)
-    issued = 0  # queries (a coalesced query counts for each query it holds)
-    k = 0
-    while k < nq:
-        if series.aborted is not None:
-            out.stopped_by = series.aborted
-            break
-        target = start + scheduled_offset_ns[k]
-        t = _now()
-        if t < target:
-            t = sleep_until(target, spin_ns, margin_ns)
-        query = queries[k]
-        if coalesce and k + 1 < nq and start + scheduled_offset_ns[k + 1] <= t:
-            query = list(query)
-            record(t)
-            k += 1
-            while k < nq and start + scheduled_offset_ns[k] <= t:
-                query.extend(queries[k])
-                record(t)
-                k += 1
-            first_of_next = k
-            issue(query)
-            issued += len(query)
-            k = first_of_next
-        else:
-            record(t)
-            issue(query)
-            issued += 1
-            k += 1
-        if accuracy_mode:
-            continue
-        if max_async and issued - series.completed > max_async:
-            out.end_messages.append(
-                (
-                    "error_runtime",
-                    "IssueQueryThread 0 Ending early: Too many outstanding queries. issued "
-                    f"{issued} outstanding {issued - series.completed}",
-                    True,
-                )
-            )
-            break
-        if check_limits and _check_limits(out, settings, issued, t - start):
-            break
-    out.queries_issued = len(issue_ns)
-    out.samples_issued = out.queries_issued
-    return out

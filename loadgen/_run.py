@@ -6,9 +6,11 @@ FindPeakPerformance search, sharing one SequenceGen; the detail log records ever
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import sys
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -29,10 +31,11 @@ from ._detail_log import (
 from ._effective import EffectiveSettings, effective_settings
 from ._enums import TestMode, TestScenario, coerce_enum
 from ._failed_run import log_failure
+from ._find_peak import find_peak_performance
 from ._interfaces import QuerySampleLibrary, SystemUnderTest
 from ._issue import IssueOutcome, issue_queries
 from ._log_files import open_log_files
-from ._pending_log import drain_pending
+from ._pending_log import PendingEntry, drain_pending
 from ._querygen import (
     LoadableSet,
     SequenceGen,
@@ -46,8 +49,7 @@ from ._samples import QuerySample
 from ._settings import LogSettings, TestSettings
 from ._summary import write_summary
 from ._trace import TraceLog
-
-_now = time.perf_counter_ns
+from .clock import Clock, RealClock
 
 DEFAULT_STALL_TIMEOUT_S = 300.0
 """How long a run waits without any completion while samples are outstanding, before it ends
@@ -85,6 +87,13 @@ def _stall_timeout_ns(stall_timeout_s: float | None) -> int:
     return int(stall_timeout_s * 1e9)
 
 
+def _wall_time(clock: Clock) -> datetime:
+    ns = clock.wall_ns()
+    return datetime.fromtimestamp(ns // 1_000_000_000, timezone.utc) + timedelta(
+        microseconds=(ns % 1_000_000_000) // 1000
+    )
+
+
 def _power_time(t: datetime) -> str:
     return t.strftime("%m-%d-%Y %H:%M:%S.") + f"{t.microsecond // 1000:03d}"
 
@@ -100,7 +109,9 @@ class _TestRun:
         accuracy: AccuracyLog,
         trace: TraceLog | None,
         stall_timeout_ns: int,
+        clock: Clock,
     ) -> None:
+        self.clock = clock
         self.sut = sut
         self.qsl = qsl
         self.detail = detail
@@ -138,10 +149,11 @@ class _TestRun:
     def run_series(
         self, eff: EffectiveSettings, loaded: LoadableSet, accuracy_mode: bool
     ) -> tuple[GeneratedQueries, IssueOutcome, Series]:
-        t0 = _now()
+        now = self.clock.now_ns
+        t0 = now()
         gen = generate_queries(eff, loaded, accuracy_mode, self.seq)
         if self.trace is not None:
-            self.trace.add_complete("GenerateQueries", t0, _now() - t0, {})
+            self.trace.add_complete("GenerateQueries", t0, now() - t0, {})
         detail = self.detail
         detail.log("generated_query_count", gen.query_count)
         detail.log("generated_samples_per_query", gen.samples_per_query)
@@ -159,6 +171,7 @@ class _TestRun:
             log_all=accuracy_mode,
             token_latencies=eff.use_token_latencies,
             needs_first_token=eff.needs_first_token,
+            clock=self.clock,
         )
         queries = _build_queries(gen, series.base)
         offsets = gen.scheduled_offset_ns.tolist()
@@ -177,6 +190,7 @@ class _TestRun:
             series,
             accuracy_mode,
             self.stall_timeout_ns,
+            self.clock,
             coalesce=coalesce,
         )
         for key, text, is_error in outcome.end_messages:
@@ -209,9 +223,7 @@ class _TestRun:
             detail.log(name, 0)
         done = series.done
         last_done = max(done[: outcome.samples_issued], default=0)
-        begin = datetime.now(timezone.utc) - timedelta(
-            microseconds=(_now() - outcome.start_ns) / 1000
-        )
+        begin = _wall_time(self.clock) - timedelta(microseconds=(now() - outcome.start_ns) / 1000)
         active = max(0, last_done - outcome.start_ns)
         detail.log("power_begin", _power_time(begin))
         detail.log("power_end", _power_time(begin + timedelta(microseconds=active / 1000)))
@@ -266,7 +278,7 @@ class _TestRun:
         loaded = self.performance_set(eff)
         self.load(loaded)
         try:
-            pc0, sc0 = _now(), time.time_ns()
+            pc0, sc0 = self.clock.now_ns(), self.clock.wall_ns()
             if eff.print_timestamps:
                 print(f"Loadgen :: Perf mode start. system_clock Timestamp = {sc0 // 10**9}")
             result, delays = self.performance_probe(eff, loaded)
@@ -286,10 +298,11 @@ class _TestRun:
         log_results(self.detail, result)
 
     def _clock_check(self, eff: EffectiveSettings, pc0: int, sc0: int) -> None:
-        pc_ms = (_now() - pc0) // 1_000_000
-        sc_ms = (time.time_ns() - sc0) // 1_000_000
+        pc_ms = (self.clock.now_ns() - pc0) // 1_000_000
+        sc_ms = (self.clock.wall_ns() - sc0) // 1_000_000
         if eff.print_timestamps:
-            print(f"Loadgen :: Perf mode stop. system_clock Timestamp = {time.time_ns() // 10**9}")
+            stop = self.clock.wall_ns() // 10**9
+            print(f"Loadgen :: Perf mode stop. system_clock Timestamp = {stop}")
             print(f"Loadgen :: PerfClock Perf duration = {pc_ms}ms")
             print(f"Loadgen :: system_clock Perf duration = {sc_ms}ms")
         ratio = pc_ms / sc_ms if sc_ms else float("inf") if pc_ms else float("nan")
@@ -307,10 +320,37 @@ class _TestRun:
             )
 
     def find_peak(self, eff: EffectiveSettings) -> tuple[PerformanceResult | None, float | None]:
-        """FindPeakPerformance (spec §3.8): bounds doubling, then binary search on target QPS."""
-        from ._find_peak import find_peak_performance
+        """FindPeakPerformance (spec §3.8): bounds doubling, then binary search on target QPS.
 
-        return find_peak_performance(self, eff)
+        Each probe loads a sample set of its own, except those of the binary search, which
+        share one set made from its upper bound.
+        """
+        shared: list[LoadableSet] = []
+
+        def probe(settings: EffectiveSettings) -> PerformanceResult:
+            if shared:
+                return self.performance_probe(settings, shared[0])[0]
+            loaded = self.performance_set(settings)
+            self.load(loaded)
+            try:
+                return self.performance_probe(settings, loaded)[0]
+            finally:
+                self.unload(loaded)
+
+        @contextlib.contextmanager
+        def bisecting(upper: EffectiveSettings) -> Iterator[None]:
+            loaded = self.performance_set(upper)
+            self.load(loaded)
+            shared.append(loaded)
+            try:
+                yield
+            finally:
+                shared.clear()
+                self.unload(loaded)
+
+        result, peak_qps = find_peak_performance(eff, probe, self.detail, bisecting)
+        self.log_result(result)
+        return result, peak_qps
 
 
 def _build_queries(gen: GeneratedQueries, base: int) -> list[list[QuerySample]]:
@@ -401,23 +441,31 @@ def run_test(
     audit_config: str = "audit.config",
     *,
     stall_timeout_s: float | None = None,
+    clock: Clock | None = None,
 ) -> TestReport:
     """Run one test and return its report; the Pythonic core of StartTest.
 
-    Raises ValueError for invalid settings, LogOutputError when the logs cannot be written and
-    TestAborted when the run was aborted or the SUT stopped answering (the logs are written).
+    ``clock`` is the time the run lives in (``loadgen.clock``): the real monotonic clock by
+    default, or a ``VirtualClock`` for tests of timing logic. Raises ValueError for invalid
+    settings, LogOutputError when the logs cannot be written and TestAborted when the run was
+    aborted or the SUT stopped answering (the logs are written).
     """
     if log_settings is None:
         log_settings = LogSettings()
     scenario = coerce_enum(TestScenario, settings.scenario, "TestSettings.scenario")
     mode = coerce_enum(TestMode, settings.mode, "TestSettings.mode")
     _completion.take_pending_abort()
+    if clock is None:
+        clock = RealClock()
     files = open_log_files(log_settings.log_output)
-    origin = _now()
+    now = clock.now_ns
+    origin = now()
     out = log_settings.log_output
-    detail = DetailLog(files.detail, origin, copy_to_stdout=out.copy_detail_to_stdout)
+    detail = DetailLog(
+        files.detail, origin, copy_to_stdout=out.copy_detail_to_stdout, now=clock.now_ns
+    )
     accuracy = AccuracyLog(files.accuracy)
-    trace = TraceLog(files.trace, origin) if log_settings.enable_trace else None
+    trace = TraceLog(files.trace, origin, clock) if log_settings.enable_trace else None
     report = TestReport(
         summary_path=files.summary_path,
         detail_path=files.detail_path,
@@ -429,10 +477,10 @@ def run_test(
     eff: EffectiveSettings | None = None
     failure: str | None = None
     try:
-        detail.write_pending(drain_pending())
-        t0 = _now()
+        detail.write_pending(_pending(clock))
+        t0 = now()
         sut_name = sut.name()
-        name_ns = _now() - t0
+        name_ns = now() - t0
         report.sut_name = sut_name
         log_version_info(detail)
         total = int(qsl.total_sample_count())
@@ -445,7 +493,7 @@ def run_test(
         if audit_config and os.path.isfile(audit_config):
             apply_audit_config(requested, audit_config, scenario.name)
         apply_test05(requested)
-        detail.write_pending(drain_pending())
+        detail.write_pending(_pending(clock))
         requested.scenario = coerce_enum(TestScenario, requested.scenario, "scenario")
         requested.mode = coerce_enum(TestMode, requested.mode, "mode")
         eff = effective_settings(requested, perf, total)
@@ -454,7 +502,8 @@ def run_test(
         for problem in eff.problems:
             detail.log("error_invalid_test_settings", problem, error=True)
 
-        run = _TestRun(sut, qsl, detail, accuracy, trace, _stall_timeout_ns(stall_timeout_s))
+        stall_ns = _stall_timeout_ns(stall_timeout_s)
+        run = _TestRun(sut, qsl, detail, accuracy, trace, stall_ns, clock)
         if eff.mode in (TestMode.SubmissionRun, TestMode.AccuracyOnly):
             run.accuracy_run(eff)
         if eff.mode in (TestMode.SubmissionRun, TestMode.PerformanceOnly):
@@ -494,6 +543,16 @@ def run_test(
     return report
 
 
+def _pending(clock: Clock) -> list[PendingEntry]:
+    """The entries logged before the test; on another clock than the real one, stamped now
+    (their real-time stamps mean nothing there)."""
+    entries = drain_pending()
+    if isinstance(clock, RealClock):
+        return entries
+    t = clock.now_ns()
+    return [dataclasses.replace(e, time_ns=t) for e in entries]
+
+
 def _failure_reason(exc: BaseException) -> str:
     """Why a run ended early, for its summary and detail log."""
     if isinstance(exc, TestAborted):
@@ -503,14 +562,4 @@ def _failure_reason(exc: BaseException) -> str:
     return f"Test failed: {type(exc).__name__}: {exc}"
 
 
-def start_test(
-    sut: SystemUnderTest,
-    qsl: QuerySampleLibrary,
-    settings: TestSettings,
-    log_settings: LogSettings | None = None,
-    audit_config: str = "audit.config",
-) -> None:
-    run_test(sut, qsl, settings, log_settings, audit_config)
-
-
-__all__ = ["TestAborted", "TestReport", "run_test", "start_test", "perf_constraints_met"]
+__all__ = ["TestAborted", "TestReport", "run_test", "perf_constraints_met"]

@@ -13,11 +13,12 @@ import json
 import math
 import os
 import threading
-import time
 from collections.abc import Mapping
 from typing import TextIO
 
 import numpy as np
+
+from .clock import Clock, RealClock
 
 _CHUNK = 65536  # samples formatted per write
 
@@ -50,15 +51,17 @@ def _args(args: Mapping[str, object] | None) -> str:
 class TraceLog:
     """Thread-safe Chrome-trace writer; ``close()`` writes the footer.
 
-    ``origin_ns`` is the test's start (``time.perf_counter_ns()``); event times are taken on
-    the same clock.
+    ``origin_ns`` is the test's start on ``clock`` (by default the real one); event times are
+    taken on the same clock.
     """
 
-    def __init__(self, stream: TextIO, origin_ns: int) -> None:
+    def __init__(self, stream: TextIO, origin_ns: int, clock: Clock | None = None) -> None:
+        if clock is None:
+            clock = RealClock()
         self._stream = stream
         self._origin_ns = origin_ns
         # The footer states the origin as wall-clock time, as the official trace does.
-        self._origin_epoch_ns = time.time_ns() - (time.perf_counter_ns() - origin_ns)
+        self._origin_epoch_ns = clock.wall_ns() - (clock.now_ns() - origin_ns)
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._closed = False
@@ -91,7 +94,7 @@ class TraceLog:
         *,
         counters: bool = False,
     ) -> None:
-        """One "Sample" async begin/end pair per sample (times are absolute perf_counter_ns).
+        """One "Sample" async begin/end pair per sample (absolute times on the clock).
 
         The begin is at the scheduled time and the end at completion; the args give the
         issue and completion times relative to the scheduled one. ``counters`` adds the

@@ -13,11 +13,11 @@ from ._config import (
     ConfigError,
     config_errors,
     config_warnings,
-    load_settings,
     set_field,
     user_conf_lines,
 )
 from ._limits import MAX_PREGENERATED_SAMPLES, MAX_RUN_SECONDS
+from ._settings import load_settings
 
 __all__ = [
     "MAX_PREGENERATED_SAMPLES",

@@ -98,3 +98,44 @@ def test_official_names_exist_in_the_official_module_too():
     assert missing == set()
     settings_fields = {n for n in dir(mlperf_loadgen.TestSettings()) if not n.startswith("_")}
     assert settings_fields <= set(dir(loadgen.TestSettings()))
+
+
+def loadgen_import_graph() -> dict[str, set[str]]:
+    """Module -> the ``loadgen`` modules it imports at run time (lazy imports included,
+    ``if TYPE_CHECKING:`` blocks not), for the modules directly in ``loadgen/``."""
+    graph: dict[str, set[str]] = {}
+    for path in sorted((ROOT / "loadgen").glob("*.py")):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        type_only = {
+            id(n)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for n in ast.walk(node)
+        }
+        found: set[str] = set()
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.ImportFrom) or node.level != 1 or id(node) in type_only:
+                continue
+            if node.module:
+                found.add(node.module.split(".")[0])
+            else:
+                found.update(alias.name for alias in node.names)
+        graph[path.stem] = found
+    return graph
+
+
+def test_loadgen_modules_import_one_another_without_circles():
+    graph = loadgen_import_graph()
+    assert {"_run", "_find_peak", "_config", "_settings"} <= graph.keys()
+    circles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        for nxt in sorted(graph.get(module, ())):
+            if nxt in path:
+                circles.append(" -> ".join(path[path.index(nxt) :] + [nxt]))
+            elif len(path) < len(graph):
+                visit(nxt, path + [nxt])
+
+    for start in graph:
+        visit(start, [start])
+    assert circles == []

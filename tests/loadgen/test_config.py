@@ -28,13 +28,12 @@ from loadgen._config import (
     config_errors,
     config_warnings,
     from_config,
-    load_settings,
     parse_config,
     set_field,
 )
+from loadgen._fields import TEST_SETTINGS_DEFAULTS
 from loadgen._pending_log import PendingEntry, drain_pending, log_pending
-from loadgen._settings import TEST_SETTINGS_DEFAULTS
-from loadgen.config import check_settings
+from loadgen.config import check_settings, load_settings
 
 CHILD_TIMEOUT_S = 60.0
 
@@ -897,7 +896,7 @@ def test_user_conf_lines_read_back_to_the_same_settings(tmp_path):
         "use_token_latencies": "1",
         "server_coalesce_queries": "1",
     }
-    settings = _config.load_settings("mlp", "Server")
+    settings = load_settings("mlp", "Server")
     for name, value in changed.items():
         _config.set_field(settings, name, value)
     lines = _config.user_conf_lines(settings, [*changed, "offline_expected_qps"], "mlp", "Server")
@@ -905,7 +904,7 @@ def test_user_conf_lines_read_back_to_the_same_settings(tmp_path):
     assert "# offline_expected_qps = 1.0 (no user.conf key sets it in Server)" in lines
     path = tmp_path / "user.conf"
     path.write_text("\n".join(lines) + "\n")
-    again = _config.load_settings("mlp", "Server", str(path))
+    again = load_settings("mlp", "Server", str(path))
     for name in changed:
         assert getattr(again, name) == pytest.approx(getattr(settings, name)), name
 
@@ -1127,3 +1126,12 @@ def test_check_settings_accepts_every_model_of_the_embedded_mlperf_conf():
     for model in embedded_models():
         for scenario in TestScenario.__members__:
             check_settings(model, scenario)
+
+
+def test_the_field_table_matches_the_declared_settings_fields():
+    from loadgen._fields import FIELD_TYPES, SettingsFields
+
+    declared = typing.get_type_hints(TestSettings)
+    assert list(declared) == list(FIELD_TYPES)  # same fields, official order
+    assert declared == FIELD_TYPES
+    assert SettingsFields.__slots__ == tuple(FIELD_TYPES) and TestSettings.__slots__ == ()
