@@ -25,7 +25,7 @@ import numpy as np
 
 from protos.v1 import sut_node_pb2 as pb
 
-from ._transport import NodeDescription
+from .transports import NodeDescription
 
 TIMING_PARTS = ("round_trip", "network", "node", "queueing", "decompression", "compute")
 

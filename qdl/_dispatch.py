@@ -54,9 +54,14 @@ from ._exceptions import (
     ResponseTimeout,
     SampleNotLoaded,
 )
-from ._grpc_transport import GrpcTransport
+from .transports import (
+    GrpcTransport,
+    NodeDescription,
+    OutgoingMessage,
+    Transport,
+    TransportStatistics,
+)
 from ._qsl import EncodedSample, SampleSource
-from ._transport import NodeDescription, OutgoingMessage, Transport, TransportStatistics
 from ._wire import MAX_SAMPLE_FRAMING, sample_batch
 
 _now = time.perf_counter_ns

@@ -104,7 +104,7 @@ class BackendError(QDLError):
 
 
 class NodeProcessError(QDLError):
-    """A node process started by ``qdl._nodes`` exited or never reported ready."""
+    """A node process started by ``lon._nodes`` exited or never reported ready."""
 
 
 class UsageError(QDLError):

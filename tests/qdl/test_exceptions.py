@@ -61,15 +61,17 @@ def test_the_tree():
 def test_exported_names_are_pinned():
     assert set(qdl.__all__) == {
         "BALANCE_POLICIES", "COMPRESSIONS", "DEFAULT_DISPATCH", "DEFAULT_LIMITS",
-        "DEFAULT_PERFORMANCE_COUNT", "DEFAULT_TIMEOUTS", "NO_COMPRESSION", "AlreadyClosed",
+        "DEFAULT_PERFORMANCE_COUNT", "DEFAULT_TIMEOUTS", "LOADGENS", "NO_COMPRESSION", "AlreadyClosed",
         "BackendError", "CompressionConfig", "CompressionError", "ConfigError", "ConnectError",
-        "ConnectTimeout", "DatasetError", "DispatchConfig", "EncodedSample", "FlushTimeout",
+        "ConnectTimeout", "DatasetError", "DispatchConfig", "EncodedSample", "EncodingQSL",
+        "FlushTimeout",
         "GrpcTransport", "IssueTimeout", "Limits", "LoadgenBinding", "MockTransport",
         "NodeDescription", "NodeProcessError", "NodeStatistics", "NotStarted", "NpyDirectoryQSL",
         "OfficialLoadgen", "OurLoadgen", "ProtocolError", "QDLError", "QDLStatistics",
         "QDLTimeout", "QueryDispatchLibrary", "ResponseTimeout", "RunReport", "SampleNotLoaded",
         "StreamBroken", "SyntheticQSL", "SyntheticSpec", "Timeouts", "Transport",
-        "TransportError", "TransportStatistics", "UsageError", "make_binding",
+        "TransportError", "TransportStatistics", "UsageError", "format_table", "make_binding",
+        "synthetic_sample",
     }  # fmt: skip
     for name in qdl.__all__:
         assert hasattr(qdl, name), name
@@ -115,7 +117,7 @@ def test_node_info_is_read_from_describe():
 
 def test_grpc_stub_sanity():
     # The raw-bytes Infer method the transport uses is the one the service defines.
-    from qdl._grpc_transport import INFER_METHOD
+    from qdl.transports._grpc import INFER_METHOD
 
     service = pb.DESCRIPTOR.services_by_name["SutNode"].full_name
     assert f"/{service}/Infer" == INFER_METHOD

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from qdl import QueryDispatchLibrary, StreamBroken
-from qdl._nodes import running_nodes, sut_server_command
+from lon._nodes import running_nodes, sut_server_command
 
 from ..conftest import FINISHED
 from .conftest import LOADGENS, ROOT, loaded_qsl, need_loadgen, queries
-from .test_cli import LON_RUN
+from tests.lon.test_run import LON_RUN
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from qdl._nodes import running_nodes, sut_server_command
+from lon._nodes import running_nodes, sut_server_command
 
-from .conftest import ROOT
+from tests.qdl.conftest import ROOT
 
-LON_RUN = [sys.executable, "-c", "import sys; from qdl._cli import main; sys.exit(main())"]
+LON_RUN = [sys.executable, "-c", "import sys; from lon._run import main; sys.exit(main())"]
 LG_PAIR = ("ours", "official")
 RUN_TIMEOUT_S = 300  # a bound against hanging, not a speed test
 SERVICE_TIME_NS = 20_000_000

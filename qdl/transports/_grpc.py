@@ -31,8 +31,8 @@ from protos.v1 import keepalive
 from protos.v1 import sut_node_pb2 as pb
 from protos.v1 import sut_node_pb2_grpc as pb_grpc
 
-from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUTS, Limits, Timeouts
-from ._exceptions import (
+from .._config import DEFAULT_LIMITS, DEFAULT_TIMEOUTS, Limits, Timeouts
+from .._exceptions import (
     AlreadyClosed,
     ConfigError,
     ConnectError,
@@ -45,7 +45,7 @@ from ._exceptions import (
     map_grpc_exceptions,
 )
 from ._queue import SendQueue
-from ._transport import (
+from ._base import (
     BrokenCallback,
     NodeDescription,
     OutgoingMessage,

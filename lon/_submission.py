@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from loadgen import submission
 
-from ._exceptions import ConfigError
+from qdl import ConfigError
 
 TRANSPORT = "gRPC"
 CONF_HEADER = "# user.conf of the run placed here: lon-run --user-conf, then every --set\n"

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 
 from protos.v1 import sut_node_pb2 as pb
 
-from ._exceptions import AlreadyClosed, ConnectError, NotStarted, StreamBroken
-from ._transport import (
+from .._exceptions import AlreadyClosed, ConnectError, NotStarted, StreamBroken
+from ._base import (
     BrokenCallback,
     NodeDescription,
     OutgoingMessage,

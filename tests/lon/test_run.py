@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 import loadgen
-from qdl._cli import main, parse_options, run
+from lon._run import main, parse_options, run
 
 from ..conftest import FINISHED
-from .conftest import LOADGENS, ROOT, echo_process, need_loadgen
-from .test_grpc import free_port
+from tests.qdl.conftest import LOADGENS, ROOT, echo_process, need_loadgen
+from tests.qdl.transports.test_grpc import free_port
 
-LON_RUN = [sys.executable, "-c", "import sys; from qdl._cli import main; sys.exit(main())"]
+LON_RUN = [sys.executable, "-c", "import sys; from lon._run import main; sys.exit(main())"]
 
 
 def run_cli(argv):

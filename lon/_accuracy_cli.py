@@ -23,6 +23,8 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
+from qdl import ConfigError, QDLError, SyntheticSpec
+
 from ._accuracy import (
     ACCURACY_LOG_FILE,
     ACCURACY_RESULT_FILE,
@@ -31,9 +33,7 @@ from ._accuracy import (
     check_accuracy_log,
     check_nodes_ran_the_model,
 )
-from ._cli import NODE_STATS_FILE
-from ._exceptions import ConfigError, QDLError
-from ._qsl import SyntheticSpec
+from ._run import NODE_STATS_FILE
 
 EXIT_OK, EXIT_BELOW_MINIMUM, EXIT_BAD_INPUT = 0, 1, 2
 

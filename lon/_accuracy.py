@@ -21,8 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._exceptions import ConfigError, DatasetError
-from ._qsl import SyntheticSpec, synthetic_sample
+from qdl import ConfigError, DatasetError, SyntheticSpec, synthetic_sample
 
 ACCURACY_LOG_FILE = "mlperf_log_accuracy.json"
 ACCURACY_RESULT_FILE = "accuracy.txt"

@@ -22,7 +22,7 @@ from qdl import (
     Timeouts,
 )
 
-from .conftest import echo_process, loaded_qsl, queries
+from ..conftest import echo_process, loaded_qsl, queries
 
 
 def free_port() -> int:
@@ -182,9 +182,9 @@ def test_a_node_without_zstd_is_refused_before_the_run(recording, echo_nodes):
 
 
 def test_closing_a_transport_from_its_own_response_callback_is_refused_not_a_hang():
-    from qdl._transport import OutgoingMessage
+    from qdl.transports import OutgoingMessage
 
-    from .echo_node import EchoNode, serve
+    from ..echo_node import EchoNode, serve
 
     with serve(EchoNode("self-closer")) as address:
         transport = GrpcTransport(address)

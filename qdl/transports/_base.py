@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from protos.v1 import sut_node_pb2 as pb
 
-from ._compression import names_of
+from .._compression import names_of
 
 
 @dataclass(frozen=True)

@@ -25,20 +25,28 @@ from loadgen import config as loadgen_config
 from loadgen.logs import mark_run_failed
 from loadgen.submission import DIVISIONS
 
-from . import _issue_delay as issue_delay
-from ._accounting import format_table
-from ._binding import LOADGENS, RunReport, make_binding
-from ._config import (
+from qdl import (
     BALANCE_POLICIES,
     COMPRESSIONS,
     DEFAULT_TIMEOUTS,
+    LOADGENS,
     CompressionConfig,
+    ConfigError,
     DispatchConfig,
+    EncodingQSL,
+    NpyDirectoryQSL,
+    QDLError,
+    QDLStatistics,
+    QueryDispatchLibrary,
+    RunReport,
+    SyntheticQSL,
+    SyntheticSpec,
     Timeouts,
+    format_table,
+    make_binding,
 )
-from ._dispatch import QDLStatistics, QueryDispatchLibrary
-from ._exceptions import ConfigError, QDLError
-from ._qsl import EncodingQSL, NpyDirectoryQSL, SyntheticQSL, SyntheticSpec
+
+from . import _issue_delay as issue_delay
 from ._run_outcome import (
     FindPeakOutcome,
     LoggedErrors,
@@ -296,7 +304,7 @@ def _place_in_submission(
     reports: list[dict[str, Any]],
     out: TextIO,
 ) -> str | None:
-    """Lay the run out in the submission tree (see ``qdl._submission``); None if refused."""
+    """Lay the run out in the submission tree (see ``lon._submission``); None if refused."""
     layout = layout_for(_submission_request(options), options.mode)
     changed = [item.partition("=")[0].strip() for item in options.sets]
     conf_lines = loadgen_config.user_conf_lines(
