@@ -22,7 +22,8 @@ from typing import Any, NoReturn, TextIO
 
 import loadgen
 from loadgen import config as loadgen_config
-from loadgen.logs import mark_run_failed
+from loadgen import logs
+from loadgen.logs import FindPeakOutcome, LoggedErrors, mark_run_failed
 from loadgen.submission import DIVISIONS
 
 from qdl import (
@@ -47,12 +48,6 @@ from qdl import (
 )
 
 from . import _issue_delay as issue_delay
-from ._run_outcome import (
-    FindPeakOutcome,
-    LoggedErrors,
-    read_find_peak_outcome,
-    read_logged_errors,
-)
 from ._submission import SubmissionRequest, layout_for, network_record, place, user_conf_text
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
@@ -267,13 +262,23 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         out.write("issue delay: not measured (the official LoadGen does not expose its schedule)\n")
         out.flush()
     if report.finished:
-        result.logged_errors = read_logged_errors(report.detail_path)
-    if options.mode == "FindPeakPerformance" and report.finished:
-        result.find_peak = read_find_peak_outcome(report.detail_path)
-        _print_find_peak(out, result.find_peak)
+        detail = _read_detail_log(report.detail_path)
+        result.logged_errors = detail.logged_errors() if detail else LoggedErrors()
+        if options.mode == "FindPeakPerformance":
+            result.find_peak = detail.find_peak() if detail else FindPeakOutcome()
+            _print_find_peak(out, result.find_peak)
     if options.submission_dir is not None and report.aborted is None:
         result.submission_run_dir = _place_in_submission(options, settings, report, reports, out)
     return result
+
+
+def _read_detail_log(path: str) -> logs.DetailLog | None:
+    """The finished run's detail log; None if it cannot be read (the summary still judges the
+    run, so an unreadable detail log costs only the warnings drawn from it)."""
+    try:
+        return logs.read_detail_log(path)
+    except logs.LogError:
+        return None
 
 
 def _print_find_peak(out: TextIO, outcome: FindPeakOutcome) -> None:

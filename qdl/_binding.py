@@ -12,7 +12,6 @@ from __future__ import annotations
 import abc
 import ctypes
 import os
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import loadgen
-from loadgen.logs import mark_run_failed
+from loadgen.logs import mark_run_failed, read_validity
 
 from ._exceptions import ConfigError
 
@@ -92,19 +91,6 @@ def make_binding(name: str) -> LoadgenBinding:
 def _log_path(log_settings: loadgen.LogSettings, kind: str) -> str:
     out = log_settings.log_output
     return os.path.join(out.outdir, f"{out.prefix}{kind}{out.suffix}.txt")
-
-
-_RESULT_LINE = re.compile(r"^Result is\s*:\s*(VALID|INVALID)\s*$", re.MULTILINE)
-
-
-def read_validity(summary_path: str) -> str | None:
-    """VALID/INVALID from a summary file, or None if it has no result line (or no file)."""
-    try:
-        with open(summary_path, encoding="utf-8", errors="replace") as f:
-            match = _RESULT_LINE.search(f.read())
-    except OSError:
-        return None
-    return match.group(1) if match else None
 
 
 class OurLoadgen(LoadgenBinding):
