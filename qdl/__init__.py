@@ -8,6 +8,7 @@ prepare samples untimed at load time. ``lon-run`` (``lon._run``) puts it all tog
 
 from ._accounting import format_table
 from ._binding import LOADGENS, LoadgenBinding, OfficialLoadgen, OurLoadgen, RunReport, make_binding
+from ._completer import Completer, Completion
 from ._config import (
     BALANCE_POLICIES,
     COMPRESSIONS,
@@ -64,6 +65,8 @@ __all__ = [
     "NO_COMPRESSION",
     "AlreadyClosed",
     "BackendError",
+    "Completer",
+    "Completion",
     "CompressionConfig",
     "CompressionError",
     "ConfigError",

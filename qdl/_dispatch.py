@@ -40,7 +40,7 @@ import loadgen
 
 from ._accounting import NodeAccount, NodeCounters
 from ._balance import Balancer, make_balancer
-from ._binding import Completion, LoadgenBinding
+from ._completer import Completer, Completion
 from ._compression import negotiate
 from ._config import DEFAULT_DISPATCH, DispatchConfig
 from ._exceptions import (
@@ -123,7 +123,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         self,
         transports: Sequence[Transport],
         samples: SampleSource,
-        binding: LoadgenBinding,
+        binding: Completer,
         config: DispatchConfig = DEFAULT_DISPATCH,
     ) -> None:
         if not transports:
@@ -162,7 +162,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         cls,
         addresses: Sequence[str],
         samples: SampleSource,
-        binding: LoadgenBinding,
+        binding: Completer,
         config: DispatchConfig = DEFAULT_DISPATCH,
     ) -> QueryDispatchLibrary:
         """A QDL with a ``GrpcTransport`` per address (``config.streams_per_node`` each)."""

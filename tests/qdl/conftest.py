@@ -16,8 +16,8 @@ import pytest
 import loadgen
 from qdl import (
     NO_COMPRESSION,
+    Completer,
     CompressionConfig,
-    LoadgenBinding,
     SyntheticQSL,
     SyntheticSpec,
 )
@@ -26,10 +26,8 @@ from tests.conftest import ROOT
 from .echo_node import EchoNode, serve
 
 
-class RecordingLoadgen(LoadgenBinding):
+class RecordingLoadgen(Completer):
     """Plays the LoadGen's side for the QDL: records every completion, first token and abort."""
-
-    name = "recording"
 
     def __init__(self) -> None:
         self.completions: list[tuple[int, bytes, int]] = []
@@ -52,9 +50,6 @@ class RecordingLoadgen(LoadgenBinding):
         with self._cond:
             self.aborts.append((reason, list(outstanding_ids)))
         self.complete([(rid, b"", 0) for rid in outstanding_ids])
-
-    def run(self, sut, qsl, settings, log_settings, audit_config=""):
-        raise NotImplementedError
 
     def wait_for(self, n: int, timeout: float = 60.0) -> None:
         with self._cond:

@@ -62,7 +62,7 @@ def test_exported_names_are_pinned():
     assert set(qdl.__all__) == {
         "BALANCE_POLICIES", "COMPRESSIONS", "DEFAULT_DISPATCH", "DEFAULT_LIMITS",
         "DEFAULT_PERFORMANCE_COUNT", "DEFAULT_TIMEOUTS", "LOADGENS", "NO_COMPRESSION", "AlreadyClosed",
-        "BackendError", "CompressionConfig", "CompressionError", "ConfigError", "ConnectError",
+        "BackendError", "Completer", "Completion", "CompressionConfig", "CompressionError", "ConfigError", "ConnectError",
         "ConnectTimeout", "DatasetError", "DispatchConfig", "EncodedSample", "EncodingQSL",
         "FlushTimeout",
         "GrpcTransport", "IssueTimeout", "Limits", "LoadgenBinding", "MockTransport",
