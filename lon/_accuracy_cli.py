@@ -21,8 +21,9 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import TextIO
 
+from loadgen.cli import EXIT_BAD_INPUT, Parser
 from qdl import ConfigError, QDLError, SyntheticSpec
 
 from ._accuracy import (
@@ -35,7 +36,7 @@ from ._accuracy import (
 )
 from ._run import NODE_STATS_FILE
 
-EXIT_OK, EXIT_BELOW_MINIMUM, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_BELOW_MINIMUM = 0, 1
 
 SHOWN_MISMATCHES = 20
 
@@ -47,14 +48,8 @@ MODEL_OPTIONS = (
 """(flag, its argparse dest, the numpy-mlp option it stands for, numpy-mlp's default)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """One line, no usage dump, like every other bad input."""
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="lon-accuracy",
         description="Score a run of sut-server --backend numpy-mlp on a --synthetic data set "
         "from its mlperf_log_accuracy.json.",

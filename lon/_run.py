@@ -18,7 +18,7 @@ import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
 import loadgen
 from loadgen import config as loadgen_config
@@ -26,6 +26,7 @@ from loadgen import logs
 from loadgen.logs import FindPeakOutcome, LoggedErrors, mark_run_failed
 from loadgen.submission import DIVISIONS
 
+from loadgen.cli import EXIT_BAD_INPUT, Parser
 from qdl import (
     BALANCE_POLICIES,
     COMPRESSIONS,
@@ -56,7 +57,7 @@ DEFAULT_AUDIT_CONFIG = "audit.config"
 NO_AUDIT_CONFIG = "none"
 NODE_STATS_FILE = "lon_node_stats.json"
 
-EXIT_OK, EXIT_INVALID, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_INVALID, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 130
 EXIT_STATUS = (
     (EXIT_OK, "the run finished and is VALID (AccuracyOnly: finished; FindPeak: found a peak)"),
     (EXIT_INVALID, "the run finished and is INVALID (or FindPeakPerformance found no peak)"),
@@ -466,14 +467,8 @@ def _warn_logged_errors(err: TextIO, errors: LoggedErrors) -> None:
     err.flush()
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """One line, no usage dump: bad input is reported like every other bad input."""
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="lon-run",
         description="Run a LoadGen benchmark against SUT nodes over the network (QDL).",
         epilog="exit status:\n"
