@@ -17,7 +17,6 @@ as a meaningless percentage.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ from ._accuracy import (
     check_accuracy_log,
     check_nodes_ran_the_model,
 )
-from ._run import NODE_STATS_FILE
+from ._node_stats import NODE_STATS_FILE, read_node_stats
 
 EXIT_OK, EXIT_BELOW_MINIMUM = 0, 1
 
@@ -154,14 +153,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
 def _fill_from_run_record(args: argparse.Namespace, log_path: str) -> None:
     """Take what was not given from the lon-run record beside the log: the data set (--synthetic
     and its seed) and the model options the nodes reported (seed, hidden, classes)."""
-    record_path = os.path.join(os.path.dirname(log_path), NODE_STATS_FILE)
-    try:
-        with open(record_path, encoding="utf-8") as f:
-            record = json.load(f)
-        if not isinstance(record, dict):
-            record = {}
-    except (OSError, ValueError):
-        record = {}
+    record, record_path = read_node_stats(os.path.dirname(log_path))
     _fill_model_options(args, record, record_path)
     if args.synthetic is not None:
         if args.synthetic_seed is None:

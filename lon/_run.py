@@ -23,10 +23,9 @@ from typing import Any, TextIO
 import loadgen
 from loadgen import config as loadgen_config
 from loadgen import logs
+from loadgen.cli import EXIT_BAD_INPUT, Parser
 from loadgen.logs import FindPeakOutcome, LoggedErrors, mark_run_failed
 from loadgen.submission import DIVISIONS
-
-from loadgen.cli import EXIT_BAD_INPUT, Parser
 from qdl import (
     BALANCE_POLICIES,
     COMPRESSIONS,
@@ -49,13 +48,13 @@ from qdl import (
 )
 
 from . import _issue_delay as issue_delay
+from ._node_stats import NODE_STATS_FILE
 from ._submission import SubmissionRequest, layout_for, network_record, place, user_conf_text
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 MODES = ("PerformanceOnly", "AccuracyOnly", "SubmissionRun", "FindPeakPerformance")
 DEFAULT_AUDIT_CONFIG = "audit.config"
 NO_AUDIT_CONFIG = "none"
-NODE_STATS_FILE = "lon_node_stats.json"
 
 EXIT_OK, EXIT_INVALID, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 130
 EXIT_STATUS = (

@@ -16,8 +16,8 @@ from collections.abc import Sequence
 
 from qdl import QDLError
 
-from ._run import EXIT_INVALID, EXIT_OK, RunOptions, run
 from ._nodes import running_nodes, sut_server_command
+from ._run import EXIT_INVALID, EXIT_OK, RunOptions, run
 
 SAMPLES = "3x32x32:float32:2048"
 """Synthetic inputs: 2048 samples of 3x32x32 float32 (12 KiB each)."""
