@@ -24,10 +24,7 @@ from lon._accuracy import (
 from lon._accuracy_cli import main
 from lon._nodes import running_nodes, sut_server_command
 from qdl._qsl import SyntheticQSL, SyntheticSpec, synthetic_sample
-
-from ..conftest import FINISHED
-from tests.qdl.conftest import LOADGENS, ROOT, need_loadgen
-from .test_run import LON_RUN
+from tests.conftest import FINISHED, LOADGENS, LON_RUN, ROOT, need_loadgen
 
 # The installed console script when there is one (it is declared in pyproject.toml).
 _SCRIPT = os.path.join(os.path.dirname(sys.executable), "lon-accuracy")

@@ -9,10 +9,9 @@ import sys
 
 import pytest
 
-from qdl._exceptions import NodeProcessError
 from lon._nodes import running_nodes, start_node, sut_server_command
-
-from tests.qdl.conftest import LOADGENS, ROOT, need_loadgen
+from qdl._exceptions import NodeProcessError
+from tests.conftest import LOADGENS, ROOT, need_loadgen
 
 ECHO = "tests.qdl.echo_node"
 

@@ -13,11 +13,10 @@ import io
 import pytest
 
 import loadgen
+from lon._nodes import running_nodes, sut_server_command
+from lon._run import EXIT_OK, parse_options, run
 from qdl import DispatchConfig, QueryDispatchLibrary, SyntheticQSL, SyntheticSpec, Timeouts
 from qdl._binding import make_binding
-from lon._run import EXIT_OK, parse_options, run
-from lon._nodes import running_nodes, sut_server_command
-
 from tests.qdl.echo_node import EchoNode, serve
 
 SHORT = Timeouts(flush=0.2, response=30.0)

@@ -9,8 +9,7 @@ import time
 import pytest
 
 from qdl import DispatchConfig, IssueTimeout, Limits, QueryDispatchLibrary, Timeouts
-from qdl.transports import SendQueue
-from qdl.transports import OutgoingMessage
+from qdl.transports import OutgoingMessage, SendQueue
 
 from ..conftest import loaded_qsl, queries
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import signal
-import socket
 import threading
 import time
 
@@ -21,14 +20,10 @@ from qdl import (
     StreamBroken,
     Timeouts,
 )
+from tests.conftest import free_port
 
-from ..conftest import echo_process, loaded_qsl, queries
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ..conftest import loaded_qsl, queries
+from ..echo_node import echo_process
 
 
 def test_round_trip_through_two_real_nodes(recording, echo_nodes):

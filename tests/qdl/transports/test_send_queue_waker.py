@@ -6,8 +6,7 @@ from __future__ import annotations
 import threading
 
 from qdl import DispatchConfig, QueryDispatchLibrary
-from qdl.transports import SendQueue
-from qdl.transports import OutgoingMessage
+from qdl.transports import OutgoingMessage, SendQueue
 
 from ..conftest import loaded_qsl, queries
 
