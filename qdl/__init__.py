@@ -44,7 +44,6 @@ from ._exceptions import (
     TransportError,
     UsageError,
 )
-from .transports import GrpcTransport, MockTransport, NodeDescription, Transport, TransportStatistics
 from ._qsl import (
     EncodedSample,
     EncodingQSL,
@@ -52,6 +51,13 @@ from ._qsl import (
     SyntheticQSL,
     SyntheticSpec,
     synthetic_sample,
+)
+from .transports import (
+    GrpcTransport,
+    MockTransport,
+    NodeDescription,
+    Transport,
+    TransportStatistics,
 )
 
 __all__ = [

@@ -2,9 +2,10 @@
 
 A ``LoadgenBinding`` is a ``Completer`` (what the QDL calls during a run: complete samples and
 first tokens, end a failed run) plus ``run``, which a command calls to wrap the QDL/QSL in
-whatever handle the LoadGen wants and run a test. ``OurLoadgen`` uses ``loadgen``; ``OfficialLoadgen`` uses the ``mlperf_loadgen``
-wheel, whose responses carry raw buffer addresses that must stay valid until
-``QuerySamplesComplete`` returns and which has no way to abort a test.
+whatever handle the LoadGen wants and run a test. ``OurLoadgen`` uses ``loadgen``;
+``OfficialLoadgen`` uses the ``mlperf_loadgen`` wheel, whose responses carry raw buffer
+addresses that must stay valid until ``QuerySamplesComplete`` returns and which has no way to
+abort a test.
 """
 
 from __future__ import annotations

@@ -53,6 +53,8 @@ from ._exceptions import (
     ResponseTimeout,
     SampleNotLoaded,
 )
+from ._qsl import EncodedSample, SampleSource
+from ._wire import FIRST_TOKEN, MAX_SAMPLE_FRAMING, ResponseBatch, sample_batch
 from .transports import (
     GrpcTransport,
     NodeDescription,
@@ -60,11 +62,8 @@ from .transports import (
     Transport,
     TransportStatistics,
 )
-from ._qsl import EncodedSample, SampleSource
-from ._wire import FIRST_TOKEN, MAX_SAMPLE_FRAMING, ResponseBatch, sample_batch
 
 _now = time.perf_counter_ns
-
 
 
 class State(enum.Enum):

@@ -55,7 +55,9 @@ class QDLError(Exception):
         """
         new = QDLError.__new__(type(self))  # subclasses may take other __init__ arguments
         QDLError.__init__(
-            new, self.message if message is None else message, node=self.node,
+            new,
+            self.message if message is None else message,
+            node=self.node,
             response_id=self.response_id,
         )
         new.__cause__ = self

@@ -43,8 +43,6 @@ from .._exceptions import (
     StreamBroken,
 )
 from .._wire import describe_request, flush_request, parse_response_batch
-from ._grpc_errors import map_grpc_exceptions
-from ._queue import SendQueue
 from ._base import (
     BrokenCallback,
     NodeDescription,
@@ -53,6 +51,8 @@ from ._base import (
     Transport,
     TransportStatistics,
 )
+from ._grpc_errors import map_grpc_exceptions
+from ._queue import SendQueue
 
 _now = time.perf_counter_ns
 
@@ -396,7 +396,9 @@ class GrpcTransport(Transport):
                     try:
                         batch = parse(raw)
                     except ValueError as exc:
-                        raise ProtocolError(f"node {self._label}: {exc}", node=self.address) from exc
+                        raise ProtocolError(
+                            f"node {self._label}: {exc}", node=self.address
+                        ) from exc
                     on_response(batch, len(raw), t)
             if not self._closing:
                 error = StreamBroken(

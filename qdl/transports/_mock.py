@@ -12,8 +12,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from .._wire import ResponseBatch, SampleBatch, SampleResult, parse_sample_batch
 from .._exceptions import AlreadyClosed, ConnectError, NotStarted, StreamBroken
+from .._wire import ResponseBatch, SampleBatch, SampleResult, parse_sample_batch
 from ._base import (
     BrokenCallback,
     NodeDescription,
@@ -29,9 +29,7 @@ Handler = Callable[[SampleBatch], "ResponseBatch | Iterable[ResponseBatch] | Non
 def echo_handler(batch: SampleBatch) -> ResponseBatch:
     """Answer every sample at once with its own payload (still compressed, if it was)."""
     return ResponseBatch(
-        results=[
-            SampleResult(response_id=s.response_id, payload=s.payload) for s in batch.samples
-        ]
+        results=[SampleResult(response_id=s.response_id, payload=s.payload) for s in batch.samples]
     )
 
 
