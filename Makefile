@@ -23,7 +23,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 demo: $(STAMP)
-	$(BIN)/python -m qdl.demo
+	$(BIN)/python -m lon.demo
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -34,7 +34,7 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix .
 
 check: lint
-	$(BIN)/mypy loadgen qdl sut_server
+	$(BIN)/mypy loadgen qdl lon sut_server
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/loadgen_null_sut.py

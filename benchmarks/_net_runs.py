@@ -20,12 +20,12 @@ import loadgen
 from qdl import (
     CompressionConfig,
     DispatchConfig,
+    EncodingQSL,
     QueryDispatchLibrary,
     SyntheticQSL,
     SyntheticSpec,
     make_binding,
 )
-from qdl._qsl import EncodingQSL
 
 LATENCY_BOUND_NS = 10_000_000
 """The Server latency bound the search holds the p99 to."""

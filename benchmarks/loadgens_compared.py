@@ -24,9 +24,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
 
-from qdl._nodes import running_nodes, sut_server_command  # noqa: E402
+from lon._nodes import running_nodes, sut_server_command  # noqa: E402
 
-LON_RUN = [sys.executable, "-m", "qdl._cli"]
+LON_RUN = [sys.executable, "-m", "lon._run"]
 LOADGENS = ("ours", "official")
 NODES = {
     "capped": ("--max-qps", "1500"),

@@ -49,7 +49,7 @@ from _net_runs import (  # noqa: E402
 )
 from _raw_tcp import tcp_bytes_per_second  # noqa: E402
 
-from qdl._nodes import running_nodes, sut_server_command  # noqa: E402
+from lon._nodes import running_nodes, sut_server_command  # noqa: E402
 
 SMALL = "256:uint8:1024"
 LARGE = "50000x3:uint8:1024"  # 150,000-byte samples

@@ -3,10 +3,12 @@
 ``QueryDispatchLibrary`` is the LoadGen's SUT; it spreads samples over nodes through
 ``Transport`` objects (``GrpcTransport`` for real nodes, ``MockTransport`` in tests) and
 completes them through a ``LoadgenBinding`` (``OurLoadgen`` or ``OfficialLoadgen``). The QSLs
-prepare samples untimed at load time. ``lon-run`` (``qdl._cli``) puts it all together.
+prepare samples untimed at load time. ``lon-run`` (``lon._run``) puts it all together.
 """
 
-from ._binding import LoadgenBinding, OfficialLoadgen, OurLoadgen, RunReport, make_binding
+from ._accounting import format_table
+from ._binding import LOADGENS, LoadgenBinding, OfficialLoadgen, OurLoadgen, RunReport, make_binding
+from ._completer import Completer, Completion
 from ._config import (
     BALANCE_POLICIES,
     COMPRESSIONS,
@@ -42,10 +44,21 @@ from ._exceptions import (
     TransportError,
     UsageError,
 )
-from ._grpc_transport import GrpcTransport
-from ._mock_transport import MockTransport
-from ._qsl import EncodedSample, NpyDirectoryQSL, SyntheticQSL, SyntheticSpec
-from ._transport import NodeDescription, Transport, TransportStatistics
+from ._qsl import (
+    EncodedSample,
+    EncodingQSL,
+    NpyDirectoryQSL,
+    SyntheticQSL,
+    SyntheticSpec,
+    synthetic_sample,
+)
+from .transports import (
+    GrpcTransport,
+    MockTransport,
+    NodeDescription,
+    Transport,
+    TransportStatistics,
+)
 
 __all__ = [
     "BALANCE_POLICIES",
@@ -54,9 +67,12 @@ __all__ = [
     "DEFAULT_LIMITS",
     "DEFAULT_PERFORMANCE_COUNT",
     "DEFAULT_TIMEOUTS",
+    "LOADGENS",
     "NO_COMPRESSION",
     "AlreadyClosed",
     "BackendError",
+    "Completer",
+    "Completion",
     "CompressionConfig",
     "CompressionError",
     "ConfigError",
@@ -65,6 +81,7 @@ __all__ = [
     "DatasetError",
     "DispatchConfig",
     "EncodedSample",
+    "EncodingQSL",
     "FlushTimeout",
     "GrpcTransport",
     "IssueTimeout",
@@ -94,5 +111,7 @@ __all__ = [
     "TransportError",
     "TransportStatistics",
     "UsageError",
+    "format_table",
     "make_binding",
+    "synthetic_sample",
 ]

@@ -23,9 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from protos.v1 import sut_node_pb2 as pb
-
-from ._transport import NodeDescription
+from ._wire import NodeTiming
+from .transports import NodeDescription
 
 TIMING_PARTS = ("round_trip", "network", "node", "queueing", "decompression", "compute")
 
@@ -62,7 +61,7 @@ class NodeAccount:
             self._messages_issued += 1
             self._bytes_issued += n_bytes
 
-    def received(self, n_bytes: int, answered: list[tuple[int, pb.NodeTiming]]) -> None:
+    def received(self, n_bytes: int, answered: list[tuple[int, NodeTiming]]) -> None:
         """One ResponseBatch of ``n_bytes``; ``answered`` holds (round trip ns, node timing)."""
         with self._lock:
             self._responses += 1

@@ -1,10 +1,11 @@
 """Everything that differs between our LoadGen and the official one, behind one small interface.
 
-The QDL and lon-run only ever call a ``LoadgenBinding``: to complete samples (and first
-tokens), to end a failed run, to wrap the QDL/QSL in whatever handle the LoadGen wants and to
-run a test. ``OurLoadgen`` uses ``loadgen``; ``OfficialLoadgen`` uses the ``mlperf_loadgen``
-wheel, whose responses carry raw buffer addresses that must stay valid until
-``QuerySamplesComplete`` returns and which has no way to abort a test.
+A ``LoadgenBinding`` is a ``Completer`` (what the QDL calls during a run: complete samples and
+first tokens, end a failed run) plus ``run``, which a command calls to wrap the QDL/QSL in
+whatever handle the LoadGen wants and run a test. ``OurLoadgen`` uses ``loadgen``;
+``OfficialLoadgen`` uses the ``mlperf_loadgen`` wheel, whose responses carry raw buffer
+addresses that must stay valid until ``QuerySamplesComplete`` returns and which has no way to
+abort a test.
 """
 
 from __future__ import annotations
@@ -12,23 +13,18 @@ from __future__ import annotations
 import abc
 import ctypes
 import os
-import re
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import loadgen
-from loadgen.logs import mark_run_failed
+from loadgen.logs import mark_run_failed, read_validity
 
+from ._completer import Completer, Completion
+from ._dispatch import QueryDispatchLibrary
 from ._exceptions import ConfigError
-
-if TYPE_CHECKING:
-    from ._dispatch import QueryDispatchLibrary
-
-Completion = tuple[int, bytes, int]
-"""(response id, payload, n_tokens) of one answered sample."""
 
 LOADGENS = ("ours", "official")
 
@@ -51,23 +47,10 @@ class RunReport:
     issue_delay_ns: Any = None  # Server: actual - scheduled issue per query (ours only)
 
 
-class LoadgenBinding(abc.ABC):
-    """The LoadGen-specific operations the QDL and lon-run need."""
+class LoadgenBinding(Completer):
+    """A LoadGen as the QDL (the ``Completer`` calls) and a command (``run``) need it."""
 
     name: str
-
-    @abc.abstractmethod
-    def complete(self, completions: Sequence[Completion]) -> None:
-        """QuerySamplesComplete for these samples, in one call."""
-
-    @abc.abstractmethod
-    def first_token(self, completions: Sequence[Completion]) -> None:
-        """FirstTokenComplete for these samples, in one call."""
-
-    @abc.abstractmethod
-    def abort(self, reason: str, outstanding_ids: Sequence[int]) -> None:
-        """End the running test because of ``reason``; ``outstanding_ids`` were never answered
-        and are no longer on the QDL's books, so this must see to it that they complete."""
 
     @abc.abstractmethod
     def run(
@@ -92,19 +75,6 @@ def make_binding(name: str) -> LoadgenBinding:
 def _log_path(log_settings: loadgen.LogSettings, kind: str) -> str:
     out = log_settings.log_output
     return os.path.join(out.outdir, f"{out.prefix}{kind}{out.suffix}.txt")
-
-
-_RESULT_LINE = re.compile(r"^Result is\s*:\s*(VALID|INVALID)\s*$", re.MULTILINE)
-
-
-def read_validity(summary_path: str) -> str | None:
-    """VALID/INVALID from a summary file, or None if it has no result line (or no file)."""
-    try:
-        with open(summary_path, encoding="utf-8", errors="replace") as f:
-            match = _RESULT_LINE.search(f.read())
-    except OSError:
-        return None
-    return match.group(1) if match else None
 
 
 class OurLoadgen(LoadgenBinding):

@@ -12,15 +12,11 @@ from collections.abc import Sequence
 
 import zstandard
 
-from protos.v1 import sut_node_pb2 as pb
-
 from ._config import CompressionConfig
 from ._exceptions import CompressionError
+from ._wire import COMPRESSION_VALUE
 
-WIRE_VALUE = {"none": pb.COMPRESSION_NONE, "zstd": pb.COMPRESSION_ZSTD}
-"""Algorithm name -> the ``lon.v1.Compression`` enum value on the wire."""
-
-_NAME_OF: dict[int, str] = {int(value): name for name, value in WIRE_VALUE.items()}
+_NAME_OF: dict[int, str] = {int(value): name for name, value in COMPRESSION_VALUE.items()}
 
 
 def names_of(wire_values: Sequence[int]) -> frozenset[str]:
@@ -38,7 +34,7 @@ class Compressor:
 
     def __init__(self, config: CompressionConfig) -> None:
         self.config = config
-        self.wire_value = WIRE_VALUE[config.algorithm]
+        self.wire_value = COMPRESSION_VALUE[config.algorithm]
         self._zstd = (
             zstandard.ZstdCompressor(level=config.level) if config.algorithm == "zstd" else None
         )
@@ -54,9 +50,9 @@ class Compressor:
 
 def decompress(payload: bytes, wire_value: int, uncompressed_size: int) -> bytes:
     """Undo ``Compressor.compress`` (what a node does, timed); checks the size it gets."""
-    if wire_value == pb.COMPRESSION_NONE:
+    if wire_value == COMPRESSION_VALUE["none"]:
         data = payload
-    elif wire_value == pb.COMPRESSION_ZSTD:
+    elif wire_value == COMPRESSION_VALUE["zstd"]:
         try:
             data = zstandard.ZstdDecompressor().decompress(
                 payload, max_output_size=uncompressed_size

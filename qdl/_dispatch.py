@@ -37,11 +37,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import loadgen
-from protos.v1 import sut_node_pb2 as pb
 
 from ._accounting import NodeAccount, NodeCounters
 from ._balance import Balancer, make_balancer
-from ._binding import Completion, LoadgenBinding
+from ._completer import Completer, Completion
 from ._compression import negotiate
 from ._config import DEFAULT_DISPATCH, DispatchConfig
 from ._exceptions import (
@@ -54,15 +53,17 @@ from ._exceptions import (
     ResponseTimeout,
     SampleNotLoaded,
 )
-from ._grpc_transport import GrpcTransport
 from ._qsl import EncodedSample, SampleSource
-from ._transport import NodeDescription, OutgoingMessage, Transport, TransportStatistics
-from ._wire import MAX_SAMPLE_FRAMING, sample_batch
+from ._wire import FIRST_TOKEN, MAX_SAMPLE_FRAMING, ResponseBatch, sample_batch
+from .transports import (
+    GrpcTransport,
+    NodeDescription,
+    OutgoingMessage,
+    Transport,
+    TransportStatistics,
+)
 
 _now = time.perf_counter_ns
-
-
-_FIRST_TOKEN = pb.SampleResult.KIND_FIRST_TOKEN
 
 
 class State(enum.Enum):
@@ -121,7 +122,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         self,
         transports: Sequence[Transport],
         samples: SampleSource,
-        binding: LoadgenBinding,
+        binding: Completer,
         config: DispatchConfig = DEFAULT_DISPATCH,
     ) -> None:
         if not transports:
@@ -160,7 +161,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         cls,
         addresses: Sequence[str],
         samples: SampleSource,
-        binding: LoadgenBinding,
+        binding: Completer,
         config: DispatchConfig = DEFAULT_DISPATCH,
     ) -> QueryDispatchLibrary:
         """A QDL with a ``GrpcTransport`` per address (``config.streams_per_node`` each)."""
@@ -228,10 +229,8 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         if errors:
             first = errors[0]
             if len(errors) > 1 and isinstance(first, QDLError):
-                first.message = f"cannot connect to {len(errors)} nodes: " + "; ".join(
-                    str(e) for e in errors
-                )
-                first.args = (first.message,)
+                every = "; ".join(str(e) for e in errors)
+                raise first.chained(f"cannot connect to {len(errors)} nodes: {every}") from first
             raise first
         return [r for r in results if isinstance(r, NodeDescription)]
 
@@ -412,7 +411,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
 
     # --- response path (the transports' receiving thread) ----------------------------------
 
-    def _on_response(self, node: int, batch: pb.ResponseBatch, size: int, t: int) -> None:
+    def _on_response(self, node: int, batch: ResponseBatch, size: int, t: int) -> None:
         finals: list[Completion] = []
         firsts: list[Completion] = []
         timings = []
@@ -431,7 +430,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                     del pending[rid]
                     self._outstanding[node] -= 1
                     errored.append((rec, rid, r.error))
-                elif r.kind == _FIRST_TOKEN:
+                elif r.kind == FIRST_TOKEN:
                     firsts.append((rid, r.payload, r.n_tokens))
                 else:
                     del pending[rid]
@@ -475,16 +474,15 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
     def _fail(self, error: BaseException, extra_ids: Sequence[int] = ()) -> None:
         """End the run because of ``error`` (first error wins) and complete what is owed."""
         if not isinstance(error, QDLError):
-            wrapped = QDLError(f"internal error: {error!r}")
-            wrapped.__cause__ = error
-            error = wrapped
+            cause = error
+            error = QDLError(f"internal error: {cause!r}")
+            error.__cause__ = cause
         with self._lock:
             first = self._failure is None and self._state is State.OPENED
             if first:
                 ids = list(self._pending) + list(extra_ids)
-                message = self._failure_text(error, len(self._pending))
-                error.message = message
-                error.args = (message,)
+                # A new error that adds the books to the message, caused by the one reported.
+                error = error.chained(self._failure_text(error, len(self._pending)))
                 self._failure = error
                 self._completed += len(ids)
                 self._pending.clear()

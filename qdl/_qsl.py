@@ -16,12 +16,11 @@ from typing import Protocol
 import numpy as np
 
 import loadgen
-from protos.v1 import sut_node_pb2 as pb
 
 from ._compression import Compressor
 from ._config import DEFAULT_PERFORMANCE_COUNT, NO_COMPRESSION, CompressionConfig
 from ._exceptions import ConfigError, DatasetError, SampleNotLoaded
-from ._wire import sample_template
+from ._wire import sample_payload, sample_template
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +40,7 @@ class EncodedSample:
     @property
     def payload(self) -> bytes:
         """The (maybe compressed) payload, parsed back out of the template; not for hot paths."""
-        return bytes(pb.Sample.FromString(self.template).payload)
+        return sample_payload(self.template)
 
 
 class SampleSource(Protocol):

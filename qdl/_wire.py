@@ -1,5 +1,10 @@
-"""Fast SampleBatch encoding: each loaded sample is serialized once, at load time (untimed).
+"""The wire format, in one module: every message the QDL sends or reads goes through here.
 
+Nothing else in ``qdl`` imports the generated protobuf code: the transports, the dispatcher,
+the QSLs and the accounting use the names below (message types, enum values, encoders and
+decoders), so a change of contract shows up in one file.
+
+Fast SampleBatch encoding: each loaded sample is serialized once, at load time (untimed).
 A protobuf message may be written as the concatenation of its fields in any order, so a
 ``lon.v1.Sample`` is the sample's fixed fields (serialized by protobuf when the QSL loads it)
 preceded by its ``response_id``, the only field that changes per issue. Building a SampleBatch
@@ -13,6 +18,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from protos.v1 import sut_node_pb2 as pb
+
+SampleBatch = pb.SampleBatch
+ResponseBatch = pb.ResponseBatch
+SampleResult = pb.SampleResult
+NodeInfo = pb.NodeInfo
+NodeTiming = pb.NodeTiming
+"""The message types, for annotations and for the fake transport's answers."""
+
+FIRST_TOKEN = pb.SampleResult.KIND_FIRST_TOKEN
+"""``SampleResult.kind`` of a first token sent ahead of the final answer."""
+
+COMPRESSION_VALUE = {"none": pb.COMPRESSION_NONE, "zstd": pb.COMPRESSION_ZSTD}
+"""Algorithm name -> the ``lon.v1.Compression`` enum value on the wire."""
 
 _RESPONSE_ID_TAG = b"\x08"  # field 1, varint
 _SAMPLES_TAG = b"\x0a"  # SampleBatch.samples: field 1, length-delimited
@@ -65,3 +83,31 @@ def sample_batch(items: Sequence[tuple[int, bytes]]) -> bytes:
         append(rid)
         append(template)
     return b"".join(parts)
+
+
+def sample_payload(template: bytes) -> bytes:
+    """The payload field of a serialized ``lon.v1.Sample`` (e.g. a ``sample_template``)."""
+    return bytes(pb.Sample.FromString(template).payload)
+
+
+def parse_sample_batch(data: bytes) -> SampleBatch:
+    """A serialized ``lon.v1.SampleBatch`` (what a node reads)."""
+    return pb.SampleBatch.FromString(data)
+
+
+def parse_response_batch(data: bytes) -> ResponseBatch:
+    """A serialized ``lon.v1.ResponseBatch``; ValueError saying why if it does not parse."""
+    try:
+        return pb.ResponseBatch.FromString(data)
+    except Exception as exc:  # protobuf's DecodeError, which is no ValueError
+        raise ValueError(f"unparsable ResponseBatch ({exc})") from exc
+
+
+def describe_request() -> pb.DescribeRequest:
+    """The request of the Describe RPC."""
+    return pb.DescribeRequest()
+
+
+def flush_request() -> pb.FlushRequest:
+    """The request of the Flush RPC."""
+    return pb.FlushRequest()

@@ -1,4 +1,5 @@
-"""What every test package shares: the project root, and where the official scripts are.
+"""What every test package shares: the project root, where the official scripts are, how to
+run lon-run, which LoadGens a test can use, a free loopback port.
 
 The official MLPerf Inference scripts (compliance checks, the submission checker's log parser,
 mlperf.conf) are the judge of what we write; tests run them unchanged from the directory named
@@ -10,6 +11,8 @@ skipped, except under ``CI=true``, where a missing judge must not pass silently.
 from __future__ import annotations
 
 import os
+import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -56,3 +59,22 @@ def official_dir() -> Path:
 FINISHED = (0, 1)
 """lon-run's exit statuses for a run that finished, VALID (0) or INVALID (1). Short runs on a
 busy machine can come out either way; tests of a mechanism accept both, never a failure (3)."""
+
+LON_RUN = [sys.executable, "-c", "import sys; from lon._run import main; sys.exit(main())"]
+"""The lon-run command line, from this checkout (whether or not the console script is on PATH)."""
+
+LOADGENS = ("ours", "official")
+"""The LoadGens a run can use (lon-run --loadgen)."""
+
+
+def need_loadgen(name: str) -> None:
+    """Skip unless LoadGen ``name`` can run a test here (the official one is an optional wheel)."""
+    if name == "official":
+        pytest.importorskip("mlperf_loadgen")
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

@@ -10,10 +10,14 @@ import pytest
 from tests.conftest import ROOT
 
 FORBIDDEN = {
-    "loadgen": {"grpc", "google", "protos", "qdl", "sut_server", "zstandard"},
-    "qdl": {"sut_server"},
-    "sut_server": {"loadgen", "qdl"},
+    "loadgen": {"grpc", "google", "lon", "protos", "qdl", "sut_server", "zstandard"},
+    "qdl": {"lon", "sut_server"},
+    "lon": {"grpc", "google", "protos", "sut_server", "zstandard"},
+    "sut_server": {"loadgen", "lon", "qdl"},
 }
+"""Top-level packages each package must never import. The library (qdl) knows nothing of the
+commands (lon); the commands reach the network and the wire only through qdl; loadgen stands
+alone; the node (sut_server) shares nothing with the LoadGen side."""
 
 
 def imported_top_levels(path: pathlib.Path) -> set[str]:
@@ -37,27 +41,65 @@ def test_package_does_not_import_across_its_boundary(package):
     assert {f: bad for f, bad in offenders.items() if bad} == {}
 
 
-def private_loadgen_imports(path: pathlib.Path) -> list[str]:
-    """``loadgen._x`` modules (or ``_x`` names from ``loadgen``) that ``path`` imports."""
+def _package_of(path: pathlib.Path) -> str:
+    """The dotted package ``path`` is in (a file outside the project is in none)."""
+    if not path.is_relative_to(ROOT):
+        return ""
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts if parts[-1] == "__init__" else parts[:-1]).removesuffix(".__init__")
+
+
+def _imports(nodes: list[ast.AST], package: str) -> list[str]:
     found = []
-    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
-        if isinstance(node, ast.Import):
-            modules = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            modules = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-        else:
-            continue
-        for module in modules:
-            parts = module.split(".")
-            if parts[0] == "loadgen" and any(p.startswith("_") for p in parts[1:]):
-                found.append(module)
+    for tree in nodes:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found += [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                if node.level:
+                    parts = package.split(".")
+                    base = parts[: len(parts) - node.level + 1]
+                    module = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    module = node.module or ""
+                found += [module] + [f"{module}.{a.name}" for a in node.names]
     return found
 
 
+def absolute_imports(path: pathlib.Path) -> list[str]:
+    """Every module ``path`` imports, relative imports resolved, plus ``module.name`` for each
+    name of a from-import (it may be a module)."""
+    return _imports([ast.parse(path.read_text(), filename=str(path))], _package_of(path))
+
+
+def private_imports(path: pathlib.Path, packages: tuple[str, ...]) -> list[str]:
+    """The private modules or names (a ``_`` part) of ``packages`` that ``path`` imports."""
+    found = []
+    for module in absolute_imports(path):
+        parts = module.split(".")
+        if parts[0] in packages and any(p.startswith("_") for p in parts[1:]):
+            found.append(module)
+    return found
+
+
+def private_loadgen_imports(path: pathlib.Path) -> list[str]:
+    """``loadgen._x`` modules (or ``_x`` names from ``loadgen``) that ``path`` imports."""
+    return private_imports(path, ("loadgen",))
+
+
+def python_files(*packages: str) -> list[pathlib.Path]:
+    return sorted(f for p in packages for f in (ROOT / p).rglob("*.py"))
+
+
 def test_qdl_uses_only_the_public_loadgen():
+    offenders = {str(f.relative_to(ROOT)): private_loadgen_imports(f) for f in python_files("qdl")}
+    assert {f: bad for f, bad in offenders.items() if bad} == {}
+
+
+def test_the_commands_use_only_the_public_loadgen_and_qdl():
     offenders = {
-        str(f.relative_to(ROOT)): private_loadgen_imports(f)
-        for f in sorted((ROOT / "qdl").rglob("*.py"))
+        str(f.relative_to(ROOT)): private_imports(f, ("loadgen", "qdl"))
+        for f in python_files("lon")
     }
     assert {f: bad for f, bad in offenders.items() if bad} == {}
 
@@ -66,6 +108,71 @@ def test_private_loadgen_imports_are_found(tmp_path):
     sample = tmp_path / "sample.py"
     sample.write_text("import loadgen\nfrom loadgen import _config, config\nimport loadgen._run\n")
     assert private_loadgen_imports(sample) == ["loadgen._config", "loadgen._run"]
+
+
+def test_relative_imports_are_resolved():
+    # In qdl/transports/_grpc.py, "from .._wire" is qdl._wire, "from ._queue" qdl.transports._queue.
+    found = absolute_imports(ROOT / "qdl" / "transports" / "_grpc.py")
+    assert "qdl._wire" in found and "qdl.transports._queue" in found
+
+
+def test_only_the_grpc_transport_imports_grpc():
+    """grpc, and the generated service stubs, belong to qdl/transports/_grpc*.py alone (the
+    node, sut_server, is a gRPC server and may import both)."""
+    offenders = {}
+    for f in python_files("loadgen", "qdl", "lon"):
+        grpc_modules = sorted(
+            m for m in set(absolute_imports(f)) if m.split(".")[0] == "grpc" or "_pb2_grpc" in m
+        )
+        if grpc_modules and not (f.parent.name == "transports" and f.name.startswith("_grpc")):
+            offenders[str(f.relative_to(ROOT))] = grpc_modules
+    assert offenders == {}
+
+
+def test_only_the_wire_module_uses_the_generated_messages():
+    """qdl/_wire.py encodes and decodes every message; the rest of qdl goes through it."""
+    offenders = {}
+    for f in python_files("qdl"):
+        messages = sorted({m for m in absolute_imports(f) if m.endswith("_pb2")})
+        if messages and f != ROOT / "qdl" / "_wire.py":
+            offenders[str(f.relative_to(ROOT))] = messages
+    assert offenders == {}
+
+
+def top_level_imports(path: pathlib.Path) -> list[str]:
+    """What ``path`` imports at its top level (``if TYPE_CHECKING:`` blocks too: a circle the
+    type checker follows is still a circle), not in function bodies."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    top = [
+        n
+        for n in tree.body
+        if not isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+    ]
+    return _imports(top, _package_of(path))
+
+
+def test_qdl_has_no_import_circles():
+    """Each qdl module depends only on modules that do not depend on it (dispatch on the
+    Completer, the binding on dispatch, ...), so any of them can be imported first."""
+    files = python_files("qdl")
+    names = {_package_of(f) if f.name == "__init__.py" else _package_of(f) + "." + f.stem: f
+             for f in files}  # fmt: skip
+    graph = {
+        name: {m for m in top_level_imports(f) if m in names and m != name}
+        for name, f in names.items()
+    }
+    circles = []
+    for start in graph:
+        stack, seen = [(start, [start])], {start}
+        while stack:
+            node, trail = stack.pop()
+            for nxt in graph[node]:
+                if nxt == start:
+                    circles.append(" -> ".join([*trail, start]))
+                elif nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, [*trail, nxt]))
+    assert circles == []
 
 
 def test_loadgen_public_names_are_pinned():

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
+from ..cli import Parser
 from ._errors import VerifyError
 from ._test01 import verify_test01
 from ._test04 import verify_test04
@@ -22,15 +22,8 @@ PROG = "lon-verify"
 BASELINE = "mlperf_log_accuracy_baseline.json"  # where the official baseline script writes it
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage mistakes become one line on stderr and status 2, like any other bad input."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{PROG}: error: {message} (see {PROG} --help)\n")
-
-
-def _parser() -> _Parser:
-    p = _Parser(
+def _parser() -> Parser:
+    p = Parser(
         prog=PROG,
         description="Verify a TEST01, TEST04 or TEST06 compliance run and write the files "
         "the submission needs under OUTPUT_DIR/TESTxx.",

@@ -1,22 +1,20 @@
-"""Reading the LoadGen logs a compliance test compares, with errors that name the file.
-
-The detail log is read the way the submission checker's strict parser reads it: the first line
-must carry the ``:::MLLOG`` (or ``:::ENDPTS``) marker, every marked line must be JSON, and the
-first occurrence of a key wins. The accuracy log is the JSON array LoadGen writes.
+"""The logs a compliance test compares, read through ``loadgen.logs`` (the one reader of the
+LoadGen's logs), with its errors raised as ``VerifyError``; plus the checks on paths, dtypes
+and hex data the compliance tests share.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from .. import logs
+from ..logs import DetailLog, LogError
 from ._errors import VerifyError
-
-MARKERS = (":::MLLOG", ":::ENDPTS")
 
 
 def require_dir(path: str | Path, what: str) -> Path:
@@ -35,84 +33,31 @@ def require_file(path: Path, what: str) -> Path:
     return path
 
 
-@dataclass(frozen=True)
-class DetailLog:
-    """The keys of one ``mlperf_log_detail.txt`` (first value of each) and its error count."""
-
-    path: Path
-    values: dict[str, Any]
-    error_count: int
-
-    def get(self, key: str) -> Any:
-        """The first value logged under ``key``, or None."""
-        return self.values.get(key)
-
-    def require(self, key: str) -> Any:
-        """The first value logged under ``key``; VerifyError if the log has none."""
-        if key not in self.values:
-            raise VerifyError(f"{self.path}: no {key!r} entry; is this a complete run's log?")
-        return self.values[key]
+@contextlib.contextmanager
+def _as_verify_error() -> Iterator[None]:
+    """A LogError from the shared reader, raised as this package's bad-input error."""
+    try:
+        yield
+    except LogError as exc:
+        raise VerifyError(str(exc)) from exc
 
 
 def read_detail_log(path: Path) -> DetailLog:
-    """Parse a detail log; VerifyError on an unreadable file or a malformed line."""
-    values: dict[str, Any] = {}
-    flagged_errors = 0
-    marker = ""
-    try:
-        with open(path, encoding="utf-8") as f:
-            for number, raw in enumerate(f, start=1):
-                line = raw.rstrip()
-                if number == 1:
-                    marker = next((m for m in MARKERS if line.startswith(m)), "")
-                    if not marker:
-                        raise VerifyError(f"{path}:1: not a LoadGen detail log (no :::MLLOG)")
-                if not line.startswith(marker):
-                    continue
-                try:
-                    message = json.loads(line[len(marker) :])
-                    key = message["key"]
-                    is_error = bool(message.get("metadata", {}).get("is_error", False))
-                except (ValueError, KeyError, TypeError, AttributeError):
-                    raise VerifyError(f"{path}:{number}: malformed log line") from None
-                values.setdefault(key, message.get("value"))
-                flagged_errors += is_error
-    except OSError as exc:
-        raise VerifyError(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise VerifyError(f"{path}: not UTF-8 text") from None
-    if not marker:
-        raise VerifyError(f"{path}: empty file, not a LoadGen detail log")
-    errors = values.get("num_errors", flagged_errors)
-    if not isinstance(errors, int) or isinstance(errors, bool):
-        raise VerifyError(f"{path}: num_errors is {errors!r}, not a count")
-    return DetailLog(path, values, errors)
+    """``loadgen.logs.read_detail_log``; VerifyError on an unreadable or malformed log."""
+    with _as_verify_error():
+        return logs.read_detail_log(path)
+
+
+def require(log: DetailLog, key: str) -> Any:
+    """The first value logged under ``key``; VerifyError if the log has none."""
+    with _as_verify_error():
+        return log.require(key)
 
 
 def read_accuracy_log(path: Path) -> list[dict[str, Any]]:
-    """The entries of an accuracy log; each has an integer ``qsl_idx`` and a string ``data``."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            entries = json.load(f)
-    except OSError as exc:
-        raise VerifyError(f"cannot read {path}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise VerifyError(f"{path}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise VerifyError(
-            f"{path}:{exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno})"
-        ) from None
-    if not isinstance(entries, list):
-        raise VerifyError(f"{path}: not a LoadGen accuracy log (expected a JSON array)")
-    for i, e in enumerate(entries):
-        if not isinstance(e, dict):
-            raise VerifyError(f"{path}: entry {i} is not a JSON object")
-        qsl_idx = e.get("qsl_idx")
-        if not isinstance(qsl_idx, int) or isinstance(qsl_idx, bool):
-            raise VerifyError(f"{path}: entry {i} has no integer qsl_idx")
-        if not isinstance(e.get("data"), str):
-            raise VerifyError(f"{path}: entry {i} (qsl_idx {qsl_idx}) has no data string")
-    return entries
+    """``loadgen.logs.read_accuracy_log``; VerifyError on an unreadable or malformed log."""
+    with _as_verify_error():
+        return logs.read_accuracy_log(path)
 
 
 def entry_name(path: Path, index: int, entry: dict[str, Any]) -> str:

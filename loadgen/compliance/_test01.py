@@ -31,6 +31,7 @@ from ._logs import (
     entry_name,
     read_accuracy_log,
     read_detail_log,
+    require,
     require_dir,
     require_file,
 )
@@ -176,10 +177,10 @@ def check_accuracy_unixmode(reference: Path, test: Path) -> Check:
 
 
 def _metric(log: DetailLog) -> tuple[str, float]:
-    scenario = log.require("effective_scenario")
+    scenario = require(log, "effective_scenario")
     if scenario not in RESULT_KEYS:
         raise VerifyError(f"{log.path}: unknown effective_scenario {scenario!r}")
-    value = log.require(RESULT_KEYS[scenario])
+    value = require(log, RESULT_KEYS[scenario])
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise VerifyError(f"{log.path}: {RESULT_KEYS[scenario]} is {value!r}, not a number")
     return scenario, float(value)

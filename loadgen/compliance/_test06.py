@@ -23,6 +23,7 @@ from ._logs import (
     entry_name,
     read_accuracy_log,
     read_detail_log,
+    require,
     require_dir,
     require_file,
 )
@@ -127,7 +128,7 @@ def _scenario(scenario: str | None, compliance: Path) -> str:
         detail = compliance / "mlperf_log_detail.txt"
         if not detail.is_file():
             raise VerifyError(f"TEST06 needs --scenario (no {detail} to read it from)")
-        scenario = str(read_detail_log(detail).require("effective_scenario"))
+        scenario = str(require(read_detail_log(detail), "effective_scenario"))
     if scenario not in SCENARIOS:
         raise VerifyError(f"scenario {scenario!r} is not one of {', '.join(SCENARIOS)}")
     return scenario

@@ -6,24 +6,18 @@ Exit status: 0 every accuracy directory is sealed, 1 some still need something (
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
 
+from ..cli import Parser
 from ._errors import SubmissionError
 from ._seal import seal_tree
 
 PROG = "lon-submission"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{PROG}: error: {message} (see {PROG} --help)\n")
-
-
-def _parser() -> _Parser:
-    p = _Parser(prog=PROG, description="Finish a submission tree written by lon-run.")
+def _parser() -> Parser:
+    p = Parser(prog=PROG, description="Finish a submission tree written by lon-run.")
     sub = p.add_subparsers(dest="command", required=True)
     seal = sub.add_parser(
         "seal",

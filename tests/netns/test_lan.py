@@ -86,7 +86,7 @@ def lan(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[list[str]]:
 
 
 def _run(nodes: list[str], out: Path, scenario: str, *extra: str) -> subprocess.CompletedProcess:
-    cmd = ["ip", "netns", "exec", f"{PREFIX}-lg", sys.executable, "-m", "qdl._cli"]
+    cmd = ["ip", "netns", "exec", f"{PREFIX}-lg", sys.executable, "-m", "lon._run"]
     cmd += ["--nodes", ",".join(nodes), "--scenario", scenario, "--output", str(out)]
     cmd += ["--set", "min_duration_ms=1000", "--set", "min_query_count=200", *extra]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
@@ -171,7 +171,7 @@ def test_lan_sh_says_it_needs_root() -> None:
 def test_a_cut_link_ends_the_run_within_seconds_naming_the_node(
     lan: list[str], tmp_path: Path
 ) -> None:
-    cmd = ["ip", "netns", "exec", f"{PREFIX}-lg", sys.executable, "-m", "qdl._cli"]
+    cmd = ["ip", "netns", "exec", f"{PREFIX}-lg", sys.executable, "-m", "lon._run"]
     cmd += ["--nodes", ",".join(lan), "--scenario", "Server", "--output", str(tmp_path / "cut")]
     cmd += ["--synthetic", "8x8:uint8:64", "--set", "server_target_qps=300"]
     cmd += ["--set", f"min_duration_ms={1000 * RUN_TIMEOUT_S}"]  # it would run for 5 minutes

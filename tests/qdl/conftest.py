@@ -4,32 +4,25 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import re
-import subprocess
-import sys
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import pytest
 
 import loadgen
 from qdl import (
     NO_COMPRESSION,
+    Completer,
     CompressionConfig,
-    LoadgenBinding,
     SyntheticQSL,
     SyntheticSpec,
 )
-from tests.conftest import ROOT
 
 from .echo_node import EchoNode, serve
 
 
-class RecordingLoadgen(LoadgenBinding):
+class RecordingLoadgen(Completer):
     """Plays the LoadGen's side for the QDL: records every completion, first token and abort."""
-
-    name = "recording"
 
     def __init__(self) -> None:
         self.completions: list[tuple[int, bytes, int]] = []
@@ -52,9 +45,6 @@ class RecordingLoadgen(LoadgenBinding):
         with self._cond:
             self.aborts.append((reason, list(outstanding_ids)))
         self.complete([(rid, b"", 0) for rid in outstanding_ids])
-
-    def run(self, sut, qsl, settings, log_settings, audit_config=""):
-        raise NotImplementedError
 
     def wait_for(self, n: int, timeout: float = 60.0) -> None:
         with self._cond:
@@ -87,17 +77,6 @@ def loaded_qsl(
     return qsl
 
 
-LOADGENS = ("ours", "official")
-
-
-def need_loadgen(name: str) -> None:
-    """Skip unless LoadGen ``name`` can run a test here."""
-    if name == "official":
-        pytest.importorskip("mlperf_loadgen")
-    elif not hasattr(loadgen, "run_test"):
-        pytest.skip("loadgen does not export run_test yet")
-
-
 @pytest.fixture
 def recording() -> RecordingLoadgen:
     return RecordingLoadgen()
@@ -116,33 +95,3 @@ def echo_nodes():
             return out
 
         yield make
-
-
-READY = re.compile(r"sut-server ready: name=(\S+) listen=(\S+) backend=(\S+)")
-
-
-@contextlib.contextmanager
-def echo_process(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    """An echo node in its own process (so a test can kill it); yields (process, address)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.qdl.echo_node", *args],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        line = ""
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            match = READY.search(line)
-            if match:
-                break
-        else:
-            raise AssertionError(f"echo node did not start: {line!r}")
-        yield proc, match.group(2)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(10)
-        proc.stdout.close()

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -22,6 +24,7 @@ import zstandard
 from protos.v1 import keepalive
 from protos.v1 import sut_node_pb2 as pb
 from protos.v1 import sut_node_pb2_grpc as pb_grpc
+from tests.conftest import ROOT
 
 _now = time.monotonic_ns
 
@@ -149,6 +152,36 @@ def serve(node: EchoNode, listen: str = "127.0.0.1:0") -> Iterator[str]:
 
 FIRST_BATCH = "echo node: first batch received"
 """What a node run as a process prints when samples first reach it: a test can act on it."""
+
+
+READY = re.compile(r"sut-server ready: name=(\S+) listen=(\S+) backend=(\S+)")
+
+
+@contextlib.contextmanager
+def echo_process(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    """An echo node in its own process (so a test can kill it); yields (process, address)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.qdl.echo_node", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        line = ""
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            match = READY.search(line)
+            if match:
+                break
+        else:
+            raise AssertionError(f"echo node did not start: {line!r}")
+        yield proc, match.group(2)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        proc.stdout.close()
 
 
 def main(argv: list[str] | None = None) -> None:

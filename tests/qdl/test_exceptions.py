@@ -61,15 +61,16 @@ def test_the_tree():
 def test_exported_names_are_pinned():
     assert set(qdl.__all__) == {
         "BALANCE_POLICIES", "COMPRESSIONS", "DEFAULT_DISPATCH", "DEFAULT_LIMITS",
-        "DEFAULT_PERFORMANCE_COUNT", "DEFAULT_TIMEOUTS", "NO_COMPRESSION", "AlreadyClosed",
-        "BackendError", "CompressionConfig", "CompressionError", "ConfigError", "ConnectError",
-        "ConnectTimeout", "DatasetError", "DispatchConfig", "EncodedSample", "FlushTimeout",
-        "GrpcTransport", "IssueTimeout", "Limits", "LoadgenBinding", "MockTransport",
-        "NodeDescription", "NodeProcessError", "NodeStatistics", "NotStarted", "NpyDirectoryQSL",
-        "OfficialLoadgen", "OurLoadgen", "ProtocolError", "QDLError", "QDLStatistics",
-        "QDLTimeout", "QueryDispatchLibrary", "ResponseTimeout", "RunReport", "SampleNotLoaded",
-        "StreamBroken", "SyntheticQSL", "SyntheticSpec", "Timeouts", "Transport",
-        "TransportError", "TransportStatistics", "UsageError", "make_binding",
+        "DEFAULT_PERFORMANCE_COUNT", "DEFAULT_TIMEOUTS", "LOADGENS", "NO_COMPRESSION",
+        "AlreadyClosed", "BackendError", "Completer", "Completion", "CompressionConfig",
+        "CompressionError", "ConfigError", "ConnectError", "ConnectTimeout", "DatasetError",
+        "DispatchConfig", "EncodedSample", "EncodingQSL", "FlushTimeout", "GrpcTransport",
+        "IssueTimeout", "Limits", "LoadgenBinding", "MockTransport", "NodeDescription",
+        "NodeProcessError", "NodeStatistics", "NotStarted", "NpyDirectoryQSL", "OfficialLoadgen",
+        "OurLoadgen", "ProtocolError", "QDLError", "QDLStatistics", "QDLTimeout",
+        "QueryDispatchLibrary", "ResponseTimeout", "RunReport", "SampleNotLoaded", "StreamBroken",
+        "SyntheticQSL", "SyntheticSpec", "Timeouts", "Transport", "TransportError",
+        "TransportStatistics", "UsageError", "format_table", "make_binding", "synthetic_sample",
     }  # fmt: skip
     for name in qdl.__all__:
         assert hasattr(qdl, name), name
@@ -115,8 +116,18 @@ def test_node_info_is_read_from_describe():
 
 def test_grpc_stub_sanity():
     # The raw-bytes Infer method the transport uses is the one the service defines.
-    from qdl._grpc_transport import INFER_METHOD
+    from qdl.transports._grpc import INFER_METHOD
 
     service = pb.DESCRIPTOR.services_by_name["SutNode"].full_name
     assert f"/{service}/Infer" == INFER_METHOD
     assert hasattr(pb_grpc, "SutNodeStub")
+
+
+def test_a_chained_error_is_a_new_one_of_the_same_kind_caused_by_the_old():
+    original = qdl.SampleNotLoaded(7)  # a kind whose __init__ takes other arguments
+    original.node, original.response_id = "n:1", 3
+    again = original.chained("more to say")
+    assert type(again) is qdl.SampleNotLoaded and again is not original
+    assert (str(again), again.node, again.response_id) == ("more to say", "n:1", 3)
+    assert again.__cause__ is original and "sample index 7" in str(original)
+    assert str(original.chained()) == str(original)

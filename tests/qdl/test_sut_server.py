@@ -12,12 +12,11 @@ import time
 import numpy as np
 import pytest
 
+from lon._nodes import running_nodes, sut_server_command
 from qdl import QueryDispatchLibrary, StreamBroken
-from qdl._nodes import running_nodes, sut_server_command
+from tests.conftest import FINISHED, LOADGENS, LON_RUN, ROOT, need_loadgen
 
-from ..conftest import FINISHED
-from .conftest import LOADGENS, ROOT, loaded_qsl, need_loadgen, queries
-from .test_cli import LON_RUN
+from .conftest import loaded_qsl, queries
 
 
 @pytest.fixture

@@ -19,8 +19,8 @@ import pytest
 
 from loadgen.compliance._cli import main as lon_verify
 from loadgen.submission._cli import main as lon_submission
-from qdl._cli import parse_options, run
-from qdl._nodes import running_nodes, sut_server_command
+from lon._nodes import running_nodes, sut_server_command
+from lon._run import parse_options, run
 
 from .oracle_dir import mlperf_inference_dir
 

@@ -15,8 +15,9 @@ from importlib.metadata import version
 from typing import Any, TextIO
 
 from loadgen import submission
+from qdl import ConfigError
 
-from ._exceptions import ConfigError
+from . import _accuracy_cli as lon_accuracy
 
 TRANSPORT = "gRPC"
 CONF_HEADER = "# user.conf of the run placed here: lon-run --user-conf, then every --set\n"
@@ -143,8 +144,6 @@ def place(
 
 def _score(run_dir: str, output: str, scorable: bool) -> list[str]:
     """Write accuracy.txt with lon-accuracy when it can score the run; else say what to do."""
-    from ._accuracy_cli import build_parser, run  # lon-accuracy imports lon-run's module
-
     txt = os.path.join(run_dir, "accuracy.txt")
     log = os.path.join(run_dir, "mlperf_log_accuracy.json")
     instead = (
@@ -154,8 +153,8 @@ def _score(run_dir: str, output: str, scorable: bool) -> list[str]:
     if not scorable:
         return [f"{instead} (lon-accuracy scores only numpy-mlp runs on --synthetic data)"]
     err = io.StringIO()
-    args = build_parser().parse_args(["--accuracy-log", output, "--output", txt])
-    code = run(args, out=io.StringIO(), err=err)
+    args = lon_accuracy.build_parser().parse_args(["--accuracy-log", output, "--output", txt])
+    code = lon_accuracy.run(args, out=io.StringIO(), err=err)
     if code != 0:
         why = err.getvalue().strip().removeprefix("lon-accuracy: error: ")
         return [f"{instead} (lon-accuracy could not: {why})"]

@@ -9,7 +9,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 
@@ -17,13 +16,9 @@ import numpy as np
 import pytest
 
 import loadgen
-from qdl._cli import main, parse_options, run
-
-from ..conftest import FINISHED
-from .conftest import LOADGENS, ROOT, echo_process, need_loadgen
-from .test_grpc import free_port
-
-LON_RUN = [sys.executable, "-c", "import sys; from qdl._cli import main; sys.exit(main())"]
+from lon._run import main, parse_options, run
+from tests.conftest import FINISHED, LOADGENS, LON_RUN, ROOT, free_port, need_loadgen
+from tests.qdl.echo_node import echo_process
 
 
 def run_cli(argv):

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from ._exceptions import NodeProcessError
+from qdl import NodeProcessError
 
 READY_LINE = re.compile(r"sut-server ready: name=(\S+) listen=(\S+) backend=(\S+)")
 

@@ -6,10 +6,9 @@ from __future__ import annotations
 import threading
 
 from qdl import DispatchConfig, QueryDispatchLibrary
-from qdl._queue import SendQueue
-from qdl._transport import OutgoingMessage
+from qdl.transports import OutgoingMessage, SendQueue
 
-from .conftest import loaded_qsl, queries
+from ..conftest import loaded_qsl, queries
 
 
 def msg(n: int) -> OutgoingMessage:

@@ -18,11 +18,12 @@ import os
 import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
-from ._exceptions import ConfigError, DatasetError
-from ._qsl import SyntheticSpec, synthetic_sample
+from loadgen import logs
+from qdl import ConfigError, DatasetError, SyntheticSpec, synthetic_sample
 
 ACCURACY_LOG_FILE = "mlperf_log_accuracy.json"
 ACCURACY_RESULT_FILE = "accuracy.txt"
@@ -140,40 +141,22 @@ def read_accuracy_log(path: str | os.PathLike[str]) -> list[AccuracyEntry]:
     """The entries of an accuracy log in file order; DatasetError names the file and entry."""
     name = os.fspath(path)
     try:
-        with open(name, encoding="utf-8") as f:
-            doc = json.load(f)
-    except FileNotFoundError:
-        raise DatasetError(f"accuracy log {name} does not exist") from None
-    except IsADirectoryError:
-        raise DatasetError(f"accuracy log {name} is a directory") from None
-    except OSError as exc:
-        raise DatasetError(f"accuracy log {name}: cannot read ({exc.strerror})") from exc
-    except UnicodeDecodeError:
-        raise DatasetError(f"accuracy log {name}: not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise DatasetError(
-            f"accuracy log {name}: not valid JSON at line {exc.lineno} column {exc.colno} "
-            f"({exc.msg}); a run that was cut short may leave it unfinished"
-        ) from None
-    if not isinstance(doc, list):
-        raise DatasetError(f"accuracy log {name}: expected a JSON list of entries")
-    return [_entry(name, i, item) for i, item in enumerate(doc)]
+        entries = logs.read_accuracy_log(name)
+    except logs.LogError as exc:
+        raise DatasetError(str(exc)) from exc
+    return [_entry(name, i, item) for i, item in enumerate(entries)]
 
 
-def _entry(name: str, position: int, item: object) -> AccuracyEntry:
-    where = f"accuracy log {name}: entry {position}"
-    if not isinstance(item, dict):
-        raise DatasetError(f"{where}: expected an object with qsl_idx and data")
-    index, data = item.get("qsl_idx"), item.get("data")
-    if not isinstance(index, int) or isinstance(index, bool) or index < 0:
-        raise DatasetError(f"{where}: qsl_idx must be a whole number >= 0, got {index!r}")
-    if not isinstance(data, str):
-        raise DatasetError(f"{where}: data must be a hex string, got {data!r}")
+def _entry(name: str, position: int, item: dict[str, Any]) -> AccuracyEntry:
+    """The entry's answer as bytes (the reader checked that ``data`` is a string)."""
+    data = item["data"]
     try:
         raw = bytes.fromhex(data)
     except ValueError:
-        raise DatasetError(f"{where}: data {data[:40]!r} is not hex") from None
-    return AccuracyEntry(index, raw)
+        raise DatasetError(
+            f"accuracy log {name}: entry {position}: data {data[:40]!r} is not hex"
+        ) from None
+    return AccuracyEntry(item["qsl_idx"], raw)
 
 
 @dataclass(frozen=True)

@@ -12,17 +12,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from qdl._nodes import running_nodes, sut_server_command
+from lon._nodes import running_nodes, sut_server_command
+from tests.conftest import LOADGENS, LON_RUN, ROOT
 
-from .conftest import ROOT
-
-LON_RUN = [sys.executable, "-c", "import sys; from qdl._cli import main; sys.exit(main())"]
-LG_PAIR = ("ours", "official")
 RUN_TIMEOUT_S = 300  # a bound against hanging, not a speed test
 SERVICE_TIME_NS = 20_000_000
 MAX_QPS = 1500
@@ -75,22 +71,22 @@ PLANNED = ("generated_query_count", "generated_samples_per_query", "qsl_reported
 
 def assert_same_plan(details: dict[str, dict[str, object]]) -> None:
     """Both LoadGens planned the same run and found it VALID."""
-    ours, official = (details[lg] for lg in LG_PAIR)
+    ours, official = (details[lg] for lg in LOADGENS)
     for key in PLANNED:
         assert ours[key] == official[key], (key, ours[key], official[key])
     effective = sorted(k for k in official if k.startswith("effective_"))
     assert effective and [k for k in sorted(ours) if k.startswith("effective_")] == effective
     for key in effective:
         assert ours[key] == official[key], (key, ours[key], official[key])
-    for lg in LG_PAIR:
+    for lg in LOADGENS:
         assert details[lg]["result_validity"] == "VALID", lg
 
 
 def test_offline_runs_agree_and_are_capped_by_the_node(nodes, tmp_path):
     sets = ("min_duration_ms=1500", "offline_expected_qps=1500")
-    runs = {lg: measure(nodes["capped"], tmp_path, lg, "Offline", *sets) for lg in LG_PAIR}
-    assert_same_plan({lg: runs[lg][1] for lg in LG_PAIR})
-    for lg in LG_PAIR:
+    runs = {lg: measure(nodes["capped"], tmp_path, lg, "Offline", *sets) for lg in LOADGENS}
+    assert_same_plan({lg: runs[lg][1] for lg in LOADGENS})
+    for lg in LOADGENS:
         summary, details = runs[lg]
         assert details["result_query_count"] == 1, lg  # Offline: one query of every sample
         assert 0 < number(summary, "Samples per second") <= MAX_QPS * 16 / 15, lg  # the cap
@@ -99,9 +95,9 @@ def test_offline_runs_agree_and_are_capped_by_the_node(nodes, tmp_path):
 def test_single_stream_runs_agree_and_include_the_service_time(nodes, tmp_path):
     # 64 queries at least: early stopping needs them for a VALID result, however slow the node.
     sets = ("min_duration_ms=500", "min_query_count=64", "single_stream_expected_latency_ns=2e7")
-    runs = {lg: measure(nodes["slow"], tmp_path, lg, "SingleStream", *sets) for lg in LG_PAIR}
-    assert_same_plan({lg: runs[lg][1] for lg in LG_PAIR})
-    for lg in LG_PAIR:
+    runs = {lg: measure(nodes["slow"], tmp_path, lg, "SingleStream", *sets) for lg in LOADGENS}
+    assert_same_plan({lg: runs[lg][1] for lg in LOADGENS})
+    for lg in LOADGENS:
         summary, details = runs[lg]
         assert details["result_query_count"] >= 64, lg
         for label in ("90.00 percentile latency (ns)", "50.00 percentile latency (ns)"):

@@ -28,11 +28,10 @@ import grpc
 from grpc import aio
 
 from protos.v1 import keepalive
-from protos.v1 import sut_node_pb2 as pb
 from protos.v1 import sut_node_pb2_grpc as pb_grpc
 
-from ._config import DEFAULT_LIMITS, DEFAULT_TIMEOUTS, Limits, Timeouts
-from ._exceptions import (
+from .._config import DEFAULT_LIMITS, DEFAULT_TIMEOUTS, Limits, Timeouts
+from .._exceptions import (
     AlreadyClosed,
     ConfigError,
     ConnectError,
@@ -42,10 +41,9 @@ from ._exceptions import (
     ProtocolError,
     QDLError,
     StreamBroken,
-    map_grpc_exceptions,
 )
-from ._queue import SendQueue
-from ._transport import (
+from .._wire import describe_request, flush_request, parse_response_batch
+from ._base import (
     BrokenCallback,
     NodeDescription,
     OutgoingMessage,
@@ -53,6 +51,8 @@ from ._transport import (
     Transport,
     TransportStatistics,
 )
+from ._grpc_errors import map_grpc_exceptions
+from ._queue import SendQueue
 
 _now = time.perf_counter_ns
 
@@ -255,7 +255,7 @@ class GrpcTransport(Transport):
                     raise ConnectTimeout(text, node=self.address) from last_error
                 try:
                     with map_grpc_exceptions(self.address, "connect", timeout=timeout):
-                        info = stub.Describe(pb.DescribeRequest(), timeout=remaining)
+                        info = stub.Describe(describe_request(), timeout=remaining)
                     break
                 except ConnectTimeout:
                     raise
@@ -348,13 +348,11 @@ class GrpcTransport(Transport):
             if self._state is State.CLOSED:
                 raise AlreadyClosed(f"transport to {self.address}")
             raise NotStarted(f"transport to {self.address}")
-        if self._broken is not None:
-            raise self._broken
+        self._raise_if_broken()
         stream = next(self._next_stream)
         if stream.queue.put(message, self._timeouts.issue):
             return
-        if self._broken is not None:
-            raise self._broken
+        self._raise_if_broken()
         if self._closing:
             raise AlreadyClosed(f"transport to {self.address}")
         queued = stream.queue.statistics().bytes
@@ -364,19 +362,24 @@ class GrpcTransport(Transport):
             node=self.address,
         )
 
+    def _raise_if_broken(self) -> None:
+        broken = self._broken
+        if broken is not None:
+            raise broken.chained() from broken
+
     def flush(self) -> int:
         if self._stub is None:
             raise NotStarted(f"transport to {self.address}")
         timeout = self._timeouts.flush
         with map_grpc_exceptions(self.address, "flush", label=self._label, timeout=timeout):
-            reply = self._stub.Flush(pb.FlushRequest(), timeout=timeout)
+            reply = self._stub.Flush(flush_request(), timeout=timeout)
         return int(reply.pending)
 
     async def _read(self, stream: _Stream, on_response: ResponseCallback) -> None:
         """Hand each ResponseBatch to ``on_response`` (on the loop thread) until the call ends."""
         assert stream.call is not None
         call = stream.call
-        parse = pb.ResponseBatch.FromString
+        parse = parse_response_batch
         eof = aio.EOF
         error: QDLError | None = None
         try:
@@ -392,10 +395,9 @@ class GrpcTransport(Transport):
                     stream.bytes_received += len(raw)
                     try:
                         batch = parse(raw)
-                    except Exception as exc:  # protobuf's DecodeError
+                    except ValueError as exc:
                         raise ProtocolError(
-                            f"node {self._label}: unparsable ResponseBatch ({exc})",
-                            node=self.address,
+                            f"node {self._label}: {exc}", node=self.address
                         ) from exc
                     on_response(batch, len(raw), t)
             if not self._closing:

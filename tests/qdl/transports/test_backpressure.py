@@ -9,10 +9,9 @@ import time
 import pytest
 
 from qdl import DispatchConfig, IssueTimeout, Limits, QueryDispatchLibrary, Timeouts
-from qdl._queue import SendQueue
-from qdl._transport import OutgoingMessage
+from qdl.transports import OutgoingMessage, SendQueue
 
-from .conftest import loaded_qsl, queries
+from ..conftest import loaded_qsl, queries
 
 
 def msg(n: int) -> OutgoingMessage:

@@ -18,42 +18,45 @@ import shlex
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, NoReturn, TextIO
+from typing import Any, TextIO
 
 import loadgen
 from loadgen import config as loadgen_config
-from loadgen.logs import mark_run_failed
+from loadgen import logs
+from loadgen.cli import EXIT_BAD_INPUT, Parser
+from loadgen.logs import FindPeakOutcome, LoggedErrors, mark_run_failed
 from loadgen.submission import DIVISIONS
-
-from . import _issue_delay as issue_delay
-from ._accounting import format_table
-from ._binding import LOADGENS, RunReport, make_binding
-from ._config import (
+from qdl import (
     BALANCE_POLICIES,
     COMPRESSIONS,
     DEFAULT_TIMEOUTS,
+    LOADGENS,
     CompressionConfig,
+    ConfigError,
     DispatchConfig,
+    EncodingQSL,
+    NpyDirectoryQSL,
+    QDLError,
+    QDLStatistics,
+    QueryDispatchLibrary,
+    RunReport,
+    SyntheticQSL,
+    SyntheticSpec,
     Timeouts,
+    format_table,
+    make_binding,
 )
-from ._dispatch import QDLStatistics, QueryDispatchLibrary
-from ._exceptions import ConfigError, QDLError
-from ._qsl import EncodingQSL, NpyDirectoryQSL, SyntheticQSL, SyntheticSpec
-from ._run_outcome import (
-    FindPeakOutcome,
-    LoggedErrors,
-    read_find_peak_outcome,
-    read_logged_errors,
-)
+
+from . import _issue_delay as issue_delay
+from ._node_stats import NODE_STATS_FILE
 from ._submission import SubmissionRequest, layout_for, network_record, place, user_conf_text
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 MODES = ("PerformanceOnly", "AccuracyOnly", "SubmissionRun", "FindPeakPerformance")
 DEFAULT_AUDIT_CONFIG = "audit.config"
 NO_AUDIT_CONFIG = "none"
-NODE_STATS_FILE = "lon_node_stats.json"
 
-EXIT_OK, EXIT_INVALID, EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_OK, EXIT_INVALID, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 130
 EXIT_STATUS = (
     (EXIT_OK, "the run finished and is VALID (AccuracyOnly: finished; FindPeak: found a peak)"),
     (EXIT_INVALID, "the run finished and is INVALID (or FindPeakPerformance found no peak)"),
@@ -259,13 +262,23 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         out.write("issue delay: not measured (the official LoadGen does not expose its schedule)\n")
         out.flush()
     if report.finished:
-        result.logged_errors = read_logged_errors(report.detail_path)
-    if options.mode == "FindPeakPerformance" and report.finished:
-        result.find_peak = read_find_peak_outcome(report.detail_path)
-        _print_find_peak(out, result.find_peak)
+        detail = _read_detail_log(report.detail_path)
+        result.logged_errors = detail.logged_errors() if detail else LoggedErrors()
+        if options.mode == "FindPeakPerformance":
+            result.find_peak = detail.find_peak() if detail else FindPeakOutcome()
+            _print_find_peak(out, result.find_peak)
     if options.submission_dir is not None and report.aborted is None:
         result.submission_run_dir = _place_in_submission(options, settings, report, reports, out)
     return result
+
+
+def _read_detail_log(path: str) -> logs.DetailLog | None:
+    """The finished run's detail log; None if it cannot be read (the summary still judges the
+    run, so an unreadable detail log costs only the warnings drawn from it)."""
+    try:
+        return logs.read_detail_log(path)
+    except logs.LogError:
+        return None
 
 
 def _print_find_peak(out: TextIO, outcome: FindPeakOutcome) -> None:
@@ -296,7 +309,7 @@ def _place_in_submission(
     reports: list[dict[str, Any]],
     out: TextIO,
 ) -> str | None:
-    """Lay the run out in the submission tree (see ``qdl._submission``); None if refused."""
+    """Lay the run out in the submission tree (see ``lon._submission``); None if refused."""
     layout = layout_for(_submission_request(options), options.mode)
     changed = [item.partition("=")[0].strip() for item in options.sets]
     conf_lines = loadgen_config.user_conf_lines(
@@ -453,14 +466,8 @@ def _warn_logged_errors(err: TextIO, errors: LoggedErrors) -> None:
     err.flush()
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """One line, no usage dump: bad input is reported like every other bad input."""
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="lon-run",
         description="Run a LoadGen benchmark against SUT nodes over the network (QDL).",
         epilog="exit status:\n"

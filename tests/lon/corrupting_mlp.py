@@ -1,6 +1,6 @@
 """A sut-server plugin backend for the accuracy tests: numpy-mlp with known wrong answers.
 
-    sut-server --backend tests.qdl.corrupting_mlp:CorruptingMLP --backend-opt wrong_every=4
+    sut-server --backend tests.lon.corrupting_mlp:CorruptingMLP --backend-opt wrong_every=4
 
 Options besides numpy-mlp's (``hidden``, ``classes``, ``seed``):
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from qdl import _issue_delay as issue_delay
+from lon import _issue_delay as issue_delay
 
 MS = 1_000_000
 

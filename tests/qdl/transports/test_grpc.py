@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import collections
 import signal
-import socket
 import threading
 import time
 
@@ -21,14 +20,10 @@ from qdl import (
     StreamBroken,
     Timeouts,
 )
+from tests.conftest import free_port
 
-from .conftest import echo_process, loaded_qsl, queries
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ..conftest import loaded_qsl, queries
+from ..echo_node import echo_process
 
 
 def test_round_trip_through_two_real_nodes(recording, echo_nodes):
@@ -182,9 +177,9 @@ def test_a_node_without_zstd_is_refused_before_the_run(recording, echo_nodes):
 
 
 def test_closing_a_transport_from_its_own_response_callback_is_refused_not_a_hang():
-    from qdl._transport import OutgoingMessage
+    from qdl.transports import OutgoingMessage
 
-    from .echo_node import EchoNode, serve
+    from ..echo_node import EchoNode, serve
 
     with serve(EchoNode("self-closer")) as address:
         transport = GrpcTransport(address)

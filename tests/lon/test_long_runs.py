@@ -13,12 +13,11 @@ import io
 import pytest
 
 import loadgen
+from lon._nodes import running_nodes, sut_server_command
+from lon._run import EXIT_OK, parse_options, run
 from qdl import DispatchConfig, QueryDispatchLibrary, SyntheticQSL, SyntheticSpec, Timeouts
 from qdl._binding import make_binding
-from qdl._cli import EXIT_OK, parse_options, run
-from qdl._nodes import running_nodes, sut_server_command
-
-from .echo_node import EchoNode, serve
+from tests.qdl.echo_node import EchoNode, serve
 
 SHORT = Timeouts(flush=0.2, response=30.0)
 """A Flush timeout far shorter than the runs below (as 10 s is against 600 s)."""

@@ -17,11 +17,13 @@ as a meaningless percentage.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import TextIO
+
+from loadgen.cli import EXIT_BAD_INPUT, Parser
+from qdl import ConfigError, QDLError, SyntheticSpec
 
 from ._accuracy import (
     ACCURACY_LOG_FILE,
@@ -31,11 +33,9 @@ from ._accuracy import (
     check_accuracy_log,
     check_nodes_ran_the_model,
 )
-from ._cli import NODE_STATS_FILE
-from ._exceptions import ConfigError, QDLError
-from ._qsl import SyntheticSpec
+from ._node_stats import NODE_STATS_FILE, read_node_stats
 
-EXIT_OK, EXIT_BELOW_MINIMUM, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_BELOW_MINIMUM = 0, 1
 
 SHOWN_MISMATCHES = 20
 
@@ -47,14 +47,8 @@ MODEL_OPTIONS = (
 """(flag, its argparse dest, the numpy-mlp option it stands for, numpy-mlp's default)."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        """One line, no usage dump, like every other bad input."""
-        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(
+    p = Parser(
         prog="lon-accuracy",
         description="Score a run of sut-server --backend numpy-mlp on a --synthetic data set "
         "from its mlperf_log_accuracy.json.",
@@ -159,14 +153,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
 def _fill_from_run_record(args: argparse.Namespace, log_path: str) -> None:
     """Take what was not given from the lon-run record beside the log: the data set (--synthetic
     and its seed) and the model options the nodes reported (seed, hidden, classes)."""
-    record_path = os.path.join(os.path.dirname(log_path), NODE_STATS_FILE)
-    try:
-        with open(record_path, encoding="utf-8") as f:
-            record = json.load(f)
-        if not isinstance(record, dict):
-            record = {}
-    except (OSError, ValueError):
-        record = {}
+    record, record_path = read_node_stats(os.path.dirname(log_path))
     _fill_model_options(args, record, record_path)
     if args.synthetic is not None:
         if args.synthetic_seed is None:

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from qdl._accuracy import (
+from lon._accuracy import (
     AccuracyEntry,
     MLPModel,
     check_accuracy_log,
@@ -21,21 +21,18 @@ from qdl._accuracy import (
     features,
     score,
 )
-from qdl._accuracy_cli import main
-from qdl._nodes import running_nodes, sut_server_command
+from lon._accuracy_cli import main
+from lon._nodes import running_nodes, sut_server_command
 from qdl._qsl import SyntheticQSL, SyntheticSpec, synthetic_sample
-
-from ..conftest import FINISHED
-from .conftest import LOADGENS, ROOT, need_loadgen
-from .test_cli import LON_RUN
+from tests.conftest import FINISHED, LOADGENS, LON_RUN, ROOT, need_loadgen
 
 # The installed console script when there is one (it is declared in pyproject.toml).
 _SCRIPT = os.path.join(os.path.dirname(sys.executable), "lon-accuracy")
-LON_ACCURACY = [_SCRIPT] if os.path.isfile(_SCRIPT) else [sys.executable, "-m", "qdl._accuracy_cli"]
+LON_ACCURACY = [_SCRIPT] if os.path.isfile(_SCRIPT) else [sys.executable, "-m", "lon._accuracy_cli"]
 # float32 samples: numpy-mlp spreads them over all classes (uint8 ones mostly land in one class,
 # which would let a node that always answers the same class look accurate).
 SPEC = "8x8x3:float32:128"
-CORRUPTING = "tests.qdl.corrupting_mlp:CorruptingMLP"
+CORRUPTING = "tests.lon.corrupting_mlp:CorruptingMLP"
 # The corrupting node's model differs from the defaults, so the flags must reach the reference.
 ODD_MODEL = ("--seed", "5", "--hidden", "16", "--classes", "7")
 ODD_FLAGS = ["--mlp-seed", "5", "--hidden", "16", "--classes", "7"]

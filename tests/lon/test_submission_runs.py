@@ -7,18 +7,14 @@ import io
 import json
 import re
 import subprocess
-import sys
 from importlib import resources
 
 import pytest
 
-from qdl._cli import parse_options, run
-from qdl._nodes import running_nodes, sut_server_command
+from lon._nodes import running_nodes, sut_server_command
+from lon._run import parse_options, run
+from tests.conftest import FINISHED, LOADGENS, LON_RUN, ROOT, need_loadgen
 
-from ..conftest import FINISHED
-from .conftest import LOADGENS, ROOT, need_loadgen
-
-LON_RUN = [sys.executable, "-c", "import sys; from qdl._cli import main; sys.exit(main())"]
 CAPPED = ("--service-time-us", "1000", "--max-qps", "300")
 """A stand-in accelerator: 1 ms per sample, at most 300 samples/s."""
 

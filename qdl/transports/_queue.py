@@ -16,7 +16,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._transport import OutgoingMessage
+from ._base import OutgoingMessage
 
 
 @dataclass(frozen=True)

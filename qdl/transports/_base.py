@@ -12,9 +12,8 @@ import abc
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from protos.v1 import sut_node_pb2 as pb
-
-from ._compression import names_of
+from .._compression import names_of
+from .._wire import NodeInfo, ResponseBatch
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class NodeDescription:
     backend_options: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
 
     @classmethod
-    def from_proto(cls, address: str, info: pb.NodeInfo) -> NodeDescription:
+    def from_proto(cls, address: str, info: NodeInfo) -> NodeDescription:
         return cls(
             address=address,
             name=info.name or address,
@@ -80,7 +79,7 @@ class TransportStatistics:
     bytes_received: int
 
 
-ResponseCallback = Callable[[pb.ResponseBatch, int, int], None]
+ResponseCallback = Callable[[ResponseBatch, int, int], None]
 """Called with (batch, its size in bytes, receive time in perf_counter ns) on the transport's
 receiving thread (for gRPC, the shared event-loop thread): it must not block."""
 

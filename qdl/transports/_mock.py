@@ -12,10 +12,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 
-from protos.v1 import sut_node_pb2 as pb
-
-from ._exceptions import AlreadyClosed, ConnectError, NotStarted, StreamBroken
-from ._transport import (
+from .._exceptions import AlreadyClosed, ConnectError, NotStarted, StreamBroken
+from .._wire import ResponseBatch, SampleBatch, SampleResult, parse_sample_batch
+from ._base import (
     BrokenCallback,
     NodeDescription,
     OutgoingMessage,
@@ -24,15 +23,13 @@ from ._transport import (
     TransportStatistics,
 )
 
-Handler = Callable[[pb.SampleBatch], "pb.ResponseBatch | Iterable[pb.ResponseBatch] | None"]
+Handler = Callable[[SampleBatch], "ResponseBatch | Iterable[ResponseBatch] | None"]
 
 
-def echo_handler(batch: pb.SampleBatch) -> pb.ResponseBatch:
+def echo_handler(batch: SampleBatch) -> ResponseBatch:
     """Answer every sample at once with its own payload (still compressed, if it was)."""
-    return pb.ResponseBatch(
-        results=[
-            pb.SampleResult(response_id=s.response_id, payload=s.payload) for s in batch.samples
-        ]
+    return ResponseBatch(
+        results=[SampleResult(response_id=s.response_id, payload=s.payload) for s in batch.samples]
     )
 
 
@@ -51,7 +48,7 @@ class MockTransport(Transport):
         self.description = description or NodeDescription(address=address, name=f"mock-{address}")
         self.reachable = reachable
         self.pending_on_flush = pending_on_flush
-        self.received: list[pb.SampleBatch] = []
+        self.received: list[SampleBatch] = []
         self.flushes = 0
         self._on_response: ResponseCallback | None = None
         self._on_broken: BrokenCallback | None = None
@@ -81,21 +78,21 @@ class MockTransport(Transport):
         if not self._opened:
             raise NotStarted(f"transport to {self.address}")
         if self._broken is not None:
-            raise self._broken
+            raise self._broken.chained() from self._broken
         message.sent_ns = time.perf_counter_ns()
-        batch = pb.SampleBatch.FromString(message.data)
+        batch = parse_sample_batch(message.data)
         with self._lock:
             self.received.append(batch)
             self._bytes_sent += len(message.data)
         answer = self.handler(batch)
         if answer is None:
             return
-        if isinstance(answer, pb.ResponseBatch):
+        if isinstance(answer, ResponseBatch):
             answer = [answer]
         for response in answer:
             self.respond(response)
 
-    def respond(self, batch: pb.ResponseBatch) -> None:
+    def respond(self, batch: ResponseBatch) -> None:
         """Deliver ``batch`` to the QDL as if the node had just sent it."""
         assert self._on_response is not None, "open() first"
         size = batch.ByteSize()
@@ -113,7 +110,7 @@ class MockTransport(Transport):
     def flush(self) -> int:
         self.flushes += 1
         if self._broken is not None:
-            raise self._broken
+            raise self._broken.chained() from self._broken
         return self.pending_on_flush
 
     def close(self) -> None:

@@ -1,4 +1,4 @@
-"""``python -m qdl.demo`` (``make demo``): two SUT nodes on loopback, an Offline and a Server run.
+"""``python -m lon.demo`` (``make demo``): two SUT nodes on loopback, an Offline and a Server run.
 
 It starts two ``sut-server`` processes on 127.0.0.1 (port 0, numpy-mlp backend), runs a short
 Offline and then a short Server benchmark against them through the QDL and our LoadGen, prints
@@ -14,9 +14,10 @@ import tempfile
 import time
 from collections.abc import Sequence
 
-from ._cli import EXIT_INVALID, EXIT_OK, RunOptions, run
-from ._exceptions import QDLError
+from qdl import QDLError
+
 from ._nodes import running_nodes, sut_server_command
+from ._run import EXIT_INVALID, EXIT_OK, RunOptions, run
 
 SAMPLES = "3x32x32:float32:2048"
 """Synthetic inputs: 2048 samples of 3x32x32 float32 (12 KiB each)."""
@@ -31,7 +32,7 @@ SERVER_SETTINGS = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m qdl.demo", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m lon.demo", description=__doc__)
     p.add_argument("--output", help="log directory (default: a new temporary directory)")
     p.add_argument("--backend", default="numpy-mlp")
     p.add_argument("--loadgen", default="ours", choices=("ours", "official"))

@@ -1,4 +1,4 @@
-"""The node launcher and ``python -m qdl.demo`` (with echo nodes standing in for sut-server)."""
+"""The node launcher and ``python -m lon.demo`` (with echo nodes standing in for sut-server)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,9 @@ import sys
 
 import pytest
 
+from lon._nodes import running_nodes, start_node, sut_server_command
 from qdl._exceptions import NodeProcessError
-from qdl._nodes import running_nodes, start_node, sut_server_command
-
-from .conftest import LOADGENS, ROOT, need_loadgen
+from tests.conftest import LOADGENS, ROOT, need_loadgen
 
 ECHO = "tests.qdl.echo_node"
 
@@ -59,7 +58,7 @@ def test_a_node_that_never_says_ready_times_out():
 def test_the_demo_runs_offline_then_server_and_stops_its_nodes(tmp_path, lg):
     need_loadgen(lg)
     proc = subprocess.run(
-        [sys.executable, "-m", "qdl.demo", "--node-module", ECHO, "--quick",
+        [sys.executable, "-m", "lon.demo", "--node-module", ECHO, "--quick",
          "--loadgen", lg, "--output", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip

@@ -1,0 +1,8 @@
+"""The commands built on the QDL and the LoadGen: ``lon-run``, ``lon-accuracy`` and the demo.
+
+``lon-run`` (``_run``) runs a benchmark against SUT nodes and can lay the run out in a
+submission tree (``_submission``); ``lon-accuracy`` (``_accuracy_cli``) scores a numpy-mlp
+run's accuracy log (``_accuracy``); ``python -m lon.demo`` starts two nodes on loopback
+(``_nodes``) and runs against them. The commands use only the public faces of ``qdl`` and
+``loadgen``; nothing in either imports this package.
+"""
