@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from .conftest import LOADGENS, ROOT, echo_process, need_loadgen
-from .echo_node import FIRST_BATCH
-
-LON_RUN = [sys.executable, "-c", "import sys; from qdl._cli import main; sys.exit(main())"]
+from tests.conftest import LOADGENS, LON_RUN, ROOT, need_loadgen
+from tests.qdl.echo_node import FIRST_BATCH, echo_process
 
 
 def _default_sigint() -> None:
