@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import loadgen
+from loadgen.clock import Clock, RealClock
 
 from ._accounting import NodeAccount, NodeCounters
 from ._balance import Balancer, make_balancer
@@ -124,6 +125,8 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         samples: SampleSource,
         binding: Completer,
         config: DispatchConfig = DEFAULT_DISPATCH,
+        *,
+        clock: Clock | None = None,
     ) -> None:
         if not transports:
             raise ConfigError("the QDL needs at least one node")
@@ -145,7 +148,8 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         self._pending: dict[int, _Pending] = {}
         self._outstanding = [0] * n
         self._peak_node = [0] * n
-        self._last_progress = [0] * n
+        self._clock: Clock = clock if clock is not None else RealClock()
+        self._last_progress = [0] * n  # clock time of each node's latest answer (or first owed)
         self._peak = 0
         self._queries = 0
         self._issued = 0
@@ -163,6 +167,8 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         samples: SampleSource,
         binding: Completer,
         config: DispatchConfig = DEFAULT_DISPATCH,
+        *,
+        clock: Clock | None = None,
     ) -> QueryDispatchLibrary:
         """A QDL with a ``GrpcTransport`` per address (``config.streams_per_node`` each)."""
         transports = [
@@ -171,7 +177,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             )
             for a in addresses
         ]
-        return cls(transports, samples, binding, config)
+        return cls(transports, samples, binding, config, clock=clock)
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -323,7 +329,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
     def _assign(self, n: int) -> list[int] | None:
         assert self._balancer is not None
         choose = self._balancer.choose
-        now = _now()
+        now = self._clock.now_ns()
         with self._lock:
             if self._failure is not None:
                 return None
@@ -417,6 +423,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         timings = []
         errored: list[tuple[_Pending, int, str]] = []
         problem: QDLError | None = None
+        now = self._clock.now_ns()
         with self._lock:
             pending = self._pending
             for r in batch.results:
@@ -438,7 +445,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                     finals.append((rid, r.payload, r.n_tokens))
                     timings.append((t - (rec.message.sent_ns or rec.message.enqueued_ns), r.timing))
             self._completed += len(finals)
-            self._last_progress[node] = t
+            self._last_progress[node] = now
         if firsts:
             self._binding.first_token(firsts)
         if finals:
@@ -550,27 +557,41 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             return list(self._flush_errors)
 
     def _watch(self) -> None:
-        """Fail the run when a node answers nothing for ``Timeouts.response`` with samples out."""
+        """Check the nodes' progress a few times a second until the QDL closes."""
+        limit = self._config.timeouts.response
+        while not self._stop.wait(min(0.25, limit / 4)):
+            if self.check_progress() is not None:
+                return
+
+    def check_progress(self) -> ResponseTimeout | None:
+        """Fail the run when a node owing answers has sent none for ``Timeouts.response``.
+
+        Progress is measured on the QDL's clock (the real one unless given), from the node's
+        latest answer or, if it owed nothing before, from the first sample it was then given.
+        Returns the error that ended the run, or None. The watchdog thread calls it; tests may
+        call it directly on a virtual clock.
+        """
         limit = self._config.timeouts.response
         limit_ns = int(limit * 1e9)
-        while not self._stop.wait(min(0.25, limit / 4)):
-            now = _now()
-            stalled = None
-            with self._lock:
-                for i, n in enumerate(self._outstanding):
-                    if n and now - self._last_progress[i] > limit_ns:
-                        stalled = i
-                        break
-            if stalled is not None:
-                d = self._descriptions[stalled]
-                self._fail(
-                    ResponseTimeout(
-                        f"node {d.label}: sent no answer for {limit:g} s while it owed some "
-                        "(the response timeout, lon-run --response-timeout)",
-                        node=d.address,
-                    )
-                )
-                return
+        now = self._clock.now_ns()
+        stalled = None
+        with self._lock:
+            if self._failure is not None or self._state is not State.OPENED:
+                return None
+            for i, n in enumerate(self._outstanding):
+                if n and now - self._last_progress[i] > limit_ns:
+                    stalled = i
+                    break
+        if stalled is None:
+            return None
+        d = self._descriptions[stalled]
+        error = ResponseTimeout(
+            f"node {d.label}: sent no answer for {limit:g} s while it owed some "
+            "(the response timeout, lon-run --response-timeout)",
+            node=d.address,
+        )
+        self._fail(error)
+        return error
 
     # --- introspection ---------------------------------------------------------------------
 

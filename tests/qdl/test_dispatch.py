@@ -8,6 +8,7 @@ import time
 import numpy as np
 import pytest
 
+from loadgen.clock import VirtualClock
 from protos.v1 import sut_node_pb2 as pb
 from qdl import (
     AlreadyClosed,
@@ -24,6 +25,7 @@ from qdl import (
     Timeouts,
 )
 from qdl._wire import MAX_SAMPLE_FRAMING
+from qdl.transports import echo_handler
 
 from .conftest import loaded_qsl, queries
 
@@ -233,6 +235,40 @@ def test_a_silent_node_ends_the_run_with_a_response_timeout(recording):
     assert time.monotonic() - t0 < 30  # the 0.3 s response timeout, not the default 60 s
     assert isinstance(failure, ResponseTimeout)
     assert "node-0" in str(failure) and "2 samples were outstanding on it" in str(failure)
+
+
+def test_the_response_timeout_counts_from_the_latest_answer_exactly(recording):
+    # On a virtual clock: a node owing answers may stay silent for exactly the response
+    # timeout; one nanosecond more ends the run. Every answer starts the count again.
+    clock = VirtualClock()
+    node = mock(0)
+    config = DispatchConfig(timeouts=Timeouts(response=1.0))
+    with QueryDispatchLibrary([node], loaded_qsl(count=4), recording, config, clock=clock) as qdl:
+        qdl.issue_query(queries([[0, 1]])[0])  # owed from t = 0
+        (sent,) = node.received
+        clock.advance(900_000_000)
+        node.respond(  # one answer at 0.9 s
+            pb.ResponseBatch(results=[pb.SampleResult(response_id=sent.samples[0].response_id)])
+        )
+        clock.advance(1_000_000_000)  # 1.9 s: exactly the timeout since that answer
+        assert qdl.check_progress() is None and qdl.failure is None
+        clock.advance(1)
+        qdl.check_progress()
+        failure = qdl.failure
+    assert isinstance(failure, ResponseTimeout)
+    assert "node-0" in str(failure) and "sent no answer for 1 s while it owed some" in str(failure)
+    assert "1 samples were outstanding on it" in str(failure)
+    assert recording.completed_ids() == {1: 1, 2: 1}  # the answered one, and the owed one empty
+
+
+def test_a_node_that_owes_nothing_is_never_timed_out(recording):
+    clock = VirtualClock()
+    config = DispatchConfig(timeouts=Timeouts(response=1.0))
+    with QueryDispatchLibrary([mock(0, handler=echo_handler)], loaded_qsl(), recording, config,
+                              clock=clock) as qdl:  # fmt: skip
+        qdl.issue_query(queries([[0, 1]])[0])
+        clock.advance(3_600 * 10**9)  # an hour with nothing owed
+        assert qdl.check_progress() is None and qdl.failure is None
 
 
 def test_flush_reaches_every_node(recording):
