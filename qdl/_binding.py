@@ -98,19 +98,19 @@ class OurLoadgen(LoadgenBinding):
 
     def complete(self, completions: Sequence[Completion]) -> None:
         response = loadgen.QuerySampleResponse
-        loadgen.QuerySamplesComplete(  # type: ignore[attr-defined]
+        loadgen.QuerySamplesComplete(
             [response(rid, data, len(data), n) for rid, data, n in completions]
         )
 
     def first_token(self, completions: Sequence[Completion]) -> None:
         response = loadgen.QuerySampleResponse
-        loadgen.FirstTokenComplete(  # type: ignore[attr-defined]
+        loadgen.FirstTokenComplete(
             [response(rid, data, len(data), n) for rid, data, n in completions]
         )
 
     def abort(self, reason: str, outstanding_ids: Sequence[int]) -> None:
         # Abort first, so completing the leftovers cannot make the run look finished.
-        loadgen.AbortTest(reason)  # type: ignore[attr-defined]
+        loadgen.AbortTest(reason)
         if outstanding_ids:
             self.complete([(rid, b"", 0) for rid in outstanding_ids])
 
@@ -123,10 +123,8 @@ class OurLoadgen(LoadgenBinding):
         audit_config: str = "",
     ) -> RunReport:
         try:
-            report = loadgen.run_test(  # type: ignore[attr-defined]
-                sut, qsl, settings, log_settings, audit_config
-            )
-        except loadgen.TestAborted as exc:  # type: ignore[attr-defined]
+            report = loadgen.run_test(sut, qsl, settings, log_settings, audit_config)
+        except loadgen.TestAborted as exc:
             return RunReport(
                 self.name,
                 _log_path(log_settings, "summary"),

@@ -8,10 +8,10 @@ destroy the result a submission rests on. The run's own logs stay where the run 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from importlib import resources
 
+from ..logs import read_validity
 from ._errors import ReplaceRefused, SubmissionError
 from ._layout import RUN_DIRS, Layout
 
@@ -21,17 +21,11 @@ LOG_FILES = (
     "mlperf_log_accuracy.json",
     "mlperf_log_trace.json",
 )
-_RESULT = re.compile(r"^Result is\s*:\s*(\S+)", re.MULTILINE)
 
 
 def summary_validity(run_dir: str) -> str | None:
     """ "VALID"/"INVALID" as the run's summary says it, or None when there is no such line."""
-    try:
-        with open(os.path.join(run_dir, LOG_FILES[0]), encoding="utf-8", errors="replace") as f:
-            match = _RESULT.search(f.read())
-    except OSError:
-        return None
-    return match.group(1) if match else None
+    return read_validity(os.path.join(run_dir, LOG_FILES[0]))
 
 
 def place_run(
