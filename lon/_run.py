@@ -240,12 +240,19 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         raise BadInput(str(exc)) from exc
     log_settings = loadgen.LogSettings()
     log_settings.log_output.outdir = options.output
+    close = True
     try:
         report = binding.run(qdl, qsl, settings, log_settings, audit_config)
     except ValueError as exc:  # the LoadGen refusing the settings
         raise BadInput(str(exc)) from exc
+    except KeyboardInterrupt:
+        # The official LoadGen's thread goes on issuing into the QDL, and closing the QDL
+        # under it can crash the process; lon-run exits at once instead (see run()).
+        close = options.loadgen == "ours"
+        raise
     finally:
-        qdl.close()
+        if close:
+            qdl.close()
     reports = qdl.node_reports()
     stats_path = os.path.join(options.output, NODE_STATS_FILE)
     delay = issue_delay.summarize(report.issue_delay_ns)
