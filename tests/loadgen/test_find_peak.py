@@ -19,6 +19,8 @@ from loadgen._records import PerformanceRecord
 from loadgen._results import PerformanceResult, compute_results
 from loadgen.clock import VirtualClock
 
+from .test_scenarios import CountingQSL
+
 MS = 1_000_000
 
 
@@ -137,26 +139,6 @@ class QueueSUT(lg.SystemUnderTest):
         pass
 
 
-class RecordingQSL(lg.QuerySampleLibrary):
-    def __init__(self) -> None:
-        self.loads = 0
-
-    def name(self) -> str:
-        return "QSL"
-
-    def total_sample_count(self) -> int:
-        return 64
-
-    def performance_sample_count(self) -> int:
-        return 16
-
-    def load_samples_to_ram(self, indices: list[int]) -> None:
-        self.loads += 1
-
-    def unload_samples_from_ram(self, indices: list[int]) -> None:
-        pass
-
-
 def test_find_peak_run_on_virtual_time_finds_a_peak_below_the_sut_capacity(tmp_path):
     clock = VirtualClock()
     s = server_settings(
@@ -164,14 +146,14 @@ def test_find_peak_run_on_virtual_time_finds_a_peak_below_the_sut_capacity(tmp_p
     )  # a 1 ms server: 1000 QPS at most, far less within a 10 ms p99
     ls = lg.LogSettings()
     ls.log_output.outdir = str(tmp_path)
-    qsl = RecordingQSL()
+    qsl = CountingQSL()
     report = lg.run_test(QueueSUT(clock, MS), qsl, s, ls, clock=clock)
     peak = report.find_peak_qps
     text = Path(report.detail_path).read_text()
     bounds = re.findall(r"FindBoundaries: Checking fields \[[0-9.]+, ([0-9.]+)\)", text)
     mids = re.findall(r"Testing the mid value of bounds \[[0-9.]+, [0-9.]+\): ([0-9.]+)", text)
     # Its own sample set for the base probe and each boundary probe; one for the bisection.
-    assert qsl.loads == 1 + len(bounds) + 1
+    assert len(qsl.loaded) == 1 + len(bounds) + 1
     assert f"Found peak performance field: {peak:f}" in text
     assert report.result is not None and report.result.perf_constraints_met
     # Doubling from 50 passes up to 800 QPS (80 % busy) and fails at 1600 (overloaded); the
@@ -181,5 +163,5 @@ def test_find_peak_run_on_virtual_time_finds_a_peak_below_the_sut_capacity(tmp_p
     assert len(mids) == 13 and float(mids[0]) == 1200
     # The same search again on a fresh clock probes the same rates: virtual time is exact.
     fresh = VirtualClock()
-    again = lg.run_test(QueueSUT(fresh, MS), RecordingQSL(), s, ls, clock=fresh)
+    again = lg.run_test(QueueSUT(fresh, MS), CountingQSL(), s, ls, clock=fresh)
     assert again.find_peak_qps == peak

@@ -15,6 +15,8 @@ import pytest
 import loadgen as lg
 from loadgen.clock import RealClock, VirtualClock
 
+from .test_scenarios import CountingQSL
+
 MS = 1_000_000
 
 
@@ -53,23 +55,6 @@ class TimedSUT(lg.SystemUnderTest):
         pass
 
 
-class QSL(lg.QuerySampleLibrary):
-    def name(self) -> str:
-        return "QSL"
-
-    def total_sample_count(self) -> int:
-        return 64
-
-    def performance_sample_count(self) -> int:
-        return 16
-
-    def load_samples_to_ram(self, indices: list[int]) -> None:
-        pass
-
-    def unload_samples_from_ram(self, indices: list[int]) -> None:
-        pass
-
-
 def settings(scenario: lg.TestScenario, **fields: object) -> lg.TestSettings:
     s = lg.TestSettings()
     s.scenario = scenario
@@ -82,7 +67,7 @@ def settings(scenario: lg.TestScenario, **fields: object) -> lg.TestSettings:
 def run(tmp_path, sut, s, clock, **kw) -> lg.TestReport:
     ls = lg.LogSettings()
     ls.log_output.outdir = str(tmp_path)
-    return lg.run_test(sut, QSL(), s, ls, clock=clock, **kw)
+    return lg.run_test(sut, CountingQSL(), s, ls, clock=clock, **kw)
 
 
 def detail(report_or_dir) -> dict[str, object]:
