@@ -31,10 +31,12 @@ from ._config import (
 )
 from ._enums import TestMode, TestScenario
 from ._limits import (
+    BYTES_PER_SAMPLE,
     MAX_PREGENERATED_SAMPLES,
     MAX_RUN_SECONDS,
     describe_samples,
     generated_samples,
+    machine_memory,
 )
 from ._settings import TestSettings, load_settings_with_origins
 
@@ -57,12 +59,14 @@ def check_settings(
     sets: Sequence[tuple[str, str]] = (),
     audit_config: str | None = None,
     mlperf_conf: str | None = None,
+    memory_bytes: int | None = None,
 ) -> CheckedSettings:
     """Build the settings of a run and check them; raise ConfigError on the first problem.
 
     Order: mlperf.conf (embedded unless a path is given), ``user_conf``, ``mode``, each of
     ``sets`` (field name, value text, as ``--set NAME=VALUE``), and for the check only,
     ``audit_config`` with model ``*``. Nothing is logged and no global state is touched.
+    ``memory_bytes`` is the memory the run may use (default: this machine's, where known).
     """
     settings, origins = load_settings_with_origins(model, scenario, user_conf, mlperf_conf)
     warnings = config_warnings(user_conf) if user_conf is not None else []
@@ -77,7 +81,7 @@ def check_settings(
         run = settings.copy()
         origins = {**origins, **apply_config_file(run, audit_config, "*", scenario)}
         warnings += config_warnings(audit_config)
-    check_values(run, origins)
+    check_values(run, origins, memory_bytes)
     return CheckedSettings(settings, tuple(warnings))
 
 
@@ -98,7 +102,9 @@ _PERCENTILES = (
 _FLOATS = (*_POSITIVE, *_PERCENTILES, "accuracy_log_probability")
 
 
-def check_values(settings: TestSettings, origins: Mapping[str, Origin]) -> None:
+def check_values(
+    settings: TestSettings, origins: Mapping[str, Origin], memory_bytes: int | None = None
+) -> None:
     """Raise ConfigError for the first value no run should use; ``origins`` names it."""
     for name in _FLOATS:
         value = float(getattr(settings, name))
@@ -109,7 +115,8 @@ def check_values(settings: TestSettings, origins: Mapping[str, Origin]) -> None:
     if spq < 1:
         raise _blame("multi_stream_samples_per_query", origins, "must be 1 or more", spq)
     if TestMode(settings.mode) != TestMode.AccuracyOnly:
-        _check_run_size(settings, origins)
+        memory = machine_memory() if memory_bytes is None else memory_bytes
+        _check_run_size(settings, origins, memory)
 
 
 def _float_problem(name: str, value: float) -> str | None:
@@ -152,7 +159,9 @@ _RATE_FIELD = {
 }
 
 
-def _check_run_size(s: TestSettings, origins: Mapping[str, Origin]) -> None:
+def _check_run_size(
+    s: TestSettings, origins: Mapping[str, Origin], memory_bytes: int | None
+) -> None:
     scenario = TestScenario(s.scenario)
     rate_field = _RATE_FIELD[scenario]
     qps = _qps(s, scenario)
@@ -181,7 +190,11 @@ def _check_run_size(s: TestSettings, origins: Mapping[str, Origin]) -> None:
             )
     spq = s.multi_stream_samples_per_query if scenario == TestScenario.MultiStream else 1
     samples = generated_samples(scenario, qps, s.min_duration_ms, s.min_query_count, spq)
-    if samples > MAX_PREGENERATED_SAMPLES:
+    limit, bound = MAX_PREGENERATED_SAMPLES, ""
+    if memory_bytes is not None and memory_bytes // BYTES_PER_SAMPLE < limit:
+        limit = memory_bytes // BYTES_PER_SAMPLE
+        bound = f" (what {memory_bytes / 1e9:,.1f} GB of memory holds)"
+    if samples > limit:
         over_time = samples > s.min_query_count * spq
         factors = (rate_field, "min_duration_ms") if over_time else ("min_query_count",)
         culprit = _culprit(origins, *factors, "multi_stream_samples_per_query")
@@ -195,7 +208,7 @@ def _check_run_size(s: TestSettings, origins: Mapping[str, Origin]) -> None:
             culprit,
             origins,
             f"would make the LoadGen pre-generate {describe_samples(samples)} for one "
-            f"{scenario.name} run ({why}); the limit is {MAX_PREGENERATED_SAMPLES:,} samples",
+            f"{scenario.name} run ({why}); the limit is {limit:,} samples{bound}",
         )
 
 

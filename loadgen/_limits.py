@@ -13,7 +13,8 @@ Two tiers:
 - ``MAX_PREGENERATED_SAMPLES`` and ``MAX_RUN_SECONDS``: what the strict settings check
   (``loadgen.config.check_settings``, used by ``lon-run`` before anything starts) accepts.
   1e9 samples is 230-400 GB, more than a run can hold on any ordinary machine; a Server
-  schedule or a min_duration longer than a day is far beyond any MLPerf run (600 s).
+  schedule or a min_duration longer than a day is far beyond any MLPerf run (600 s). The
+  sample cap is lowered to what this machine's memory holds at ``BYTES_PER_SAMPLE``.
 - ``UNRUNNABLE_SAMPLES``: what ``run_test`` itself refuses with a ValueError. 2**36 samples
   need over 1 TiB even at 16 bytes a sample; the official LoadGen dies on such settings too
   (``std::bad_alloc``), so refusing them keeps its behaviour for every run that can happen.
@@ -21,12 +22,22 @@ Two tiers:
 
 from __future__ import annotations
 
+import os
+
 from ._enums import TestScenario
 
 MAX_PREGENERATED_SAMPLES = 1_000_000_000
 MAX_RUN_SECONDS = 24 * 3600
 UNRUNNABLE_SAMPLES = 1 << 36
 BYTES_PER_SAMPLE = 230  # the measured lower end, for the messages
+
+
+def machine_memory() -> int | None:
+    """This machine's physical memory in bytes, or None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
 
 
 def generated_samples(

@@ -1019,6 +1019,7 @@ def test_misread_values_are_errors_with_file_and_line(tmp_path, line, problem):
 
 
 def checked_error(**kwargs) -> str:
+    kwargs.setdefault("memory_bytes", 10**15)  # the 1e9-sample cap, whatever this machine has
     with pytest.raises(ConfigError) as info:
         check_settings(kwargs.pop("model", "mlp"), kwargs.pop("scenario", "Server"), **kwargs)
     return str(info.value)
@@ -1054,6 +1055,18 @@ def checked_error(**kwargs) -> str:
 def test_check_settings_names_the_set_value(scenario, name, value, problem):
     message = checked_error(scenario=scenario, sets=[(name, value)])
     assert message == f"--set: key '{name}': value '{value}' {problem}"
+
+
+def test_the_sample_cap_is_what_the_machines_memory_holds_when_that_is_less():
+    # 2e5 QPS over mlperf.conf's 600 s: 120,000,000 samples, about 27.6 GB.
+    sets = [("server_target_qps", "2e5")]
+    assert checked_error(sets=sets, memory_bytes=16 * 10**9) == (
+        "--set: key 'server_target_qps': value '2e5' would make the LoadGen pre-generate "
+        "120,000,000 samples (about 28 GB) for one Server run (200,000 QPS over 600 s of "
+        "min_duration_ms from mlperf.conf (embedded):85); the limit is 69,565,217 samples "
+        "(what 16.0 GB of memory holds)"
+    )
+    check_settings("mlp", "Server", sets=sets, memory_bytes=64 * 10**9)  # fits: no error
 
 
 def test_check_settings_names_the_user_conf_line(tmp_path):

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 import loadgen
+from loadgen._limits import BYTES_PER_SAMPLE, MAX_PREGENERATED_SAMPLES, machine_memory
 from lon._run import main, parse_options, run
 from tests.conftest import FINISHED, LOADGENS, LON_RUN, ROOT, free_port, need_loadgen
 from tests.qdl.echo_node import echo_process
@@ -280,10 +281,20 @@ def lon_run(args, cwd=ROOT):
     return subprocess.run([*LON_RUN, *args], cwd=cwd, capture_output=True, text=True, timeout=60)
 
 
+def _sample_limit() -> str:
+    """The pre-generation limit lon-run states here: 1e9 samples, or less on a small machine."""
+    memory = machine_memory()
+    if memory is not None and memory // BYTES_PER_SAMPLE < MAX_PREGENERATED_SAMPLES:
+        return (
+            f"{memory // BYTES_PER_SAMPLE:,} samples (what {memory / 1e9:,.1f} GB of memory holds)"
+        )
+    return f"{MAX_PREGENERATED_SAMPLES:,} samples"
+
+
 QPS_1E9 = (
     "value '1e9' would make the LoadGen pre-generate 600,000,000,000 samples (about 138,000 GB) "
     "for one Server run (1,000,000,000 QPS over 600 s of min_duration_ms from mlperf.conf "
-    "(embedded):85); the limit is 1,000,000,000 samples"
+    f"(embedded):85); the limit is {_sample_limit()}"
 )
 
 
