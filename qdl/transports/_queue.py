@@ -78,13 +78,7 @@ class SendQueue:
         """The next message, blocking until there is one; None once closed and drained."""
         with self._cond:
             self._cond.wait_for(lambda: self._items or self._closed)
-            if not self._items:
-                return None
-            message = self._items.popleft()
-            self._bytes -= len(message.data)
-            self._taken += 1
-            self._cond.notify_all()
-            return message
+            return self._pop() if self._items else None
 
     def take_nowait(self) -> OutgoingMessage | None:
         """The next message, or None at once if there is none (then the waker is armed)."""
@@ -92,11 +86,15 @@ class SendQueue:
             if not self._items:
                 self._idle = True
                 return None
-            message = self._items.popleft()
-            self._bytes -= len(message.data)
-            self._taken += 1
-            self._cond.notify_all()
-            return message
+            return self._pop()
+
+    def _pop(self) -> OutgoingMessage:
+        """Take the first message off the books and wake blocked producers (lock held)."""
+        message = self._items.popleft()
+        self._bytes -= len(message.data)
+        self._taken += 1
+        self._cond.notify_all()
+        return message
 
     @property
     def closed(self) -> bool:
