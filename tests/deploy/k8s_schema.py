@@ -13,6 +13,7 @@ import kubernetes.client as k8s
 
 KINDS = {
     ("v1", "Service"): "V1Service",
+    ("v1", "Pod"): "V1Pod",
     ("v1", "PersistentVolumeClaim"): "V1PersistentVolumeClaim",
     ("v1", "ConfigMap"): "V1ConfigMap",
     ("apps/v1", "StatefulSet"): "V1StatefulSet",

@@ -133,3 +133,8 @@ def test_the_job_runs_lon_run_against_the_services_dns_name(docs):
     (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
     assert f"PersistentVolumeClaim/{volume['persistentVolumeClaim']['claimName']}" in docs
     assert pod["restartPolicy"] == "Never" and job["spec"]["backoffLimit"] == 0
+    reader = docs["Pod/lon-results-reader"]["spec"]
+    assert [v["persistentVolumeClaim"] for v in reader["volumes"]] == [
+        volume["persistentVolumeClaim"]
+    ]
+    assert reader["containers"][0]["volumeMounts"][0]["mountPath"] == mount["mountPath"]

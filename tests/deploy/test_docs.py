@@ -1,0 +1,19 @@
+"""The deploy docs name files that exist."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.conftest import ROOT
+
+PATH = re.compile(r"(?<![\w/])deploy/[\w./@*-]*[\w@*]")
+
+
+@pytest.mark.parametrize("doc", ["README.md", "deploy/README.md"])
+def test_every_deploy_path_in_the_docs_exists(doc):
+    named = set(PATH.findall((ROOT / doc).read_text()))
+    assert named, doc
+    missing = sorted(p for p in named if not list(ROOT.glob(p)))
+    assert missing == []
