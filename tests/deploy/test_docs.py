@@ -8,7 +8,8 @@ import pytest
 
 from tests.conftest import ROOT
 
-PATH = re.compile(r"(?<![\w/])deploy/[\w./@*-]*[\w@*]")
+# A repository path, alone or inside the installed checkout (/opt/lon/src/deploy/...).
+PATH = re.compile(r"(?:(?<=/opt/lon/src/)|(?<![\w/]))deploy/[\w./@*-]*[\w@*]")
 
 
 @pytest.mark.parametrize("doc", ["README.md", "deploy/README.md"])
