@@ -56,9 +56,8 @@ def check(address: str, service: str, timeout: float) -> str:
     with grpc.insecure_channel(address) as channel:
         stub = health_pb2_grpc.HealthStub(channel)
         try:
-            reply = stub.Check(
-                health_pb2.HealthCheckRequest(service=service), timeout=timeout, wait_for_ready=True
-            )
+            # Not wait_for_ready: a refused connection is UNAVAILABLE at once, and says so.
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
         except grpc.RpcError as exc:
             return f"{exc.code().name} ({exc.details()})"
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status))

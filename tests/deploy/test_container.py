@@ -139,7 +139,7 @@ def test_the_images_node_healthcheck_and_the_compose_lon_run_work_here(tmp_path)
     )  # fmt: skip
     try:
         probe = healthcheck_argv()
-        probe = [sys.executable, *probe[1:3], probe[3].replace(str(PORT), port), "--timeout", "10"]
+        probe = [sys.executable, *probe[1:3], probe[3].replace(str(PORT), port), "--wait", "60"]
         health = subprocess.run(probe, capture_output=True, text=True, timeout=60)
         assert health.returncode == 0, health.stdout + health.stderr
         run_cmd = [
