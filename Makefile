@@ -14,7 +14,7 @@ export MLPERF_INFERENCE_DIR
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test,official]'
+	$(BIN)/python -m pip install -q -e '.[test,official,onnx,deploy-test]'
 	touch $(STAMP)
 
 install: $(STAMP)

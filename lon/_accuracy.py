@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,19 +70,21 @@ class MLPModel:
         return classes
 
 
-def check_nodes_ran_the_model(nodes: Sequence[Mapping[str, object]], where: str) -> None:
-    """Refuse to score a run whose nodes did not all run numpy-mlp: the expected answers here
-    are that model's, so any other backend's answers would score as noise, not as accuracy."""
+def check_nodes_ran_the_model(
+    nodes: Sequence[Mapping[str, object]], where: str, scored: str = SCORED_BACKEND
+) -> None:
+    """Refuse to score a run whose nodes did not all run the ``scored`` backend: the expected
+    answers are that model's, so any other backend's answers would score as noise."""
     backends = sorted({str(n.get("backend") or "unknown") for n in nodes})
-    if backends and backends != [SCORED_BACKEND]:
+    if backends and backends != [scored]:
         ran = (
             "backend " + backends[0]
             if len(backends) == 1
             else "mixed backends " + ", ".join(backends)
         )
         raise ConfigError(
-            f"{where}: the nodes ran {ran}, not {SCORED_BACKEND}; lon-accuracy scores only "
-            f"{SCORED_BACKEND} runs (score this log with your model's accuracy script)"
+            f"{where}: the nodes ran {ran}, not {scored}; lon-accuracy scores only "
+            f"{SCORED_BACKEND} and onnx runs (score this log with your model's accuracy script)"
         )
 
 
@@ -203,10 +205,19 @@ class AccuracyReport:
         )
 
 
+def decode_class(data: bytes) -> int | None:
+    """A numpy-mlp answer's class id; None when it is not exactly one int32."""
+    return ANSWER.unpack(data)[0] if len(data) == ANSWER.size else None
+
+
 def score(
-    entries: Sequence[AccuracyEntry], expected: Mapping[int, int], count: int
+    entries: Sequence[AccuracyEntry],
+    expected: Mapping[int, int],
+    count: int,
+    decode: Callable[[bytes], int | None] = decode_class,
 ) -> AccuracyReport:
-    """Score ``entries`` against ``expected`` (qsl_idx -> class) for a data set of ``count``."""
+    """Score ``entries`` against ``expected`` (qsl_idx -> class) for a data set of ``count``;
+    ``decode`` reads an answer's class (None: malformed)."""
     first: dict[int, bytes] = {}
     duplicates = disagreeing = good = malformed = 0
     mismatches: list[Mismatch] = []
@@ -218,11 +229,11 @@ def score(
             continue
         first[entry.qsl_idx] = entry.data
         want = expected[entry.qsl_idx]
-        if len(entry.data) != ANSWER.size:
+        found = decode(entry.data)
+        if found is None:
             malformed += 1
             mismatches.append(Mismatch(entry.qsl_idx, want, None))
             continue
-        (found,) = ANSWER.unpack(entry.data)
         if found == want:
             good += 1
         else:
@@ -253,6 +264,15 @@ def check_accuracy_log(
     """
     check_spec_fits_model(spec)
     name = os.fspath(path)
+    entries = read_scorable_log(name, spec)
+    expected = expected_classes(
+        spec, (e.qsl_idx for e in entries), synthetic_seed=synthetic_seed, model=model
+    )
+    return score(entries, expected, spec.count)
+
+
+def read_scorable_log(name: str, spec: SyntheticSpec) -> list[AccuracyEntry]:
+    """The log's entries, refused when it has none or names a sample outside ``spec``."""
     entries = read_accuracy_log(name)
     if not entries:
         raise DatasetError(
@@ -265,7 +285,4 @@ def check_accuracy_log(
                 f"accuracy log {name}: entry {position}: qsl_idx {entry.qsl_idx} is out of "
                 f"range 0..{spec.count - 1} for --synthetic {spec}; is it the run's data set?"
             )
-    expected = expected_classes(
-        spec, (e.qsl_idx for e in entries), synthetic_seed=synthetic_seed, model=model
-    )
-    return score(entries, expected, spec.count)
+    return entries

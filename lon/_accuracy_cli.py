@@ -1,4 +1,4 @@
-"""``lon-accuracy``: score a numpy-mlp run on a synthetic data set from its accuracy log.
+"""``lon-accuracy``: score a numpy-mlp or onnx run on a synthetic data set from its accuracy log.
 
     lon-accuracy --accuracy-log OUT_DIR --synthetic 8x8x3:uint8:256 [--output]
 
@@ -11,7 +11,8 @@ The data set and the model options (numpy-mlp's seed, hidden, classes) default t
 recorded in ``lon_node_stats.json`` beside the log, else to the defaults of ``sut-server --backend
 numpy-mlp`` and ``lon-run`` (both seeds 0). A run whose record says its nodes ran another backend
 (or a mix) is refused: the expected answers here are numpy-mlp's, so another model's would score
-as a meaningless percentage.
+as a meaningless percentage. A run of ``--backend onnx`` nodes is scored against the model file
+they reported, run here on onnxruntime's CPU provider (``lon._accuracy_onnx``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,12 @@ from ._accuracy import (
     MLPModel,
     check_accuracy_log,
     check_nodes_ran_the_model,
+)
+from ._accuracy_onnx import (
+    OnnxReference,
+    check_onnx_accuracy_log,
+    ran_onnx,
+    reference_from_record,
 )
 from ._node_stats import NODE_STATS_FILE, read_node_stats
 
@@ -81,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
             f"else {default})",
         )
     p.add_argument(
+        "--onnx-model",
+        metavar="FILE",
+        help="score a run of sut-server --backend onnx against this model file run here on "
+        f"onnxruntime's CPU provider (default: the model the nodes reported in {NODE_STATS_FILE};"
+        " its sha256 must match theirs)",
+    )
+    p.add_argument(
         "--output",
         nargs="?",
         const="",
@@ -126,11 +140,18 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     err = err or sys.stderr
     log_path = resolve_log_path(args.accuracy_log)
     try:
-        _fill_from_run_record(args, log_path)
+        reference = _fill_from_run_record(args, log_path)
         spec = SyntheticSpec.parse(args.synthetic)
         _check_minimums(args)
-        model = MLPModel(seed=args.mlp_seed, hidden=args.hidden, classes=args.classes)
-        report = check_accuracy_log(log_path, spec, synthetic_seed=args.synthetic_seed, model=model)
+        if reference is not None:
+            report = check_onnx_accuracy_log(
+                log_path, spec, reference, synthetic_seed=args.synthetic_seed
+            )
+        else:
+            model = MLPModel(seed=args.mlp_seed, hidden=args.hidden, classes=args.classes)
+            report = check_accuracy_log(
+                log_path, spec, synthetic_seed=args.synthetic_seed, model=model
+            )
         text = format_report(report, spec, args.verbose)
         if args.output is not None:
             _write(
@@ -150,15 +171,18 @@ def run(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None 
     return EXIT_OK
 
 
-def _fill_from_run_record(args: argparse.Namespace, log_path: str) -> None:
+def _fill_from_run_record(args: argparse.Namespace, log_path: str) -> OnnxReference | None:
     """Take what was not given from the lon-run record beside the log: the data set (--synthetic
-    and its seed) and the model options the nodes reported (seed, hidden, classes)."""
+    and its seed) and the model the nodes reported (numpy-mlp's seed, hidden, classes; or the
+    onnx model, returned as the reference to score against)."""
     record, record_path = read_node_stats(os.path.dirname(log_path))
-    _fill_model_options(args, record, record_path)
+    reference = _onnx_reference(args, record, record_path)
+    if reference is None:
+        _fill_model_options(args, record, record_path)
     if args.synthetic is not None:
         if args.synthetic_seed is None:
             args.synthetic_seed = 0
-        return
+        return reference
     dataset = record.get("dataset")
     if not isinstance(dataset, dict):
         dataset = {}
@@ -170,6 +194,26 @@ def _fill_from_run_record(args: argparse.Namespace, log_path: str) -> None:
     args.synthetic = str(dataset["synthetic"])
     if args.synthetic_seed is None:
         args.synthetic_seed = int(dataset.get("synthetic_seed", 0))
+    return reference
+
+
+def _recorded_nodes(record: dict) -> list[dict]:
+    nodes = record.get("nodes")
+    return [n for n in (nodes if isinstance(nodes, list) else []) if isinstance(n, dict)]
+
+
+def _onnx_reference(
+    args: argparse.Namespace, record: dict, record_path: str
+) -> OnnxReference | None:
+    """The onnx model to score against: the run's nodes ran onnx, or --onnx-model says so."""
+    nodes = _recorded_nodes(record)
+    if ran_onnx(nodes):
+        return reference_from_record(nodes, record_path, args.onnx_model)
+    if args.onnx_model is None:
+        return None
+    if nodes:
+        check_nodes_ran_the_model(nodes, record_path, "onnx")
+    return OnnxReference(os.path.abspath(args.onnx_model))
 
 
 def _fill_model_options(args: argparse.Namespace, record: dict, record_path: str) -> None:
@@ -208,7 +252,7 @@ def _check_minimums(args: argparse.Namespace) -> None:
         ("--hidden", args.hidden, 1),
         ("--classes", args.classes, 1),
     ):
-        if value < minimum:
+        if value is not None and value < minimum:
             raise ConfigError(f"{flag} must be >= {minimum}, got {value}")
 
 

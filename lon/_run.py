@@ -48,6 +48,7 @@ from qdl import (
 )
 
 from . import _issue_delay as issue_delay
+from ._discovery import node_addresses
 from ._node_stats import NODE_STATS_FILE
 from ._submission import SubmissionRequest, layout_for, network_record, place, user_conf_text
 
@@ -70,9 +71,10 @@ EXIT_STATUS = (
 class RunOptions:
     """Everything ``lon-run`` takes, as values (see ``--help`` for each)."""
 
-    nodes: tuple[str, ...]
+    nodes: tuple[str, ...]  # HOST:PORT or dns:NAME:PORT entries (see lon._discovery)
     scenario: str
     output: str
+    nodes_file: str | None = None
     mode: str = "PerformanceOnly"
     model: str | None = None
     user_conf: str | None = None
@@ -224,6 +226,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         if options.submission_dir is not None:
             layout_for(_submission_request(options), options.mode)
         audit_config = resolve_audit_config(options, out)
+        nodes = node_addresses(",".join(options.nodes), options.nodes_file)
         qsl = build_qsl(options)
         binding = make_binding(options.loadgen)
         config = DispatchConfig(
@@ -231,9 +234,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
             streams_per_node=options.streams_per_node,
             timeouts=options.timeouts,
         )
-        if not options.nodes:
-            raise ConfigError("--nodes: give at least one HOST:PORT")
-        qdl = QueryDispatchLibrary.over_grpc(options.nodes, qsl, binding, config)
+        qdl = QueryDispatchLibrary.over_grpc(nodes, qsl, binding, config)
         _make_output_dir(options.output)
         qdl.connect()
     except (QDLError, loadgen_config.ConfigError, ImportError) as exc:
@@ -481,7 +482,14 @@ def build_parser() -> argparse.ArgumentParser:
         + "\n".join(f"  {code:<4} {meaning}" for code, meaning in EXIT_STATUS),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--nodes", required=True, help="HOST:PORT[,HOST:PORT...] of the SUT nodes")
+    p.add_argument(
+        "--nodes",
+        help="HOST:PORT[,HOST:PORT...] of the SUT nodes; dns:NAME:PORT stands for every "
+        "address NAME resolves to (e.g. a Kubernetes headless Service)",
+    )
+    p.add_argument(
+        "--nodes-file", metavar="FILE", help="one HOST:PORT (or dns:NAME:PORT) per line, # comments"
+    )
     p.add_argument("--scenario", required=True, choices=SCENARIOS)
     p.add_argument("--mode", default="PerformanceOnly", choices=MODES)
     p.add_argument("--model", help="model name for mlperf.conf/user.conf lookups")
@@ -544,8 +552,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_options(argv: Sequence[str] | None) -> RunOptions:
     args = build_parser().parse_args(argv)
+    if not (args.nodes or args.nodes_file):
+        build_parser().error("give the nodes: --nodes HOST:PORT[,...] or --nodes-file FILE")
     return RunOptions(
-        nodes=tuple(n.strip() for n in args.nodes.split(",") if n.strip()),
+        nodes=tuple(n.strip() for n in (args.nodes or "").split(",") if n.strip()),
+        nodes_file=args.nodes_file,
         scenario=args.scenario,
         mode=args.mode,
         model=args.model,

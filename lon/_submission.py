@@ -151,7 +151,7 @@ def _score(run_dir: str, output: str, scorable: bool) -> list[str]:
         f"as {txt}"
     )
     if not scorable:
-        return [f"{instead} (lon-accuracy scores only numpy-mlp runs on --synthetic data)"]
+        return [f"{instead} (lon-accuracy scores only numpy-mlp and onnx runs on --synthetic data)"]
     err = io.StringIO()
     args = lon_accuracy.build_parser().parse_args(["--accuracy-log", output, "--output", txt])
     code = lon_accuracy.run(args, out=io.StringIO(), err=err)

@@ -61,7 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--backend",
         default=DEFAULT_BACKEND,
         metavar="NAME",
-        help="echo, synthetic, numpy-mlp, synthetic-llm, or module:Class (default: %(default)s)",
+        help="echo, synthetic, numpy-mlp, synthetic-llm, onnx, or module:Class "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--backend-opt",

@@ -11,6 +11,7 @@ from .._errors import BackendError
 BUILTIN = {
     "echo": "sut_server.backends.echo:EchoBackend",
     "numpy-mlp": "sut_server.backends.numpy_mlp:NumpyMLPBackend",
+    "onnx": "sut_server.backends.onnx:OnnxBackend",
     "synthetic": "sut_server.backends.synthetic:SyntheticBackend",
     "synthetic-llm": "sut_server.backends.synthetic_llm:SyntheticLLMBackend",
 }

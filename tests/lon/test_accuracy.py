@@ -392,5 +392,5 @@ def test_a_run_of_another_model_is_refused_not_scored(tmp_path, capsys, backends
     err = run_main(capsys, ["--accuracy-log", str(log)])
     assert err == (
         f"lon-accuracy: error: {record}: the nodes ran {ran}, not numpy-mlp; lon-accuracy "
-        "scores only numpy-mlp runs (score this log with your model's accuracy script)\n"
+        "scores only numpy-mlp and onnx runs (score this log with your model's accuracy script)\n"
     )

@@ -137,7 +137,7 @@ def test_synthetic_llm_sends_the_first_token_then_the_answer(start_node):
 @pytest.mark.parametrize(
     "spec, options, message",
     [
-        ("nope", {}, "unknown backend 'nope' (built-in: echo, numpy-mlp, synthetic"),
+        ("nope", {}, "unknown backend 'nope' (built-in: echo, numpy-mlp, onnx, synthetic"),
         ("no_such_module:Thing", {}, "cannot import module 'no_such_module'"),
         ("tests.sut_server.plugins:Missing", {}, "has no class 'Missing'"),
         ("tests.sut_server.plugins:NotABackend", {}, "has no infer() method"),
