@@ -14,9 +14,10 @@ own clock (``lon.v1.NodeTiming``). Only differences of timestamps from the same 
 
 A node that leaves the timestamps at zero only gets round-trip figures.
 
-Memory per sample stays small however long the run: each part is a ``_Column`` of float32
-nanoseconds (4 bytes a value, exact to 7 significant digits), filled from a short Python list
-that is spilled into a numpy block every few thousand values.
+Memory per sample stays small however long the run: four ``_Column`` s of float32 nanoseconds
+(round trip, node, decompression, compute: 16 bytes a sample, exact to 7 significant digits,
+NaN where the node gave no stamps), each filled from a short Python list spilled into a numpy
+block every few thousand values; network and queueing are derived from them for the report.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from ._wire import NodeTiming
 from .transports import NodeDescription
 
 TIMING_PARTS = ("round_trip", "network", "node", "queueing", "decompression", "compute")
+_STORED = ("round_trip", "node", "decompression", "compute")  # the others are derived
+_NAN = float("nan")
 
 
 class _Column:
@@ -42,7 +45,7 @@ class _Column:
 
     def __init__(self) -> None:
         self._blocks: list[np.ndarray] = []
-        self._fill: list[int] = []
+        self._fill: list[float] = []
         self.append = self._fill.append
 
     def spill_if_full(self) -> None:
@@ -81,7 +84,7 @@ class NodeAccount:
         self._answered = 0
         self._responses = 0
         self._bytes_received = 0
-        self._times: dict[str, _Column] = {part: _Column() for part in TIMING_PARTS}
+        self._columns = [_Column() for _ in _STORED]
 
     def issued(self, n_samples: int, n_bytes: int) -> None:
         with self._lock:
@@ -95,26 +98,25 @@ class NodeAccount:
             self._responses += 1
             self._bytes_received += n_bytes
             self._answered += len(answered)
-            times = self._times
-            add_round_trip = times["round_trip"].append
-            add_node = times["node"].append
-            add_network = times["network"].append
-            add_decompression = times["decompression"].append
-            add_compute = times["compute"].append
-            add_queueing = times["queueing"].append
+            add_round_trip, add_node, add_decompression, add_compute = (
+                c.append for c in self._columns
+            )
+            nan = _NAN
             for round_trip, t in answered:
                 add_round_trip(round_trip)
                 sent, received = t.sent_ns, t.received_ns
                 if sent and received:
-                    node = sent - received
-                    add_node(node)
-                    add_network(round_trip - node)
+                    add_node(sent - received)
                     decompressed, computed = t.decompressed_ns, t.computed_ns
                     if decompressed and computed:
                         add_decompression(decompressed - received)
                         add_compute(computed - decompressed)
-                        add_queueing(sent - computed)
-            for column in times.values():
+                        continue
+                else:
+                    add_node(nan)
+                add_decompression(nan)
+                add_compute(nan)
+            for column in self._columns:
                 column.spill_if_full()
 
     def counters(self) -> NodeCounters:
@@ -133,7 +135,16 @@ class NodeAccount:
         d = self.description
         c = self.counters()
         with self._lock:
-            timing = {part: _summary_ms(column.values()) for part, column in self._times.items()}
+            round_trip, node, decompression, compute = (c.values() for c in self._columns)
+        parts = {
+            "round_trip": round_trip,
+            "network": round_trip.astype(np.float64) - node,
+            "node": node,
+            "queueing": node.astype(np.float64) - decompression - compute,
+            "decompression": decompression,
+            "compute": compute,
+        }
+        timing = {part: _summary_ms(parts[part]) for part in TIMING_PARTS}
         return {
             "address": d.address,
             "name": d.name,
@@ -152,6 +163,7 @@ class NodeAccount:
 
 
 def _summary_ms(values: np.ndarray) -> dict[str, float | int] | None:
+    values = values[~np.isnan(values)]
     if not values.size:
         return None
     a = values.astype(np.float64) / 1e6
