@@ -60,6 +60,7 @@ from ._exceptions import (
     ResponseTimeout,
     SampleNotLoaded,
 )
+from ._gil import restore_switch_interval, shorten_switch_interval
 from ._qsl import EncodedSample, SampleSource
 from ._wire import FIRST_TOKEN, MAX_SAMPLE_FRAMING, ResponseBatch, sample_batch
 from .transports import (
@@ -221,6 +222,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             self._close_transports()
             raise
         self._state = State.OPENED
+        shorten_switch_interval()
         self._watchdog = threading.Thread(target=self._watch, name="qdl-watchdog", daemon=True)
         self._watchdog.start()
 
@@ -255,7 +257,10 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         with self._lock:
             if self._state is State.CLOSED:
                 return
+            opened = self._state is State.OPENED
             self._state = State.CLOSED
+        if opened:
+            restore_switch_interval()
         self._stop.set()
         if self._watchdog is not None:
             self._watchdog.join()
