@@ -12,7 +12,9 @@ what to compare across machines. Rows come for both ``--framing`` modes: "opport
    CPU per sample (this process, and the nodes) and the samples-per-message distribution at
    that rate; beside it the bare grpcio echo rate, one message per 256 B sample, 64 in flight
    (``_bare_grpc.py``: no protobuf, no QDL), and the ratio of the two.
-2. At 5,000 QPS: the LoadGen's issue delay p99 (actual - scheduled issue) and latency p99.
+2. At 5,000 QPS: the LoadGen's issue delay p99 (actual - scheduled issue) and latency p99,
+   beside the issue delay and CPU of the same schedule into an in-process null SUT: the floor
+   the machine itself sets.
 3. Memory: this process's RSS growth per sample over one Server run at 5,000 QPS of
    ``--soak-s`` seconds (300 unless --quick), measured from 20 % into the run to its end.
 4. Offline, 150 KB samples: payload bytes/s (both directions: the echo node sends every
@@ -178,7 +180,7 @@ def measure_server(
     print("Server: highest VALID target QPS at p99 <= 10 ms", flush=True)
     ladder = [2_500, 5_000, 7_500, 10_000, 12_500, 15_000, 17_500, 20_000, 25_000, 30_000, 40_000]
     if args.quick:
-        ladder = [5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000]
+        ladder = [2_500, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000]
     duration = 1_500 if args.quick else 3_000
     count = 5_000 if args.quick else 20_000
     bare = [echo_messages_per_second(SMALL_BYTES, count, 64) for _ in range(args.repeats)]
@@ -223,6 +225,22 @@ def measure_steady(
     print(f"Server at {STEADY_QPS:,.0f} QPS: issue delay and latency", flush=True)
     qsl = synthetic_qsl(SMALL)
     duration = 2_000 if args.quick else 5_000
+    # The floor this machine sets: the same schedule into an in-process null SUT (no QDL).
+    null = []
+    for _ in range(args.repeats):
+        cpu0 = os.times()
+        run = run_null(qsl, server_settings(STEADY_QPS, duration))
+        cpu1 = os.times()
+        null.append((run, (cpu1.user + cpu1.system - cpu0.user - cpu0.system)))
+    table.add(
+        f"null SUT issue delay p99 at {STEADY_QPS:,.0f} QPS (the LoadGen alone)",
+        spread([float(np.percentile(r.issue_delay_ns, 99)) / 1e3 for r, _ in null], "{:.0f}")
+        + " us",
+    )
+    table.add(
+        f"  null SUT CPU per sample at {STEADY_QPS:,.0f} QPS",
+        f"{statistics.median(c / len(r.issue_delay_ns) * 1e6 for r, c in null):.0f} us",
+    )
     for framing in args.framing:
         settings = server_settings(STEADY_QPS, duration)
         runs = [
