@@ -5,6 +5,10 @@ back, with a fixed number of messages in flight. The server is a synchronous grp
 own process (as a ``sut-server`` node is) and the client uses ``grpc.aio`` on one event loop (as
 the QDL does), so the figures are what grpcio itself costs on this machine; the QDL's figures
 next to them show how much of that ceiling the whole network path keeps.
+
+The client runs in a process of its own too: grpc.aio binds its poller to the first event loop
+it meets, so an ``asyncio.run`` here would leave the benchmark's own QDL runs (on another loop)
+with a closed one ("Event loop is closed" from grpc's poller at exit).
 """
 
 from __future__ import annotations
@@ -62,6 +66,10 @@ async def _echo(address: str, payload: bytes, count: int, window: int) -> float:
         return count / elapsed
 
 
+def _client(port: int, size: int, count: int, window: int, out: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
+    out.put(asyncio.run(_echo(f"127.0.0.1:{port}", bytes(size), count, window)))
+
+
 def echo_messages_per_second(size: int, count: int, window: int) -> float:
     """Messages/s of ``size`` bytes echoed over one stream with ``window`` in flight."""
     ctx = multiprocessing.get_context("spawn")
@@ -70,7 +78,13 @@ def echo_messages_per_second(size: int, count: int, window: int) -> float:
     server.start()
     try:
         port = ports.get(timeout=30)
-        return asyncio.run(_echo(f"127.0.0.1:{port}", bytes(size), count, window))
+        rates = ctx.Queue()
+        client = ctx.Process(target=_client, args=(port, size, count, window, rates), daemon=True)
+        client.start()
+        try:
+            return float(rates.get(timeout=600))
+        finally:
+            client.join(10)
     finally:
         server.terminate()
         server.join(10)

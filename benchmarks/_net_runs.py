@@ -7,9 +7,11 @@ null-SUT run answers inline in this process, so its latency is the LoadGen's own
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -78,6 +80,69 @@ class RunResult:
     bytes_received: int = 0
     samples: int = 0
     cpu_s: tuple[float, ...] = ()  # CPU seconds during the test: this process, then each node
+    samples_per_message: dict[int, int] = dataclasses.field(default_factory=dict)  # all nodes
+    results_per_message: dict[int, int] = dataclasses.field(default_factory=dict)
+    rss_growth_per_sample: float | None = None  # bytes, when the run was watched (``watch_rss``)
+    rss_whole_run_per_sample: float | None = None  # the same from before the test started
+
+
+def rss_bytes() -> int:
+    """This process's resident set size (Linux /proc; 0 where unavailable)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+class RssWatch:
+    """Samples (completed samples, RSS) every ``period_s`` while a run is under way; the growth
+    per sample is the slope between the first point past ``skip`` of the run (the LoadGen's
+    start-up allocations are behind it) and the last one."""
+
+    def __init__(self, qdl: QueryDispatchLibrary, period_s: float = 0.5) -> None:
+        self.points: list[tuple[int, int]] = []
+        self._qdl = qdl
+        self._period = period_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="rss-watch", daemon=True)
+
+    def __enter__(self) -> RssWatch:
+        self.before = rss_bytes()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period):
+            self.points.append((self._qdl.statistics().samples_completed, rss_bytes()))
+
+    def growth_per_sample(self, skip: float = 0.2) -> float | None:
+        points = [p for p in self.points if p[0] > 0]
+        if len(points) < 3:
+            return None
+        first = points[int(len(points) * skip)]
+        last = points[-1]
+        samples = last[0] - first[0]
+        return (last[1] - first[1]) / samples if samples > 0 else None
+
+    def whole_run_per_sample(self) -> float | None:
+        """RSS growth from before the test (the LoadGen's schedule and query objects, made
+        before it starts issuing, included) to its last point, per sample."""
+        if not self.points or not self.points[-1][0]:
+            return None
+        return (self.points[-1][1] - self.before) / self.points[-1][0]
+
+
+def _merged(histograms: Sequence[dict[int, int]]) -> dict[int, int]:
+    total: dict[int, int] = {}
+    for histogram in histograms:
+        for n, count in histogram.items():
+            total[n] = total.get(n, 0) + count
+    return dict(sorted(total.items()))
 
 
 def cpu_seconds(pid: int) -> float:
@@ -112,17 +177,21 @@ def run_network(
     settings: loadgen.TestSettings,
     streams: int = 1,
     node_pids: Sequence[int] = (),
+    framing: str = "opportunistic",
+    watch_rss: bool = False,
 ) -> RunResult:
     """One test of our LoadGen through the QDL against the nodes at ``addresses``."""
-    config = DispatchConfig(streams_per_node=streams)
+    config = DispatchConfig(streams_per_node=streams, framing=framing)
     qdl = QueryDispatchLibrary.over_grpc(addresses, qsl, make_binding("ours"), config)
+    watch = RssWatch(qdl) if watch_rss else contextlib.nullcontext()
     with tempfile.TemporaryDirectory(prefix="lon-netbench-") as outdir:
         qdl.connect()
         try:
             pids = [os.getpid(), *node_pids]
             cpu0 = [cpu_seconds(p) for p in pids]
             start = time.perf_counter()
-            report = loadgen.run_test(qdl, qsl, settings, _log_settings(outdir), "")
+            with watch:
+                report = loadgen.run_test(qdl, qsl, settings, _log_settings(outdir), "")
             elapsed = time.perf_counter() - start
             cpu = tuple(cpu_seconds(p) - c for p, c in zip(pids, cpu0))
         finally:
@@ -139,6 +208,12 @@ def run_network(
         bytes_received=sum(n.transport.bytes_received for n in stats.nodes),
         samples=stats.samples_completed,
         cpu_s=cpu,
+        samples_per_message=_merged([n.transport.samples_per_message for n in stats.nodes]),
+        results_per_message=_merged([n.transport.results_per_message for n in stats.nodes]),
+        rss_growth_per_sample=watch.growth_per_sample() if isinstance(watch, RssWatch) else None,
+        rss_whole_run_per_sample=(
+            watch.whole_run_per_sample() if isinstance(watch, RssWatch) else None
+        ),
     )
 
 

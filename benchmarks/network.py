@@ -2,26 +2,31 @@
 
 Two ``sut-server --backend echo`` processes are started on 127.0.0.1 and driven through
 ``QueryDispatchLibrary.over_grpc`` by our LoadGen (``loadgen.run_test``), as ``lon-run`` does.
-Every figure is the median of ``--repeats`` runs; the machine has 2 cores shared by the
-benchmark, the nodes and whatever else runs, so the spread (min..max) is printed beside it.
+Every figure is the median of ``--repeats`` runs; the machine may be small and shared, so the
+spread (min..max) is printed beside it, and the ratios (measured side by side in one run) are
+what to compare across machines. Rows come for both ``--framing`` modes: "opportunistic"
+(a stream sends what is queued for it as one message) and "per-query" (one query per message).
 
 1. Server: the highest ``server_target_qps`` whose run is VALID with p99 <= 10 ms (a ladder of
-   short runs, a rung counts as VALID when most of its repeats are), and the LoadGen's issue
-   delay (actual issue - scheduled issue) at that rate.
-2. Offline, 150 KB samples: samples/s and payload bytes/s, next to one plain TCP stream on
-   loopback carrying the same number of bytes. The echo node sends every payload back, so the
-   QDL moves each payload twice; the payload figure (the LoadGen's samples/s x 150 KB x 2)
-   counts BOTH directions, and so does the ratio (the raw stream is sent that same total).
-   Beside both, the ceiling grpcio itself sets here: one bare bidirectional echo stream of raw
-   bytes (no protobuf, no QDL; ``_bare_grpc.py``), 256 B messages with 64 in flight and 150 KB
-   messages with 8 in flight.
-3. SingleStream, 256 B samples: LoadGen latency p50/p90 with the echo nodes, and the same run
+   short runs, a rung counts as VALID when most of its repeats are), with the issue delay, the
+   CPU per sample (this process, and the nodes) and the samples-per-message distribution at
+   that rate; beside it the bare grpcio echo rate, one message per 256 B sample, 64 in flight
+   (``_bare_grpc.py``: no protobuf, no QDL), and the ratio of the two.
+2. At 5,000 QPS: the LoadGen's issue delay p99 (actual - scheduled issue) and latency p99,
+   beside the issue delay and CPU of the same schedule into an in-process null SUT: the floor
+   the machine itself sets.
+3. Memory: this process's RSS growth per sample over one Server run at 5,000 QPS of
+   ``--soak-s`` seconds (300 unless --quick), measured from 20 % into the run to its end.
+4. Offline, 150 KB samples: payload bytes/s (both directions: the echo node sends every
+   payload back) next to the bare grpcio 150 KB echo (8 in flight) and one plain TCP stream
+   carrying the same number of bytes.
+5. SingleStream, 256 B samples: LoadGen latency p50/p90 with the echo nodes, and the same run
    against an in-process null SUT; the difference is what the network path adds.
-4. zstd vs none, Offline, 150 KB samples of low-entropy (image-like) and random data: bytes
-   sent to the nodes per sample (SampleBatch bytes on the wire, framing included) and
-   samples/s. Echo answers with the decompressed payload, so the way back is 150 KB either way.
+6. zstd vs none, Offline, 150 KB samples of low-entropy (image-like) and random data: bytes
+   sent to the nodes per sample and samples/s (skipped with --quick).
 
-    python benchmarks/network.py [--quick] [--repeats N] [--streams N]
+    python benchmarks/network.py [--quick] [--repeats N] [--streams N] [--soak-s S]
+                                 [--framing MODE ...] [--only SECTION ...]
 """
 
 from __future__ import annotations
@@ -56,9 +61,16 @@ LARGE = "50000x3:uint8:1024"  # 150,000-byte samples
 LARGE_BYTES = 150_000
 PERFORMANCE_COUNT = 256  # large samples held in RAM (38 MB)
 SMALL_BYTES = 256
-SERVER_GOAL = 5_000.0
-RATIO_GOAL = 0.5
+SERVER_GOAL = 20_000.0
+SERVER_BARE_RATIO_GOAL = 2.5
+ISSUE_DELAY_GOAL_US = 200.0
+LATENCY_GOAL_MS = 2.0
+STEADY_QPS = 5_000.0
+RSS_GOAL_BYTES = 64.0
+OFFLINE_BARE_RATIO_GOAL = 1.5
 P90_GOAL_MS = 1.0
+FRAMINGS = ("opportunistic", "per-query")
+SECTIONS = ("server", "steady", "memory", "offline", "single-stream", "compression")
 
 
 class Table:
@@ -96,6 +108,32 @@ def repeat(n: int, run: Callable[[], RunResult]) -> list[RunResult]:
     return [run() for _ in range(n)]
 
 
+def histogram_text(counts: dict[int, int]) -> str:
+    """Samples per message: mean, max and the share of messages in power-of-two buckets."""
+    messages = sum(counts.values())
+    if not messages:
+        return "-"
+    samples = sum(n * c for n, c in counts.items())
+    buckets: dict[str, int] = {}
+    for n, c in sorted(counts.items()):
+        low = 1 << max(0, n.bit_length() - 1)
+        key = str(low) if low == 1 else f"{low}-{2 * low - 1}"
+        buckets[key] = buckets.get(key, 0) + c
+    shares = ", ".join(f"{k}: {c / messages:.0%}" for k, c in buckets.items())
+    return f"mean {samples / messages:.2f}, max {max(counts)} ({shares})"
+
+
+def median_histogram(runs: Sequence[RunResult]) -> dict[int, int]:
+    """The histogram of the run with the median mean (one real run, not a blend)."""
+
+    def mean(r: RunResult) -> float:
+        m = sum(r.samples_per_message.values())
+        return sum(n * c for n, c in r.samples_per_message.items()) / m if m else 0.0
+
+    ordered = sorted(runs, key=mean)
+    return ordered[len(ordered) // 2].samples_per_message
+
+
 # --- 1. Server --------------------------------------------------------------------------------
 
 
@@ -103,102 +141,215 @@ def server_search(
     addresses: Sequence[str],
     pids: Sequence[int],
     ladder: Sequence[float],
-    repeats: int,
+    args: argparse.Namespace,
     duration_ms: int,
-    streams: int,
+    framing: str,
 ) -> tuple[float, list[RunResult]]:
     """Climb ``ladder`` while most of a rung's runs are VALID; the best rung and its runs."""
     qsl = synthetic_qsl(SMALL)
     best, best_runs = 0.0, []
     for qps in ladder:
         settings = server_settings(qps, duration_ms)
-        runs = [run_network(addresses, qsl, settings, streams, pids) for _ in range(repeats)]
+        runs = [
+            run_network(addresses, qsl, settings, args.streams, pids, framing)
+            for _ in range(args.repeats)
+        ]
         p99 = [r.result.samples.target / 1e6 for r in runs]
         votes = sum(r.valid for r in runs)
         print(
-            f"    Server {qps:,.0f} QPS: {votes}/{repeats} VALID, p99 {spread(p99, '{:.2f}')} ms",
+            f"    {framing} Server {qps:,.0f} QPS: {votes}/{args.repeats} VALID, "
+            f"p99 {spread(p99, '{:.2f}')} ms, samples/message "
+            f"{histogram_text(median_histogram(runs))}",
             flush=True,
         )
-        if votes * 2 <= repeats:
+        if votes * 2 <= args.repeats:
             break
         best, best_runs = qps, runs
     return best, best_runs
+
+
+def cpu_rows(table: Table, label: str, runs: Sequence[RunResult]) -> None:
+    client = statistics.median(r.cpu_s[0] / r.samples * 1e6 for r in runs)
+    nodes = statistics.median(sum(r.cpu_s[1:]) / r.samples * 1e6 for r in runs)
+    table.add(f"  CPU per sample {label}", f"client {client:.0f} us, nodes {nodes:.0f} us")
 
 
 def measure_server(
     table: Table, addresses: Sequence[str], pids: Sequence[int], args: argparse.Namespace
 ) -> None:
     print("Server: highest VALID target QPS at p99 <= 10 ms", flush=True)
-    ladder = [1_000, 2_000, 3_000, 3_500, 4_000, 4_500, 5_000, 5_500, 6_000, 7_000, 8_000, 10_000]
+    ladder = [2_500, 5_000, 7_500, 10_000, 12_500, 15_000, 17_500, 20_000, 25_000, 30_000, 40_000]
     if args.quick:
-        ladder = [2_000, 3_000, 4_000, 5_000, 6_000, 8_000]
+        ladder = [2_500, 5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 40_000]
     duration = 1_500 if args.quick else 3_000
-    best, runs = server_search(addresses, pids, ladder, args.repeats, duration, args.streams)
-    table.add(
-        "Server max VALID QPS, p99 <= 10 ms",
-        f"{best:,.0f}",
-        f">= {SERVER_GOAL:,.0f}",
-        best >= SERVER_GOAL,
-    )
-    if runs:
-        p50 = [float(np.percentile(r.issue_delay_ns, 50)) / 1e3 for r in runs]
-        p99 = [float(np.percentile(r.issue_delay_ns, 99)) / 1e3 for r in runs]
-        lat = [r.result.samples.target / 1e6 for r in runs]
-        table.add(f"  latency p99 at {best:,.0f} QPS", spread(lat, "{:.2f}") + " ms", "<= 10 ms")
-        table.add(f"  issue delay p50 at {best:,.0f} QPS", spread(p50, "{:.0f}") + " us")
-        table.add(f"  issue delay p99 at {best:,.0f} QPS", spread(p99, "{:.0f}") + " us")
-        client = statistics.median(r.cpu_s[0] / r.samples * 1e6 for r in runs)
-        nodes = statistics.median(sum(r.cpu_s[1:]) / r.samples * 1e6 for r in runs)
-        table.add(
-            f"  CPU per sample at {best:,.0f} QPS", f"client {client:.0f} us, nodes {nodes:.0f} us"
-        )
     count = 5_000 if args.quick else 20_000
     bare = [echo_messages_per_second(SMALL_BYTES, count, 64) for _ in range(args.repeats)]
-    table.add("bare grpcio echo, 1 stream, 256 B, 64 in flight", spread(bare, "{:,.0f}") + " msg/s")
-    table.add("Server max VALID QPS / bare grpcio msg/s", f"{best / statistics.median(bare):.0%}")
+    bare_rate = statistics.median(bare)
+    table.add(
+        "bare grpcio echo, 1 stream, 256 B, 1 sample/message, 64 in flight",
+        spread(bare, "{:,.0f}") + " msg/s",
+    )
+    for framing in args.framing:
+        best, runs = server_search(addresses, pids, ladder, args, duration, framing)
+        goal = framing == "opportunistic"
+        table.add(
+            f"[{framing}] Server max VALID QPS, p99 <= 10 ms",
+            f"{best:,.0f}",
+            f">= {SERVER_GOAL:,.0f}" if goal else "",
+            best >= SERVER_GOAL if goal else None,
+        )
+        ratio = best / bare_rate
+        table.add(
+            f"[{framing}] Server max VALID QPS / bare grpcio msg/s",
+            f"{ratio:.2f}x",
+            f">= {SERVER_BARE_RATIO_GOAL}x" if goal else "",
+            ratio >= SERVER_BARE_RATIO_GOAL if goal else None,
+        )
+        if not runs:
+            continue
+        at = f"at {best:,.0f} QPS"
+        lat = [r.result.samples.target / 1e6 for r in runs]
+        p99 = [float(np.percentile(r.issue_delay_ns, 99)) / 1e3 for r in runs]
+        table.add(f"  latency p99 {at}", spread(lat, "{:.2f}") + " ms", "<= 10 ms")
+        table.add(f"  issue delay p99 {at}", spread(p99, "{:.0f}") + " us")
+        cpu_rows(table, at, runs)
+        table.add(f"  samples per SampleBatch {at}", histogram_text(median_histogram(runs)))
 
 
-# --- 2. Offline throughput vs raw TCP ----------------------------------------------------------
+# --- 2. 5,000 QPS -----------------------------------------------------------------------------
+
+
+def measure_steady(
+    table: Table, addresses: Sequence[str], pids: Sequence[int], args: argparse.Namespace
+) -> None:
+    print(f"Server at {STEADY_QPS:,.0f} QPS: issue delay and latency", flush=True)
+    qsl = synthetic_qsl(SMALL)
+    duration = 2_000 if args.quick else 5_000
+    # The floor this machine sets: the same schedule into an in-process null SUT (no QDL).
+    null = []
+    for _ in range(args.repeats):
+        cpu0 = os.times()
+        run = run_null(qsl, server_settings(STEADY_QPS, duration))
+        cpu1 = os.times()
+        null.append((run, (cpu1.user + cpu1.system - cpu0.user - cpu0.system)))
+    table.add(
+        f"null SUT issue delay p99 at {STEADY_QPS:,.0f} QPS (the LoadGen alone)",
+        spread([float(np.percentile(r.issue_delay_ns, 99)) / 1e3 for r, _ in null], "{:.0f}")
+        + " us",
+    )
+    table.add(
+        f"  null SUT CPU per sample at {STEADY_QPS:,.0f} QPS",
+        f"{statistics.median(c / len(r.issue_delay_ns) * 1e6 for r, c in null):.0f} us",
+    )
+    for framing in args.framing:
+        settings = server_settings(STEADY_QPS, duration)
+        runs = [
+            run_network(addresses, qsl, settings, args.streams, pids, framing)
+            for _ in range(args.repeats)
+        ]
+        delay = [float(np.percentile(r.issue_delay_ns, 99)) / 1e3 for r in runs]
+        lat = [r.result.samples.target / 1e6 for r in runs]
+        at = f"at {STEADY_QPS:,.0f} QPS"
+        table.add(
+            f"[{framing}] issue delay p99 {at}",
+            spread(delay, "{:.0f}") + " us",
+            f"<= {ISSUE_DELAY_GOAL_US:.0f} us",
+            statistics.median(delay) <= ISSUE_DELAY_GOAL_US,
+        )
+        table.add(
+            f"[{framing}] latency p99 {at}",
+            spread(lat, "{:.2f}") + " ms",
+            f"<= {LATENCY_GOAL_MS:g} ms",
+            statistics.median(lat) <= LATENCY_GOAL_MS,
+        )
+        cpu_rows(table, at, runs)
+        table.add(f"  samples per SampleBatch {at}", histogram_text(median_histogram(runs)))
+
+
+# --- 3. memory --------------------------------------------------------------------------------
+
+
+def measure_memory(
+    table: Table, addresses: Sequence[str], pids: Sequence[int], args: argparse.Namespace
+) -> None:
+    soak = args.soak_s if args.soak_s is not None else (20 if args.quick else 300)
+    print(f"Memory: RSS growth over a {soak} s Server run at {STEADY_QPS:,.0f} QPS", flush=True)
+    qsl = synthetic_qsl(SMALL)
+    settings = server_settings(STEADY_QPS, soak * 1000)
+    run = run_network(addresses, qsl, settings, args.streams, pids, args.framing[0], True)
+    growth = run.rss_growth_per_sample
+    table.add(
+        f"[{args.framing[0]}] RSS growth per sample, {soak} s at {STEADY_QPS:,.0f} QPS "
+        f"({run.samples:,} samples)",
+        "-" if growth is None else f"{growth:.1f} B",
+        f"<= {RSS_GOAL_BYTES:.0f} B",
+        growth is not None and growth <= RSS_GOAL_BYTES,
+    )
+    whole = run.rss_whole_run_per_sample
+    table.add(
+        "  RSS growth per sample from before the test (LoadGen's pre-built queries included)",
+        "-" if whole is None else f"{whole:.1f} B",
+    )
+
+
+# --- 4. Offline throughput --------------------------------------------------------------------
 
 
 def offline_runs(
-    addresses: Sequence[str], args: argparse.Namespace, spec: str, compression: str, data: str
+    addresses: Sequence[str],
+    args: argparse.Namespace,
+    spec: str,
+    compression: str,
+    data: str,
+    framing: str = "opportunistic",
 ) -> list[RunResult]:
     qsl = synthetic_qsl(spec, compression, data, PERFORMANCE_COUNT)
     duration = 1_000 if args.quick else 2_500
     settings = offline_settings(4_000, duration)
-    return repeat(args.repeats, lambda: run_network(addresses, qsl, settings, args.streams))
+    return repeat(
+        args.repeats, lambda: run_network(addresses, qsl, settings, args.streams, (), framing)
+    )
 
 
 def measure_offline(table: Table, addresses: Sequence[str], args: argparse.Namespace) -> None:
-    print("Offline: 150 KB samples vs one raw TCP stream", flush=True)
-    runs = offline_runs(addresses, args, LARGE, "none", "random")
-    rates = [r.result.samples_per_second for r in runs]
-    both = [2 * LARGE_BYTES * rate for rate in rates]
-    total = int(statistics.median(2 * LARGE_BYTES * r.samples for r in runs))
-    raw = [tcp_bytes_per_second(total) for _ in range(args.repeats)]
-    ratio = statistics.median(both) / statistics.median(raw)
+    print("Offline: 150 KB samples vs bare grpcio and one raw TCP stream", flush=True)
     count = 500 if args.quick else 2_000
     bare = [
         2 * LARGE_BYTES * echo_messages_per_second(LARGE_BYTES, count, 8)
         for _ in range(args.repeats)
     ]
-    table.add("Offline 150 KB samples/s", spread(rates, "{:,.0f}"))
-    table.add("Offline payload MB/s, both directions", spread([b / 1e6 for b in both], "{:,.0f}"))
-    table.add("raw TCP MB/s, one stream, same total", spread([b / 1e6 for b in raw], "{:,.0f}"))
-    table.add("QDL payload / raw TCP", f"{ratio:.0%}", f">= {RATIO_GOAL:.0%}", ratio >= RATIO_GOAL)
     table.add(
-        "bare grpcio echo, 1 stream, 150 KB, MB/s both ways",
+        "bare grpcio echo, 1 stream, 150 KB, 8 in flight: MB/s both ways",
         spread([b / 1e6 for b in bare], "{:,.0f}"),
     )
+    total = 0
+    for framing in args.framing:
+        runs = offline_runs(addresses, args, LARGE, "none", "random", framing)
+        rates = [r.result.samples_per_second for r in runs]
+        both = [2 * LARGE_BYTES * rate for rate in rates]
+        total = total or int(statistics.median(2 * LARGE_BYTES * r.samples for r in runs))
+        ratio = statistics.median(both) / statistics.median(bare)
+        goal = framing == "opportunistic"
+        table.add(f"[{framing}] Offline 150 KB samples/s", spread(rates, "{:,.0f}"))
+        table.add(
+            f"[{framing}] Offline payload MB/s, both directions",
+            spread([b / 1e6 for b in both], "{:,.0f}"),
+        )
+        table.add(
+            f"[{framing}] Offline payload / bare grpcio 150 KB echo",
+            f"{ratio:.2f}x",
+            f">= {OFFLINE_BARE_RATIO_GOAL}x" if goal else "",
+            ratio >= OFFLINE_BARE_RATIO_GOAL if goal else None,
+        )
+        table.add(f"  samples per SampleBatch [{framing}]", histogram_text(median_histogram(runs)))
+    raw = [tcp_bytes_per_second(total) for _ in range(args.repeats)]
+    table.add("raw TCP MB/s, one stream, same total", spread([b / 1e6 for b in raw], "{:,.0f}"))
     table.add(
-        "bare grpcio / raw TCP; QDL payload / bare grpcio",
-        f"{statistics.median(bare) / statistics.median(raw):.0%}; "
-        f"{statistics.median(both) / statistics.median(bare):.0%}",
+        "bare grpcio 150 KB / raw TCP", f"{statistics.median(bare) / statistics.median(raw):.0%}"
     )
 
 
-# --- 3. SingleStream round trip ----------------------------------------------------------------
+# --- 5. SingleStream round trip ----------------------------------------------------------------
 
 
 def measure_single_stream(table: Table, addresses: Sequence[str], args: argparse.Namespace) -> None:
@@ -232,7 +383,7 @@ def measure_single_stream(table: Table, addresses: Sequence[str], args: argparse
     table.add("added by the network path p50/p90", f"{added50:.0f} / {added90:.0f} us")
 
 
-# --- 4. zstd vs none ---------------------------------------------------------------------------
+# --- 6. zstd vs none ---------------------------------------------------------------------------
 
 
 def measure_compression(table: Table, addresses: Sequence[str], args: argparse.Namespace) -> None:
@@ -251,13 +402,25 @@ def measure_compression(table: Table, addresses: Sequence[str], args: argparse.N
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
-    parser.add_argument("--quick", action="store_true", help="one short run per figure")
+    parser.add_argument(
+        "--quick", action="store_true", help="one short run per figure (a few minutes in all)"
+    )
     parser.add_argument("--streams", type=int, default=1, help="Infer streams per node")
+    parser.add_argument(
+        "--soak-s", type=int, metavar="S", help="memory run length (default 300; 20 with --quick)"
+    )
+    parser.add_argument(
+        "--framing", nargs="+", choices=FRAMINGS, default=list(FRAMINGS), help="modes to measure"
+    )
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, help="sections to run (all)")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 1
-    if args.repeats < 1 or args.streams < 1:
-        parser.error("--repeats and --streams must be >= 1")
+    if args.repeats < 1 or args.streams < 1 or (args.soak_s is not None and args.soak_s < 5):
+        parser.error("--repeats and --streams must be >= 1, --soak-s >= 5")
+    sections = set(args.only or SECTIONS)
+    if args.quick and not args.only:
+        sections.discard("compression")
     start = time.monotonic()
     load = os.getloadavg()[0]
     commands = [sut_server_command("echo", "127.0.0.1:0", ("--name", f"echo-{c}")) for c in "ab"]
@@ -268,15 +431,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"2 echo nodes at {', '.join(addresses)}; {args.streams} stream(s) per node", flush=True
         )
         pids = [n.process.pid for n in nodes]
-        measure_server(table, addresses, pids, args)
-        measure_offline(table, addresses, args)
-        measure_single_stream(table, addresses, args)
-        measure_compression(table, addresses, args)
+        if "server" in sections:
+            measure_server(table, addresses, pids, args)
+        if "steady" in sections:
+            measure_steady(table, addresses, pids, args)
+        if "memory" in sections:
+            measure_memory(table, addresses, pids, args)
+        if "offline" in sections:
+            measure_offline(table, addresses, args)
+        if "single-stream" in sections:
+            measure_single_stream(table, addresses, args)
+        if "compression" in sections:
+            measure_compression(table, addresses, args)
     elapsed = time.monotonic() - start
     table.print(
         f"Network path, 2 echo nodes on 127.0.0.1, our LoadGen, median of {args.repeats} run(s) "
-        f"(min..max); load average {load:.1f} before / {os.getloadavg()[0]:.1f} after; "
-        f"{elapsed:.0f} s"
+        f"(min..max); {os.cpu_count()} CPUs, load average {load:.1f} before / "
+        f"{os.getloadavg()[0]:.1f} after; {elapsed:.0f} s"
     )
     return 0
 

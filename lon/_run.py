@@ -30,6 +30,7 @@ from qdl import (
     BALANCE_POLICIES,
     COMPRESSIONS,
     DEFAULT_TIMEOUTS,
+    FRAMINGS,
     LOADGENS,
     CompressionConfig,
     ConfigError,
@@ -83,6 +84,7 @@ class RunOptions:
     zstd_level: int | None = None  # None: not given (zstd's default level)
     balance: str = "least-outstanding"
     streams_per_node: int = 1
+    framing: str = "opportunistic"
     dataset: str | None = None
     synthetic: str | None = None
     performance_count: int | None = None
@@ -233,6 +235,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
             balance=options.balance,
             streams_per_node=options.streams_per_node,
             timeouts=options.timeouts,
+            framing=options.framing,
         )
         qdl = QueryDispatchLibrary.over_grpc(nodes, qsl, binding, config)
         _make_output_dir(options.output)
@@ -365,6 +368,7 @@ def _write_node_stats(
         "mode": options.mode,
         "balance": options.balance,
         "streams_per_node": options.streams_per_node,
+        "framing": options.framing,
         "compression": asdict(_compression(options)),
         "dataset": _dataset_record(options),
         "validity": report.validity,
@@ -508,6 +512,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--balance", default="least-outstanding", choices=BALANCE_POLICIES)
     p.add_argument("--streams-per-node", type=int, default=1, metavar="N")
+    p.add_argument(
+        "--framing",
+        default="opportunistic",
+        choices=FRAMINGS,
+        help="opportunistic (default): a stream sends what is queued for it as one message, "
+        "never waiting for more; per-query: one query per message",
+    )
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument("--dataset", metavar="DIR", help="a directory of .npy files")
     data.add_argument(
@@ -566,6 +577,7 @@ def parse_options(argv: Sequence[str] | None) -> RunOptions:
         zstd_level=args.zstd_level,
         balance=args.balance,
         streams_per_node=args.streams_per_node,
+        framing=args.framing,
         dataset=args.dataset,
         synthetic=args.synthetic,
         performance_count=args.performance_count,

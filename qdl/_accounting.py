@@ -13,6 +13,11 @@ own clock (``lon.v1.NodeTiming``). Only differences of timestamps from the same 
 - queueing      = sent - computed            (the answer waiting to go out)
 
 A node that leaves the timestamps at zero only gets round-trip figures.
+
+Memory per sample stays small however long the run: four ``_Column`` s of float32 nanoseconds
+(round trip, node, decompression, compute: 16 bytes a sample, exact to 7 significant digits,
+NaN where the node gave no stamps), each filled from a short Python list spilled into a numpy
+block every few thousand values; network and queueing are derived from them for the report.
 """
 
 from __future__ import annotations
@@ -27,6 +32,32 @@ from ._wire import NodeTiming
 from .transports import NodeDescription
 
 TIMING_PARTS = ("round_trip", "network", "node", "queueing", "decompression", "compute")
+_STORED = ("round_trip", "node", "decompression", "compute")  # the others are derived
+_NAN = float("nan")
+
+
+class _Column:
+    """A growing series of durations in ns: float32 blocks plus a short list being filled."""
+
+    SPILL = 4096
+
+    __slots__ = ("_blocks", "_fill", "append")
+
+    def __init__(self) -> None:
+        self._blocks: list[np.ndarray] = []
+        self._fill: list[float] = []
+        self.append = self._fill.append
+
+    def spill_if_full(self) -> None:
+        if len(self._fill) >= self.SPILL:
+            self._blocks.append(np.asarray(self._fill, dtype=np.float32))
+            self._fill.clear()
+
+    def values(self) -> np.ndarray:
+        return np.concatenate([*self._blocks, np.asarray(self._fill, dtype=np.float32)])
+
+    def __len__(self) -> int:
+        return len(self._fill) + sum(len(b) for b in self._blocks)
 
 
 @dataclass(frozen=True)
@@ -53,7 +84,7 @@ class NodeAccount:
         self._answered = 0
         self._responses = 0
         self._bytes_received = 0
-        self._times: dict[str, list[int]] = {part: [] for part in TIMING_PARTS}
+        self._columns = [_Column() for _ in _STORED]
 
     def issued(self, n_samples: int, n_bytes: int) -> None:
         with self._lock:
@@ -67,17 +98,26 @@ class NodeAccount:
             self._responses += 1
             self._bytes_received += n_bytes
             self._answered += len(answered)
-            times = self._times
+            add_round_trip, add_node, add_decompression, add_compute = (
+                c.append for c in self._columns
+            )
+            nan = _NAN
             for round_trip, t in answered:
-                times["round_trip"].append(round_trip)
-                if t.sent_ns and t.received_ns:
-                    node = t.sent_ns - t.received_ns
-                    times["node"].append(node)
-                    times["network"].append(round_trip - node)
-                    if t.decompressed_ns and t.computed_ns:
-                        times["decompression"].append(t.decompressed_ns - t.received_ns)
-                        times["compute"].append(t.computed_ns - t.decompressed_ns)
-                        times["queueing"].append(t.sent_ns - t.computed_ns)
+                add_round_trip(round_trip)
+                sent, received = t.sent_ns, t.received_ns
+                if sent and received:
+                    add_node(sent - received)
+                    decompressed, computed = t.decompressed_ns, t.computed_ns
+                    if decompressed and computed:
+                        add_decompression(decompressed - received)
+                        add_compute(computed - decompressed)
+                        continue
+                else:
+                    add_node(nan)
+                add_decompression(nan)
+                add_compute(nan)
+            for column in self._columns:
+                column.spill_if_full()
 
     def counters(self) -> NodeCounters:
         with self._lock:
@@ -95,7 +135,16 @@ class NodeAccount:
         d = self.description
         c = self.counters()
         with self._lock:
-            timing = {part: _summary_ms(values) for part, values in self._times.items()}
+            round_trip, node, decompression, compute = (c.values() for c in self._columns)
+        parts = {
+            "round_trip": round_trip,
+            "network": round_trip.astype(np.float64) - node,
+            "node": node,
+            "queueing": node.astype(np.float64) - decompression - compute,
+            "decompression": decompression,
+            "compute": compute,
+        }
+        timing = {part: _summary_ms(parts[part]) for part in TIMING_PARTS}
         return {
             "address": d.address,
             "name": d.name,
@@ -113,16 +162,49 @@ class NodeAccount:
         }
 
 
-def _summary_ms(values: list[int]) -> dict[str, float | int] | None:
-    if not values:
+def _summary_ms(values: np.ndarray) -> dict[str, float | int] | None:
+    values = values[~np.isnan(values)]
+    if not values.size:
         return None
-    a = np.asarray(values, dtype=np.float64) / 1e6
+    a = values.astype(np.float64) / 1e6
     return {
         "count": int(a.size),
         "median": round(float(np.median(a)), 4),
         "p99": round(float(np.percentile(a, 99)), 4),
         "mean": round(float(a.mean()), 4),
     }
+
+
+def message_histogram(counts: dict[int, int]) -> dict[str, Any]:
+    """A JSON-ready summary of a {samples in a message: messages} histogram: totals, mean,
+    the largest, and the counts in power-of-two buckets ("1", "2-3", "4-7", ...)."""
+    messages = sum(counts.values())
+    samples = sum(n * c for n, c in counts.items())
+    buckets: dict[str, int] = {}
+    for n, c in sorted(counts.items()):
+        low = 1 << max(0, n.bit_length() - 1) if n else 0
+        high = 2 * low - 1 if low else 0
+        key = str(low) if high <= low else f"{low}-{high}"
+        buckets[key] = buckets.get(key, 0) + c
+    return {
+        "messages": messages,
+        "samples": samples,
+        "mean": round(samples / messages, 3) if messages else 0.0,
+        "max": max(counts, default=0),
+        "buckets": buckets,
+        "counts": {str(n): c for n, c in sorted(counts.items())},
+    }
+
+
+def format_histogram(histogram: dict[str, Any]) -> str:
+    """One line: mean, max, and the share of messages in each bucket."""
+    messages = histogram.get("messages", 0)
+    if not messages:
+        return "no messages"
+    shares = ", ".join(
+        f"{key}: {count / messages:.0%}" for key, count in histogram["buckets"].items()
+    )
+    return f"{messages} messages, mean {histogram['mean']:.2f}, max {histogram['max']} ({shares})"
 
 
 def format_table(reports: list[dict[str, Any]]) -> str:
@@ -147,4 +229,14 @@ def format_table(reports: list[dict[str, Any]]) -> str:
             f"{cell(t['network'])} {cell(t['compute'])}"
         )
     lines.append("(times: median/p99 per sample; network = round trip minus time on the node)")
+    for label, r in zip(labels, reports):
+        if "samples_per_message" in r:
+            lines.append(
+                f"{label} samples per SampleBatch ({r.get('framing', '?')} framing): "
+                f"{format_histogram(r['samples_per_message'])}"
+            )
+        if "results_per_message" in r:
+            lines.append(
+                f"{label} results per ResponseBatch: {format_histogram(r['results_per_message'])}"
+            )
     return "\n".join(lines)

@@ -18,6 +18,10 @@ ZSTD_LEVELS = range(1, 23)
 BALANCE_POLICIES = ("least-outstanding", "round-robin", "weighted")
 """Load-balancing policies; see ``qdl._balance`` for what each one does."""
 
+FRAMINGS = ("opportunistic", "per-query")
+"""How queued SampleBatches go on the wire: "opportunistic" sends everything queued for a stream
+when its sender runs as one message (never waiting for more); "per-query" sends each alone."""
+
 
 def _positive(owner: str, **values: float | None) -> None:
     for name, value in values.items():
@@ -110,14 +114,20 @@ class DispatchConfig:
     balance:          one of ``BALANCE_POLICIES``.
     streams_per_node: Infer streams opened to each node (more than one when a single stream
                       cannot fill the link).
+    framing:          one of ``FRAMINGS`` (see ``qdl.transports._grpc``).
     """
 
     balance: str = "least-outstanding"
     streams_per_node: int = 1
     timeouts: Timeouts = Timeouts()  # frozen: sharing the default is safe
     limits: Limits = Limits()
+    framing: str = "opportunistic"
 
     def __post_init__(self) -> None:
+        if self.framing not in FRAMINGS:
+            raise ConfigError(
+                f"unknown framing {self.framing!r}; expected one of {', '.join(FRAMINGS)}"
+            )
         if self.balance not in BALANCE_POLICIES:
             raise ConfigError(
                 f"unknown balance policy {self.balance!r}; expected one of "

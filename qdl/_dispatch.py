@@ -8,11 +8,17 @@ merged with later answers.
 
 No batching, only dispatch. MLPerf forbids the QDL to batch, i.e. to gather samples of
 *separate* queries into one unit of work (which would trade latency for throughput inside the
-timed path). A SampleBatch here only ever holds samples of ONE query, sent the moment that
-query is issued. The Offline scenario issues a single query holding every sample; splitting
+timed path). Every query is encoded and queued the moment it is issued, and no sample ever
+waits for another. The Offline scenario issues a single query holding every sample; splitting
 that one query over the nodes and into messages of bounded size (``Limits``) adds no waiting
 and combines nothing: it is the load balancing and serialization the rules ask the QDL to do.
 How a node schedules its compute is the node's business, timed on the node.
+
+Transport framing is not batching: with ``DispatchConfig.framing`` "opportunistic" (the
+default) a stream whose sender finds several messages already queued (queries that arrived
+while it was busy sending) sends them as one SampleBatch on the wire, up to the message limits,
+and never waits for more; a lone sample still goes out at once. Each sample keeps its own
+response id and the node answers each on its own. "per-query" keeps one query per message.
 
 No timed preprocessing or inference happens here either: samples were converted and (if
 configured) compressed by the QSL at load time; nodes decompress inside their timed path.
@@ -39,7 +45,7 @@ from typing import Any
 import loadgen
 from loadgen.clock import Clock, RealClock
 
-from ._accounting import NodeAccount, NodeCounters
+from ._accounting import NodeAccount, NodeCounters, message_histogram
 from ._balance import Balancer, make_balancer
 from ._completer import Completer, Completion
 from ._compression import negotiate
@@ -54,6 +60,7 @@ from ._exceptions import (
     ResponseTimeout,
     SampleNotLoaded,
 )
+from ._gil import restore_switch_interval, shorten_switch_interval
 from ._qsl import EncodedSample, SampleSource
 from ._wire import FIRST_TOKEN, MAX_SAMPLE_FRAMING, ResponseBatch, sample_batch
 from .transports import (
@@ -173,7 +180,11 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         """A QDL with a ``GrpcTransport`` per address (``config.streams_per_node`` each)."""
         transports = [
             GrpcTransport(
-                a, streams=config.streams_per_node, timeouts=config.timeouts, limits=config.limits
+                a,
+                streams=config.streams_per_node,
+                timeouts=config.timeouts,
+                limits=config.limits,
+                framing=config.framing,
             )
             for a in addresses
         ]
@@ -211,6 +222,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             self._close_transports()
             raise
         self._state = State.OPENED
+        shorten_switch_interval()
         self._watchdog = threading.Thread(target=self._watch, name="qdl-watchdog", daemon=True)
         self._watchdog.start()
 
@@ -245,7 +257,10 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         with self._lock:
             if self._state is State.CLOSED:
                 return
+            opened = self._state is State.OPENED
             self._state = State.CLOSED
+        if opened:
+            restore_switch_interval()
         self._stop.set()
         if self._watchdog is not None:
             self._watchdog.join()
@@ -633,7 +648,11 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         reports = []
         for i, account in enumerate(self._accounts):
             report = account.report()
-            report["streams"] = self._transports[i].statistics().streams
+            transport = self._transports[i].statistics()
+            report["streams"] = transport.streams
+            report["framing"] = self._config.framing
+            report["samples_per_message"] = message_histogram(transport.samples_per_message)
+            report["results_per_message"] = message_histogram(transport.results_per_message)
             reports.append(report)
         return reports
 

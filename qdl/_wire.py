@@ -33,11 +33,13 @@ COMPRESSION_VALUE = {"none": pb.COMPRESSION_NONE, "zstd": pb.COMPRESSION_ZSTD}
 """Algorithm name -> the ``lon.v1.Compression`` enum value on the wire."""
 
 _RESPONSE_ID_TAG = b"\x08"  # field 1, varint
+_UNIT_SAMPLES_TAG = b"\x40"  # Sample.unit_samples: field 8, varint
 _SAMPLES_TAG = b"\x0a"  # SampleBatch.samples: field 1, length-delimited
 
-MAX_SAMPLE_FRAMING = 1 + 10 + 1 + 5
+MAX_SAMPLE_FRAMING = 1 + 10 + 1 + 5 + 1 + 5
 """Upper bound of the bytes a sample adds to a SampleBatch beyond its template: the samples
-tag, the response_id tag and varint (<= 10 bytes) and the length varint (<= 5 bytes)."""
+tag, the response_id tag and varint (<= 10 bytes), the length varint (<= 5 bytes) and, on a
+unit's first sample, the unit_samples tag and varint (<= 5 bytes)."""
 
 
 def varint(n: int) -> bytes:
@@ -73,11 +75,17 @@ def sample_template(
 
 
 def sample_batch(items: Sequence[tuple[int, bytes]]) -> bytes:
-    """A serialized ``lon.v1.SampleBatch`` of (response_id, sample template) pairs, in order."""
+    """A serialized ``lon.v1.SampleBatch`` of (response_id, sample template) pairs, in order:
+    one unit (its first sample says how many it holds). Such batches concatenated are the
+    SampleBatch holding them all, each unit still marked."""
     parts: list[bytes] = []
     append = parts.append
+    head = _UNIT_SAMPLES_TAG + varint(len(items))
     for response_id, template in items:
         rid = _RESPONSE_ID_TAG + varint(response_id)
+        if head:
+            rid += head
+            head = b""
         append(_SAMPLES_TAG)
         append(varint(len(rid) + len(template)))
         append(rid)

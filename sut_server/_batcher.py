@@ -3,8 +3,10 @@
 Readers ``put`` one ``Work`` (the samples of one received message); workers ``take`` their next
 backend batch as a list of ``(work, samples)`` slices. Two policies:
 
-- ``MessageQueue`` (max_batch 0): each message is one backend batch, taken whole; a plain
-  SimpleQueue, so the common path costs one hand-off.
+- ``MessageQueue`` (max_batch 0): each unit of a message (the samples the QDL queued together,
+  see ``Sample.unit_samples`` in the contract; a whole message when unmarked) is one backend
+  batch, so samples the QDL's framing merged into one message still run as they were issued;
+  a plain SimpleQueue, so the common path costs one hand-off.
 - ``Batcher`` (max_batch N): samples of all streams are regrouped. One worker at a time forms a
   batch: it takes up to N samples, splitting messages if needed, and starts the batch once it is
   full or once its OLDEST sample has waited ``timeout_us`` since it was received.
@@ -23,7 +25,7 @@ from typing import Protocol
 
 from protos.v1 import sut_node_pb2 as pb
 
-from ._work import Work
+from ._work import Work, units
 
 Slice = tuple[Work, Sequence[pb.Sample]]
 """(work, the samples of it in this batch)."""
@@ -41,23 +43,28 @@ class MessageQueue:
     """No node-side batching: a backend batch is exactly one received message."""
 
     def __init__(self) -> None:
-        self._queue: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Slice | None] = queue.SimpleQueue()
 
     def put(self, work: Work) -> None:
-        self._queue.put(work)
+        samples = work.samples
+        if len(samples) <= samples[0].unit_samples or not samples[0].unit_samples:
+            self._queue.put((work, samples))  # one unit: the common case
+            return
+        for unit in units(samples):
+            self._queue.put((work, unit))
 
     def take(self) -> list[Slice] | None:
-        work = self._queue.get()
-        if work is None:
+        item = self._queue.get()
+        if item is None:
             return None
-        return [(work, work.samples)]
+        return [item]
 
     def close(self, workers: int) -> None:
         for _ in range(workers):
             self._queue.put(None)
 
     def depth(self) -> int:
-        """Messages waiting for a worker."""
+        """Units waiting for a worker."""
         return self._queue.qsize()
 
     def flush(self) -> None:

@@ -93,3 +93,21 @@ def error_result(work: Work, sample: pb.Sample, error: str) -> Result:
     draining), stamped now."""
     t = now_ns()
     return Result(sample.response_id, FINAL, b"", 0, error, work.received_ns, t, t, work)
+
+
+def units(samples: Sequence[pb.Sample]) -> list[Sequence[pb.Sample]]:
+    """The units of one SampleBatch's samples, in order: each starts at a sample with
+    ``unit_samples`` set and holds that many (or what is left); unmarked samples at the start
+    form a unit of their own."""
+    out: list[Sequence[pb.Sample]] = []
+    n = len(samples)
+    i = 0
+    while i < n:
+        k = samples[i].unit_samples
+        if not k:  # unmarked: up to the next marked sample
+            k = 1
+            while i + k < n and not samples[i + k].unit_samples:
+                k += 1
+        out.append(samples[i : i + k])
+        i += k
+    return out

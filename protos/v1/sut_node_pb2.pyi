@@ -15,7 +15,7 @@ COMPRESSION_NONE: Compression
 COMPRESSION_ZSTD: Compression
 
 class Sample(_message.Message):
-    __slots__ = ("response_id", "sample_index", "payload", "compression", "uncompressed_size", "dtype", "shape")
+    __slots__ = ("response_id", "sample_index", "payload", "compression", "uncompressed_size", "dtype", "shape", "unit_samples")
     RESPONSE_ID_FIELD_NUMBER: _ClassVar[int]
     SAMPLE_INDEX_FIELD_NUMBER: _ClassVar[int]
     PAYLOAD_FIELD_NUMBER: _ClassVar[int]
@@ -23,6 +23,7 @@ class Sample(_message.Message):
     UNCOMPRESSED_SIZE_FIELD_NUMBER: _ClassVar[int]
     DTYPE_FIELD_NUMBER: _ClassVar[int]
     SHAPE_FIELD_NUMBER: _ClassVar[int]
+    UNIT_SAMPLES_FIELD_NUMBER: _ClassVar[int]
     response_id: int
     sample_index: int
     payload: bytes
@@ -30,7 +31,8 @@ class Sample(_message.Message):
     uncompressed_size: int
     dtype: str
     shape: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, response_id: _Optional[int] = ..., sample_index: _Optional[int] = ..., payload: _Optional[bytes] = ..., compression: _Optional[_Union[Compression, str]] = ..., uncompressed_size: _Optional[int] = ..., dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ...) -> None: ...
+    unit_samples: int
+    def __init__(self, response_id: _Optional[int] = ..., sample_index: _Optional[int] = ..., payload: _Optional[bytes] = ..., compression: _Optional[_Union[Compression, str]] = ..., uncompressed_size: _Optional[int] = ..., dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., unit_samples: _Optional[int] = ...) -> None: ...
 
 class SampleBatch(_message.Message):
     __slots__ = ("samples",)

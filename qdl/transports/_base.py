@@ -2,7 +2,8 @@
 
 A transport is one node: ``connect`` reaches it and returns its ``NodeDescription``, ``open``
 starts its Infer stream(s) and delivers every ResponseBatch to a callback, ``issue`` hands over
-one serialized SampleBatch without waiting for the network, ``flush`` runs the Flush RPC and
+one serialized SampleBatch without waiting for the network (a transport may send several queued
+ones as one merged SampleBatch), ``flush`` runs the Flush RPC and
 ``close`` ends it. ``GrpcTransport`` is the real one; ``MockTransport`` answers in-process.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .._compression import names_of
 from .._wire import NodeInfo, ResponseBatch
@@ -77,6 +78,10 @@ class TransportStatistics:
     bytes_sent: int
     messages_received: int
     bytes_received: int
+    samples_per_message: dict[int, int] = field(default_factory=dict)
+    """{samples in one SampleBatch sent: how many such messages}."""
+    results_per_message: dict[int, int] = field(default_factory=dict)
+    """{results in one ResponseBatch received: how many such messages}."""
 
 
 ResponseCallback = Callable[[ResponseBatch, int, int], None]

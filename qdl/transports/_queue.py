@@ -7,6 +7,7 @@ bound is still accepted into an empty queue, so it cannot wedge). ``close`` wake
 A consumer that must not block (an event loop) uses ``take_nowait`` instead of ``get``: when
 that finds the queue empty, the next ``put`` or ``close`` calls the waker given to
 ``set_waker`` once, so the consumer sleeps without polling and is woken only when it was idle.
+``take_all_nowait`` is the same for a consumer that sends whatever is queued in one go.
 """
 
 from __future__ import annotations
@@ -87,6 +88,32 @@ class SendQueue:
                 self._idle = True
                 return None
             return self._pop()
+
+    def take_all_nowait(self, max_bytes: int, max_samples: int) -> list[OutgoingMessage]:
+        """Every message queued now, from the front, while their total stays within
+        ``max_bytes`` and ``max_samples`` (the first is always taken); [] if there is none (then
+        the waker is armed). Never waits for more to arrive."""
+        with self._cond:
+            items = self._items
+            if not items:
+                self._idle = True
+                return []
+            first = items.popleft()
+            taken = [first]
+            size = len(first.data)
+            count = first.n_samples
+            while items:
+                nxt = items[0]
+                size += len(nxt.data)
+                count += nxt.n_samples
+                if size > max_bytes or count > max_samples:
+                    size -= len(nxt.data)
+                    break
+                taken.append(items.popleft())
+            self._bytes -= size
+            self._taken += len(taken)
+            self._cond.notify_all()
+            return taken
 
     def _pop(self) -> OutgoingMessage:
         """Take the first message off the books and wake blocked producers (lock held)."""

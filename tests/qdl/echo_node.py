@@ -92,42 +92,62 @@ class EchoNode(pb_grpc.SutNodeServicer):
                 print(FIRST_BATCH, flush=True)
             while self.hold.is_set() and context.is_active():
                 time.sleep(0.01)
-            if self.delay_s:
-                time.sleep(self.delay_s)
-            results = []
-            for s in batch.samples:
-                received = _now()
-                if s.compression == pb.COMPRESSION_ZSTD:
-                    data = decompressor.decompress(s.payload, max_output_size=s.uncompressed_size)
-                else:
-                    data = s.payload
-                decompressed = _now()
-                error = ""
-                if len(data) != s.uncompressed_size:
-                    error = f"size {len(data)} != {s.uncompressed_size}"
-                if s.sample_index == self.fail_index:
-                    error = "echo backend refuses this sample"
-                computed = _now()
-                results.append(
-                    pb.SampleResult(
-                        response_id=s.response_id,
-                        payload=b"" if error else data,
-                        n_tokens=1,
-                        error=error,
-                        timing=pb.NodeTiming(
-                            received_ns=received,
-                            decompressed_ns=decompressed,
-                            computed_ns=computed,
-                            sent_ns=_now(),
-                        ),
-                    )
+            for unit in _units(batch.samples):
+                if self.delay_s:
+                    time.sleep(self.delay_s)
+                yield self._answer(unit, decompressor)
+
+    def _answer(self, unit, decompressor) -> pb.ResponseBatch:
+        """One ResponseBatch for the samples of one unit (what the QDL queued together)."""
+        results = []
+        for s in unit:
+            received = _now()
+            if s.compression == pb.COMPRESSION_ZSTD:
+                data = decompressor.decompress(s.payload, max_output_size=s.uncompressed_size)
+            else:
+                data = s.payload
+            decompressed = _now()
+            error = ""
+            if len(data) != s.uncompressed_size:
+                error = f"size {len(data)} != {s.uncompressed_size}"
+            if s.sample_index == self.fail_index:
+                error = "echo backend refuses this sample"
+            computed = _now()
+            results.append(
+                pb.SampleResult(
+                    response_id=s.response_id,
+                    payload=b"" if error else data,
+                    n_tokens=1,
+                    error=error,
+                    timing=pb.NodeTiming(
+                        received_ns=received,
+                        decompressed_ns=decompressed,
+                        computed_ns=computed,
+                        sent_ns=_now(),
+                    ),
                 )
-            yield pb.ResponseBatch(results=results)
+            )
+        return pb.ResponseBatch(results=results)
 
     def received_queries(self) -> list[list[int]]:
         """The response ids of every SampleBatch received, batch by batch."""
         with self._lock:
             return [[s.response_id for s in b.samples] for b in self.batches]
+
+    def received_units(self) -> list[list[int]]:
+        """The response ids of every unit received (a SampleBatch may hold several)."""
+        with self._lock:
+            return [[s.response_id for s in u] for b in self.batches for u in _units(b.samples)]
+
+
+def _units(samples) -> list[list]:
+    """Split a SampleBatch's samples at each ``unit_samples`` marker."""
+    out: list[list] = []
+    for s in samples:
+        if s.unit_samples or not out:
+            out.append([])
+        out[-1].append(s)
+    return out
 
 
 @contextlib.contextmanager

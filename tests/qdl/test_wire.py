@@ -29,7 +29,7 @@ def test_sample_batch_parses_to_the_same_message():
     expected = pb.SampleBatch(
         samples=[
             pb.Sample(response_id=1, sample_index=7, payload=b"\x00\x01" * 200,
-                      uncompressed_size=400, dtype="uint16", shape=[20, 10]),
+                      uncompressed_size=400, dtype="uint16", shape=[20, 10], unit_samples=3),
             pb.Sample(response_id=2**63 + 5, compression=pb.COMPRESSION_ZSTD),
             pb.Sample(response_id=129, sample_index=2**40, payload=b"x" * 70000,
                       uncompressed_size=70000, dtype="uint8", shape=[70000]),
@@ -38,3 +38,24 @@ def test_sample_batch_parses_to_the_same_message():
     assert pb.SampleBatch.FromString(data) == expected
     assert len(data) == expected.ByteSize()
     assert len(data) <= sum(len(t) + MAX_SAMPLE_FRAMING for t in templates)
+
+
+def test_concatenated_sample_batches_are_the_merged_message():
+    """What opportunistic framing relies on: joined SampleBatch bytes parse as one SampleBatch
+    holding every sample, in order, each unit still marked with its size."""
+    a = sample_template(3, b"abc", pb.COMPRESSION_NONE, 3, "uint8", (3,))
+    b = sample_template(4, b"\x00" * 300, pb.COMPRESSION_NONE, 300, "uint8", (300,))
+    first = sample_batch([(10, a), (11, b)])
+    second = sample_batch([(2**40, b)])
+    merged = pb.SampleBatch.FromString(first + second)
+    expected = pb.SampleBatch()
+    expected.MergeFrom(pb.SampleBatch.FromString(first))
+    expected.MergeFrom(pb.SampleBatch.FromString(second))
+    assert merged == expected
+    assert [s.response_id for s in merged.samples] == [10, 11, 2**40]
+    assert [s.unit_samples for s in merged.samples] == [2, 0, 1]
+    assert [s.sample_index for s in merged.samples] == [3, 4, 4]
+    # The same holds for messages protobuf serialized itself.
+    x = pb.SampleBatch(samples=[pb.Sample(response_id=1, payload=b"p")]).SerializeToString()
+    y = pb.SampleBatch(samples=[pb.Sample(response_id=2, dtype="f")]).SerializeToString()
+    assert [s.response_id for s in pb.SampleBatch.FromString(x + y).samples] == [1, 2]

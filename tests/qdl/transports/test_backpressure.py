@@ -82,7 +82,7 @@ def test_a_node_that_stops_reading_ends_the_run_with_an_issue_timeout(recording,
 @pytest.mark.parametrize("streams", [1, 2])
 def test_queue_statistics_are_visible(recording, echo_nodes, streams):
     ((_, address),) = echo_nodes(1)
-    config = DispatchConfig(streams_per_node=streams)
+    config = DispatchConfig(streams_per_node=streams, framing="per-query")
     with QueryDispatchLibrary.over_grpc([address], loaded_qsl(), recording, config) as qdl:
         for q in queries([[i] for i in range(6)]):
             qdl.issue_query(q)

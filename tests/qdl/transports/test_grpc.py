@@ -44,8 +44,8 @@ def test_round_trip_through_two_real_nodes(recording, echo_nodes):
     for rid, payload, n_tokens in recording.completions:
         assert payload == raw.encoded(by_id[rid]).payload  # decompressed by the node
         assert n_tokens == 1
-    # separate queries were never merged; the big one was split over both nodes
-    got = a.received_queries() + b.received_queries()
+    # each unit on the wire is one query or part of one; the big one was split over both nodes
+    got = a.received_units() + b.received_units()
     query_of = {s.id: k for k, q in enumerate(qs) for s in q}
     assert all(len({query_of[rid] for rid in batch}) == 1 for batch in got)
     assert sum(len(batch) for batch in got) == 52
@@ -63,7 +63,7 @@ def test_round_trip_through_two_real_nodes(recording, echo_nodes):
 def test_several_streams_per_node_share_the_work(recording, echo_nodes):
     ((node, address),) = echo_nodes(1)
     qsl = loaded_qsl(count=8)
-    config = DispatchConfig(streams_per_node=3)
+    config = DispatchConfig(streams_per_node=3, framing="per-query")
     with QueryDispatchLibrary.over_grpc([address], qsl, recording, config) as qdl:
         for q in queries([[i % 8] for i in range(30)]):
             qdl.issue_query(q)
