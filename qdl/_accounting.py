@@ -6,13 +6,13 @@ own clock (``lon.v1.NodeTiming``). Only differences of timestamps from the same 
 
 - node          = sent - received            (time the sample spent on the node)
 - network       = round trip - node          (wire, gRPC and both hosts' stacks)
-- decompression = decompressed - received    (timed, on the node; the contract has no stamp
-                                              for "a worker picked it up", so any wait for a
-                                              worker before decoding is counted here)
+- queueing      = picked - received          (waiting on the node for a worker)
+- decompression = decompressed - picked      (timed, on the node)
 - compute       = computed - decompressed    (the backend, for the batch the sample was in)
-- queueing      = sent - computed            (the answer waiting to go out)
+- sending       = sent - computed            (the answer waiting to go out)
 
-A node that leaves the timestamps at zero only gets round-trip figures.
+A node that leaves the timestamps at zero only gets round-trip figures; one that does not stamp
+``picked_ns`` gets no queueing figure, and its decompression counts from ``received``.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ import numpy as np
 from ._wire import NodeTiming
 from .transports import NodeDescription
 
-TIMING_PARTS = ("round_trip", "network", "node", "queueing", "decompression", "compute")
+TIMING_PARTS = (
+    "round_trip", "network", "node", "queueing", "decompression", "compute", "sending"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -75,9 +77,14 @@ class NodeAccount:
                     times["node"].append(node)
                     times["network"].append(round_trip - node)
                     if t.decompressed_ns and t.computed_ns:
-                        times["decompression"].append(t.decompressed_ns - t.received_ns)
+                        picked = t.picked_ns
+                        if picked:
+                            times["queueing"].append(picked - t.received_ns)
+                        else:
+                            picked = t.received_ns
+                        times["decompression"].append(t.decompressed_ns - picked)
                         times["compute"].append(t.computed_ns - t.decompressed_ns)
-                        times["queueing"].append(t.sent_ns - t.computed_ns)
+                        times["sending"].append(t.sent_ns - t.computed_ns)
 
     def counters(self) -> NodeCounters:
         with self._lock:
@@ -131,7 +138,7 @@ def format_table(reports: list[dict[str, Any]]) -> str:
     width = max([4, *(len(label) for label in labels)])
     header = (
         f"{'node':<{width}} {'samples':>8} {'MB sent':>8} {'MB recv':>8} "
-        f"{'rtt ms':>15} {'network ms':>15} {'compute ms':>15}"
+        f"{'rtt ms':>15} {'network ms':>15} {'queueing ms':>15} {'compute ms':>15}"
     )
     lines = [header, "-" * len(header)]
 
@@ -144,7 +151,10 @@ def format_table(reports: list[dict[str, Any]]) -> str:
         lines.append(
             f"{label:<{width}} {r['samples']:>8} {r['bytes_sent'] / 1e6:>8.2f} "
             f"{r['bytes_received'] / 1e6:>8.2f} {cell(t['round_trip'])} "
-            f"{cell(t['network'])} {cell(t['compute'])}"
+            f"{cell(t['network'])} {cell(t.get('queueing'))} {cell(t['compute'])}"
         )
-    lines.append("(times: median/p99 per sample; network = round trip minus time on the node)")
+    lines.append(
+        "(times: median/p99 per sample; network = round trip minus time on the node; "
+        "queueing = waiting on the node for a worker)"
+    )
     return "\n".join(lines)
