@@ -86,6 +86,16 @@ class NodeAccount:
                         times["compute"].append(t.computed_ns - t.decompressed_ns)
                         times["sending"].append(t.sent_ns - t.computed_ns)
 
+    @property
+    def answered(self) -> int:
+        """Samples answered so far, read without the lock (for a live display)."""
+        return self._answered
+
+    def round_trips_since(self, start: int) -> list[int]:
+        """Round trips (ns) recorded from position ``start`` on, without the lock: one slice,
+        which CPython copies whole while appends go on, so a reader never holds up a writer."""
+        return self._times["round_trip"][start:]
+
     def counters(self) -> NodeCounters:
         with self._lock:
             return NodeCounters(

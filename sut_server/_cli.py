@@ -25,6 +25,7 @@ from ._config import (
     NodeConfig,
 )
 from ._errors import BackendError, BindError, ConfigError
+from ._server import _version as node_version
 from ._server import run_server
 
 PROG = "sut-server"
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace", type=float, default=DEFAULT_GRACE_S, metavar="SECONDS",
         help="on SIGTERM/SIGINT, how long in-flight work may take (default: %(default)s)",
     )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"{PROG} {node_version()}")
     group = parser.add_argument_group("backend convenience flags (same as --backend-opt)")
     for flag, text in BACKEND_FLAGS.items():
         group.add_argument(flag, metavar="VALUE", help=text)
