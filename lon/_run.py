@@ -49,6 +49,8 @@ from qdl import (
 
 from . import _issue_delay as issue_delay
 from . import _progress as progress
+from . import _report as report_page
+from . import _result_json as result_json
 from ._node_stats import NODE_STATS_FILE
 from ._submission import SubmissionRequest, layout_for, network_record, place, user_conf_text
 from ._versions import version_text
@@ -269,6 +271,8 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     delay = issue_delay.summarize(report.issue_delay_ns)
     _write_node_stats(stats_path, options, report, qdl, reports, delay)
     _print_outcome(out, report, reports, options.output)
+    if report.finished:
+        _write_result_and_report(options.output, out)
     result = BenchmarkResult(report, stats_path, reports, qdl.statistics())
     if delay is not None:
         out.write(issue_delay.describe(delay) + "\n")
@@ -397,6 +401,20 @@ def _write_node_stats(
     with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")
+
+
+def _write_result_and_report(output: str, out: TextIO) -> None:
+    """result.json and report.html beside the logs; a problem with either is a warning (the
+    logs, which judge the run, are written already)."""
+    written = []
+    for name, writer in (("result.json", result_json.write), ("report.html", report_page.write)):
+        try:
+            written.append(writer(output))
+        except (logs.LogError, OSError, ImportError, ValueError) as exc:
+            sys.stderr.write(f"lon-run: warning: {name} not written: {exc}\n")
+    if written:
+        out.write(f"results: {'  '.join(written)}\n")
+        out.flush()
 
 
 def _dataset_record(options: RunOptions) -> dict[str, Any]:
