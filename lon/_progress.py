@@ -24,6 +24,7 @@ from typing import Any, TextIO
 import numpy as np
 
 POLL_S = 0.25
+DRAW_EVERY_S = 0.5  # the terminal table (drawing it costs the run's process more than polling)
 PLAIN_EVERY_S = 5.0
 RATE_WINDOW_S = 2.0
 # Round-trip histogram: log-spaced bins from 1 us to 1000 s, 2% wide.
@@ -261,7 +262,8 @@ class Progress:
             from rich.live import Live
 
             console = Console(file=self._out, force_terminal=True)
-            self._live = Live(console=console, refresh_per_second=4, transient=False)
+            # Drawn only from the poll thread, DRAW_EVERY_S apart: no refresh thread of its own.
+            self._live = Live(console=console, auto_refresh=False, transient=False)
             self._live.start()
         self._thread = threading.Thread(target=self._loop, name="lon-progress", daemon=True)
         self._thread.start()
@@ -278,12 +280,13 @@ class Progress:
         self._out.flush()
 
     def _loop(self) -> None:
-        last_plain = self._now()
+        every = DRAW_EVERY_S if self._tty else PLAIN_EVERY_S
+        last = self._now()
         while not self._stop.wait(POLL_S):
-            plain = not self._tty and self._now() - last_plain >= PLAIN_EVERY_S
-            if plain:
-                last_plain = self._now()
-            self._show(draw=self._tty or plain)
+            draw = self._now() - last >= every
+            if draw:
+                last = self._now()
+            self._show(draw)
 
     def _show(self, draw: bool = True, final: bool = False) -> None:
         """Poll the counters (and the search's probes); draw when asked."""
@@ -293,7 +296,8 @@ class Progress:
         if self._live is not None:
             for line in lines:
                 self._live.console.print(line, markup=False, highlight=False)
-            self._live.update(rich_table(view, self._target), refresh=True)
+            if draw or lines:
+                self._live.update(rich_table(view, self._target), refresh=True)
             return
         for line in lines:
             self._out.write(line + "\n")

@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import pty
 import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from lon._progress import FindPeakTracker, LatencyHistogram
-from tests.conftest import FINISHED, LON_RUN, ROOT
+from tests.conftest import FINISHED, LOADGENS, LON_RUN, ROOT, need_loadgen
 from tests.qdl.echo_node import echo_process
 
 
@@ -29,13 +30,18 @@ def server_run(node, output, *extra):
     ]  # fmt: skip
 
 
-def test_piped_output_gets_plain_progress_lines(node, tmp_path):
+@pytest.mark.parametrize("lg", LOADGENS)
+def test_piped_output_gets_plain_progress_lines(node, tmp_path, lg):
+    need_loadgen(lg)
     proc = subprocess.run(
-        server_run(node, tmp_path / "out"), cwd=ROOT, capture_output=True, text=True, timeout=90
-    )
+        server_run(node, tmp_path / "out", "--loadgen", lg),
+        cwd=ROOT, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
     assert proc.returncode in FINISHED, proc.stderr
     (line,) = [x for x in proc.stdout.splitlines() if x.startswith("progress: ")]
     assert "outstanding 0" in line and "(target 200)" in line and "progress-node:0@" in line
+    issued = int(line.split("issued ")[1].split()[0])
+    assert issued >= 50  # what the QDL counted, under either LoadGen
     assert "\x1b[" not in proc.stdout
 
 
@@ -126,3 +132,11 @@ def test_find_peak_probes_are_judged_by_how_the_bounds_move(tmp_path):
     ]
     assert "p99 rtt 2.0" in lines[0]  # the round trips added while probe 1 ran
     assert tracker.peak == "175.000000"
+
+
+def test_versions_are_printed():
+    for command in (LON_RUN, [sys.executable, "-m", "sut_server"]):
+        proc = subprocess.run(
+            [*command, "--version"], cwd=ROOT, capture_output=True, text=True, timeout=30
+        )
+        assert proc.returncode == 0 and proc.stdout.split()[1][0].isdigit(), proc.stdout

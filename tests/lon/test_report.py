@@ -169,3 +169,15 @@ def test_a_browser_runs_the_page_and_draws_its_plots(our_run, tmp_path):
     assert image.size == (1000, 2400)
     colours = image.getcolors(maxcolors=1 << 16) or []
     assert len(colours) > 20  # plots and text drawn, not a blank page
+
+
+def test_samples_per_message_are_plotted_when_the_qdl_recorded_them():
+    from lon._report import samples_per_message_plot
+
+    assert samples_per_message_plot([{"name": "a", "timing_ms": {}}]) is None
+    nodes = [
+        {"name": "a", "samples_per_message": {"messages": 9, "buckets": {"1": 6, "2-3": 3}}},
+        {"name": "b", "samples_per_message": {"messages": 4, "buckets": {"4-7": 4}}},
+    ]
+    svg = samples_per_message_plot(nodes)
+    assert svg is not None and svg.startswith("<svg") and "4-7" in svg

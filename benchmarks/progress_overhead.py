@@ -1,0 +1,107 @@
+"""Does lon-run's live progress disturb the measurement? Server max VALID QPS with it and without.
+
+Two ``sut-server --backend echo`` nodes on 127.0.0.1, driven by our LoadGen through the QDL as
+``lon-run`` does (``_net_runs``), at a ladder of Server target QPS (p99 <= 10 ms). At each rung
+every display is run ``--repeats`` times, interleaved so that drift in the machine's load falls
+on all alike: ``off`` (``--quiet``), ``plain`` (the periodic line, stdout a pipe) and ``rich``
+(the live table a terminal gets, drawn to /dev/null). A display's figure is the highest rung
+most of whose runs are VALID; the differences should be within the spread of the repeats.
+
+    python benchmarks/progress_overhead.py [--quick] [--repeats N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:0] = [os.path.dirname(HERE), HERE]
+
+from _net_runs import server_settings, synthetic_qsl  # noqa: E402
+
+import loadgen  # noqa: E402
+from lon import _progress as progress  # noqa: E402
+from lon._nodes import running_nodes, sut_server_command  # noqa: E402
+from qdl import QueryDispatchLibrary, make_binding  # noqa: E402
+
+DISPLAYS = ("off", "plain", "rich")
+
+
+def one_run(
+    addresses: Sequence[str], qsl: object, qps: float, duration_ms: int, display: str
+) -> tuple[bool, float]:
+    """(VALID, p99 ms) of one Server run with ``display`` showing its progress."""
+    settings = server_settings(qps, duration_ms)
+    qdl = QueryDispatchLibrary.over_grpc(addresses, qsl, make_binding("ours"))  # type: ignore[arg-type]
+    with (
+        tempfile.TemporaryDirectory(prefix="lon-progbench-") as outdir,
+        contextlib.ExitStack() as stack,
+    ):
+        log = loadgen.LogSettings()
+        log.log_output.outdir = outdir
+        log.enable_trace = False
+        qdl.connect()
+        stack.callback(qdl.close)
+        out = stack.enter_context(open(os.devnull, "w")) if display == "rich" else io.StringIO()
+        live = progress.Progress(
+            qdl, progress.target_of(settings, "Server"), out,
+            tty=display == "rich", quiet=display == "off",
+        )  # fmt: skip
+        with live:
+            report = loadgen.run_test(qdl, qsl, settings, log, "")
+    return report.validity == "VALID", report.result.samples.target / 1e6
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3, help="runs per display and rung")
+    parser.add_argument("--quick", action="store_true", help="a short ladder, one run each")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats = 1
+    ladder = [250, 500, 750, 1_000, 1_500, 2_000, 3_000, 4_000, 5_000, 6_000, 8_000]
+    duration = 1_500 if args.quick else 3_000
+    start, load = time.monotonic(), os.getloadavg()[0]
+    qsl = synthetic_qsl("256:uint8:1024")
+    best = dict.fromkeys(DISPLAYS, 0.0)
+    going = set(DISPLAYS)
+    commands = [sut_server_command("echo", "127.0.0.1:0", ("--name", f"echo-{c}")) for c in "ab"]
+    with running_nodes(commands) as nodes:
+        addresses = [n.address for n in nodes]
+        for qps in ladder:
+            if not going:
+                break
+            votes = dict.fromkeys(going, 0)
+            p99s: dict[str, list[float]] = {d: [] for d in going}
+            for _ in range(args.repeats):
+                for display in sorted(going):
+                    valid, p99 = one_run(addresses, qsl, qps, duration, display)
+                    votes[display] += valid
+                    p99s[display].append(p99)
+            for display in sorted(going):
+                shown = ", ".join(f"{p:.2f}" for p in p99s[display])
+                tally = f"{votes[display]}/{args.repeats} VALID"
+                print(f"  {qps:>6,} QPS {display:<5}: {tally}, p99 {shown} ms", flush=True)
+                if votes[display] * 2 > args.repeats:
+                    best[display] = qps
+                else:
+                    going.discard(display)
+    print(
+        f"\nServer max VALID QPS (p99 <= 10 ms), 2 echo nodes on 127.0.0.1, our LoadGen, "
+        f"{args.repeats} run(s) a rung; load average {load:.1f} before / "
+        f"{os.getloadavg()[0]:.1f} after; {time.monotonic() - start:.0f} s"
+    )
+    for display in DISPLAYS:
+        print(f"  progress {display:<5}: {best[display]:>8,.0f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
