@@ -60,7 +60,7 @@ class Target:
     scenario: str
     min_duration_s: float
     target_qps: float | None  # Server and Offline; None otherwise
-    latency_bound_ms: float | None  # Server, SingleStream/MultiStream target latency
+    latency_bound_ms: float | None  # Server only (the other scenarios have no bound)
     percentile: float
 
 
