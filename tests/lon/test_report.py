@@ -155,10 +155,11 @@ def browse(page, profile, *args):
 
 def test_a_browser_runs_the_page_and_draws_its_plots(our_run, tmp_path):
     page = our_run / "report.html"
-    dom = browse(page, tmp_path / "profile", "--dump-dom")
+    dom = browse(page, tmp_path / "profile", "--dump-dom", "--enable-logging=stderr", "--v=0")
     assert dom.returncode == 0, dom.stderr[-2000:]
-    # The page's inline script ran (a script error would leave the marker unset) and counted
-    # the plots the browser parsed into SVG elements.
+    # The page's inline script ran (a script error would leave the marker unset, and the
+    # browser logs every uncaught one) and counted the plots parsed into SVG elements.
+    assert "Uncaught" not in dom.stderr
     assert 'data-plots="4"' in dom.stdout
     png = tmp_path / "report.png"
     shot = browse(page, tmp_path / "profile", f"--screenshot={png}")
