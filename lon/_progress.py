@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 import numpy as np
+
+from loadgen.clock import Clock, RealClock
 
 POLL_S = 0.25
 DRAW_EVERY_S = 0.5  # the terminal table (drawing it costs the run's process more than polling)
@@ -122,16 +122,19 @@ class View:
 class Sampler:
     """Turns successive counter readings into a ``View`` (rates over ``RATE_WINDOW_S``)."""
 
-    def __init__(self, qdl: Any, target: Target, now: Callable[[], float]) -> None:
+    def __init__(self, qdl: Any, target: Target, clock: Clock) -> None:
         self._qdl = qdl
         self._target = target
-        self._now = now
-        self._start = now()
+        self._clock = clock
+        self._start = self._now()
         self._accounts = list(qdl.accounts)
         self._labels = [f"{a.description.name} ({a.description.address})" for a in self._accounts]
         self._seen = [0] * len(self._accounts)
         self.histogram = LatencyHistogram()
         self._history: list[tuple[float, int, list[int]]] = []
+
+    def _now(self) -> float:
+        return self._clock.now_ns() / 1e9
 
     def poll(self) -> View:
         now = self._now()
@@ -237,14 +240,14 @@ class Progress:
         tty: bool | None = None,
         quiet: bool = False,
         detail_path: str | None = None,
-        now: Callable[[], float] = time.monotonic,
+        clock: Clock | None = None,
     ) -> None:
         self._qdl = qdl
         self._target = target
         self._out = out
         self._tty = _is_tty(out) if tty is None else tty
         self._quiet = quiet
-        self._now = now
+        self._clock: Clock = clock if clock is not None else RealClock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._sampler: Sampler | None = None
@@ -256,7 +259,7 @@ class Progress:
     def __enter__(self) -> Progress:
         if self._quiet:
             return self
-        self._sampler = Sampler(self._qdl, self._target, self._now)
+        self._sampler = Sampler(self._qdl, self._target, self._clock)
         if self._tty:
             from rich.console import Console
             from rich.live import Live
@@ -280,12 +283,13 @@ class Progress:
         self._out.flush()
 
     def _loop(self) -> None:
-        every = DRAW_EVERY_S if self._tty else PLAIN_EVERY_S
-        last = self._now()
-        while not self._stop.wait(POLL_S):
-            draw = self._now() - last >= every
+        clock = self._clock
+        every = int((DRAW_EVERY_S if self._tty else PLAIN_EVERY_S) * 1e9)
+        last = clock.now_ns()
+        while not clock.wait(self._stop, clock.now_ns() + int(POLL_S * 1e9)):
+            draw = clock.now_ns() - last >= every
             if draw:
-                last = self._now()
+                last = clock.now_ns()
             self._show(draw)
 
     def _show(self, draw: bool = True, final: bool = False) -> None:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from lon._progress import FindPeakTracker, LatencyHistogram
+from qdl.transports import echo_handler
 from tests.conftest import FINISHED, LOADGENS, LON_RUN, ROOT, need_loadgen
 from tests.qdl.echo_node import echo_process
 
@@ -140,3 +141,41 @@ def test_versions_are_printed():
             [*command, "--version"], cwd=ROOT, capture_output=True, text=True, timeout=30
         )
         assert proc.returncode == 0 and proc.stdout.split()[1][0].isdigit(), proc.stdout
+
+
+def test_the_sampler_counts_rates_and_outstanding_on_the_clock(recording):
+    from loadgen.clock import VirtualClock
+    from lon._progress import Sampler, Target
+    from qdl import DispatchConfig, MockTransport, NodeDescription, QueryDispatchLibrary
+    from tests.qdl.conftest import loaded_qsl, queries
+
+    def node(name, handler):
+        address = f"mock:{name}"
+        return MockTransport(
+            handler, address=address, description=NodeDescription(address=address, name=name)
+        )
+
+    answering = node("quick", echo_handler)
+    silent = node("stuck", lambda batch: None)
+    clock = VirtualClock()
+    qsl = loaded_qsl()
+    config = DispatchConfig(balance="round-robin")
+    with QueryDispatchLibrary([answering, silent], qsl, recording, config, clock=clock) as qdl:
+        sampler = Sampler(qdl, Target("Server", 1.0, 100.0, 10.0, 99.0), clock)
+        batch = queries([[i % 16] for i in range(40)])
+        for q in batch[:20]:
+            qdl.issue_query(q)
+        clock.advance(1_000_000_000)
+        first = sampler.poll()
+        for q in batch[20:]:
+            qdl.issue_query(q)
+        clock.advance(500_000_000)
+        second = sampler.poll()
+    assert (first.issued, first.completed, first.outstanding) == (20, 10, 10)
+    assert first.rate == 0.0 and first.elapsed_s == 1.0  # no interval to measure a rate over yet
+    assert (second.issued, second.completed, second.outstanding) == (40, 20, 20)
+    assert second.rate == 10 / 0.5 and second.elapsed_s == 1.5
+    quick, stuck = second.nodes
+    assert (quick.outstanding, quick.rate) == (0, 20.0)
+    assert (stuck.outstanding, stuck.rate) == (20, 0.0)
+    assert sampler.histogram.total == 20  # the quick node's round trips
