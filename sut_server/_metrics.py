@@ -12,6 +12,7 @@ node's threads.
 from __future__ import annotations
 
 import collections
+import itertools
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -55,9 +56,9 @@ class StreamObserver:
 
     def __init__(self) -> None:
         # Appended by the node's threads (a deque's append is atomic), emptied by ``drain``.
-        self._stamps: collections.deque[tuple[list[tuple[int, int, int, int]], int, int]] = (
-            collections.deque()
-        )
+        # Per ResponseBatch: (received, picked, decompressed, computed) of each final result,
+        # flat; when it was sent; its bytes.
+        self._stamps: collections.deque[tuple[list[int], int, int]] = collections.deque()
         self._received: collections.deque[int] = collections.deque()
         self.bytes_received = 0
         self.bytes_sent = 0
@@ -73,21 +74,17 @@ class StreamObserver:
 
     def sent(self, results: Sequence[Result], sent_ns: int, nbytes: int) -> None:
         """A ResponseBatch of ``nbytes`` holding ``results`` went out (the writer thread)."""
-        self._stamps.append(
-            (
-                [
-                    (r.received_ns, r.picked_ns, r.decompressed_ns, r.computed_ns)
-                    for r in results
-                    if r.kind == FINAL
-                ],
-                sent_ns,
-                nbytes,
-            )
-        )
+        flat: list[int] = []
+        add = flat.extend
+        for r in results:
+            if r.kind == FINAL:
+                add((r.received_ns, r.picked_ns, r.decompressed_ns, r.computed_ns))
+        self._stamps.append((flat, sent_ns, nbytes))
 
     def drain(self) -> None:
         """Bin the stamps recorded since the last drain (any thread; never the node's)."""
-        rows: list[tuple[int, int, int, int, int]] = []
+        stamps: list[list[int]] = []
+        sent_at: list[int] = []
         received, sent_bytes = 0, 0
         while True:
             try:
@@ -100,14 +97,18 @@ class StreamObserver:
             except IndexError:
                 break
             sent_bytes += nbytes
-            rows.extend((*r, sent) for r in results)
+            stamps.append(results)
+            sent_at.append(sent)
         with self._lock:
             self.bytes_received += received
             self.bytes_sent += sent_bytes
-        if not rows:
+        counts = [len(r) // 4 for r in stamps]
+        total = sum(counts)
+        if not total:
             return
-        a = np.asarray(rows, dtype=np.int64)
-        arrived, picked, decompressed, computed, sent_ns = a.T
+        flat = np.fromiter(itertools.chain.from_iterable(stamps), np.int64, count=4 * total)
+        arrived, picked, decompressed, computed = flat.reshape(total, 4).T
+        sent_ns = np.repeat(np.asarray(sent_at, dtype=np.int64), counts)
         parts = {
             "queueing": picked - arrived,
             "decompression": decompressed - picked,
