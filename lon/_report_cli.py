@@ -31,6 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as exc:
         print(f"lon-report: error: {args.output_dir}: {exc.strerror}", file=sys.stderr)
         return 2
+    except ImportError as exc:
+        print(
+            f"lon-report: error: report.html needs matplotlib ({exc}); pip install 'lon[report]'",
+            file=sys.stderr,
+        )
+        return 2
     print(f"lon-report: wrote {report} and {result}")
     return 0
 

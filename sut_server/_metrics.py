@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ._errors import BindError
+from ._errors import BindError, ConfigError
 from ._work import FINAL, Result
 
 STAGES = ("queueing", "decompression", "compute", "sending", "node")
@@ -186,7 +186,12 @@ class MetricsServer:
         observer: StreamObserver,
         info: dict[str, str],
     ) -> None:
-        from prometheus_client import CollectorRegistry, start_http_server
+        try:
+            from prometheus_client import CollectorRegistry, start_http_server
+        except ImportError:
+            raise ConfigError(
+                "--metrics-port needs prometheus_client: pip install 'lon[metrics]'"
+            ) from None
 
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(NodeCollector(statistics, observer, info))
