@@ -40,6 +40,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/loadgen_null_sut.py
 	$(BIN)/python benchmarks/network.py
 	$(BIN)/python benchmarks/loadgens_compared.py
+	$(BIN)/python benchmarks/progress_overhead.py
 
 # Regenerate the gRPC/protobuf code from protos/; tests fail when it is stale.
 protos: $(STAMP)

@@ -73,6 +73,7 @@ def find_peak_performance(
         "generic_message",
         f"FindPeakPerformance: Check validity of the base settings field: {field(eff)}",
     )
+    detail.flush()  # each probe's line reaches the file as it starts, for a live display
     base_result = probe(eff)
     met, why = perf_constraints_met(base_result)
     if not met:
@@ -91,6 +92,7 @@ def find_peak_performance(
             "generic_message",
             f"FindBoundaries: Checking fields [{field(lower)}, {field(upper)})",
         )
+        detail.flush()
         upper_result = probe(upper)
         if not perf_constraints_met(upper_result)[0]:
             break
@@ -108,6 +110,7 @@ def find_peak_performance(
                 "FindPeakPerformanceBinarySearch: Testing the mid value of bounds "
                 f"[{field(lower)}, {field(upper)}): {field(middle)}",
             )
+            detail.flush()
             result = probe(middle)
             if perf_constraints_met(result)[0]:
                 lower, lower_result = middle, result

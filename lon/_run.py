@@ -49,9 +49,13 @@ from qdl import (
 )
 
 from . import _issue_delay as issue_delay
+from . import _progress as progress
+from . import _report as report_page
+from . import _result_json as result_json
 from ._discovery import node_addresses
 from ._node_stats import NODE_STATS_FILE
 from ._submission import SubmissionRequest, layout_for, network_record, place, user_conf_text
+from ._versions import version_text
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
 MODES = ("PerformanceOnly", "AccuracyOnly", "SubmissionRun", "FindPeakPerformance")
@@ -95,6 +99,7 @@ class RunOptions:
     division: str | None = None
     submitter: str | None = None
     replace_valid: bool = False
+    quiet: bool = False  # no live progress
     command: tuple[str, ...] = ()  # the lon-run arguments, recorded in the submission README
     timeouts: Timeouts = field(default_factory=Timeouts)
 
@@ -245,8 +250,16 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     log_settings = loadgen.LogSettings()
     log_settings.log_output.outdir = options.output
     close = True
+    live = progress.Progress(
+        qdl,
+        progress.target_of(settings, options.scenario),
+        out,
+        quiet=options.quiet,
+        detail_path=_detail_path(options),
+    )
     try:
-        report = binding.run(qdl, qsl, settings, log_settings, audit_config)
+        with live:
+            report = binding.run(qdl, qsl, settings, log_settings, audit_config)
     except ValueError as exc:  # the LoadGen refusing the settings
         raise BadInput(str(exc)) from exc
     except KeyboardInterrupt:
@@ -262,6 +275,8 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     delay = issue_delay.summarize(report.issue_delay_ns)
     _write_node_stats(stats_path, options, report, qdl, reports, delay)
     _print_outcome(out, report, reports, options.output)
+    if report.finished:
+        _write_result_and_report(options.output, out)
     result = BenchmarkResult(report, stats_path, reports, qdl.statistics())
     if delay is not None:
         out.write(issue_delay.describe(delay) + "\n")
@@ -277,10 +292,17 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         result.logged_errors = detail.logged_errors() if detail else LoggedErrors()
         if options.mode == "FindPeakPerformance":
             result.find_peak = detail.find_peak() if detail else FindPeakOutcome()
-            _print_find_peak(out, result.find_peak)
+            _print_find_peak(out, result.find_peak, options.model)
     if options.submission_dir is not None and report.aborted is None:
         result.submission_run_dir = _place_in_submission(options, settings, report, reports, out)
     return result
+
+
+def _detail_path(options: RunOptions) -> str | None:
+    """The detail log a FindPeakPerformance search's progress follows (None otherwise)."""
+    if options.mode != "FindPeakPerformance":
+        return None
+    return os.path.join(options.output, "mlperf_log_detail.txt")
 
 
 def _read_detail_log(path: str) -> logs.DetailLog | None:
@@ -292,11 +314,12 @@ def _read_detail_log(path: str) -> logs.DetailLog | None:
         return None
 
 
-def _print_find_peak(out: TextIO, outcome: FindPeakOutcome) -> None:
+def _print_find_peak(out: TextIO, outcome: FindPeakOutcome, model: str | None) -> None:
     if outcome.peak_qps is not None:
         out.write(
             f"FindPeakPerformance: peak server_target_qps = {outcome.peak_qps:f} "
             f"after {len(outcome.probes)} probes (each is in the detail log)\n"
+            f"for user.conf:\n{model or '*'}.Server.target_qps = {outcome.peak_qps:f}\n"
         )
         out.flush()
 
@@ -383,6 +406,20 @@ def _write_node_stats(
     with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")
+
+
+def _write_result_and_report(output: str, out: TextIO) -> None:
+    """result.json and report.html beside the logs; a problem with either is a warning (the
+    logs, which judge the run, are written already)."""
+    written = []
+    for name, writer in (("result.json", result_json.write), ("report.html", report_page.write)):
+        try:
+            written.append(writer(output))
+        except (logs.LogError, OSError, ImportError, ValueError) as exc:
+            sys.stderr.write(f"lon-run: warning: {name} not written: {exc}\n")
+    if written:
+        out.write(f"results: {'  '.join(written)}\n")
+        out.flush()
 
 
 def _dataset_record(options: RunOptions) -> dict[str, Any]:
@@ -554,6 +591,12 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {DEFAULT_TIMEOUTS.response:g}); how a dead or stuck node is found",
     )
     p.add_argument(
+        "--quiet",
+        action="store_true",
+        help="no live progress while the run goes (the results still)",
+    )
+    p.add_argument("--version", action="version", version=version_text())
+    p.add_argument(
         "--replace-valid",
         action="store_true",
         help="--submission-dir: let an INVALID performance run replace a VALID one",
@@ -589,6 +632,7 @@ def parse_options(argv: Sequence[str] | None) -> RunOptions:
         division=args.division,
         submitter=args.submitter,
         replace_valid=args.replace_valid,
+        quiet=args.quiet,
         command=tuple(sys.argv[1:] if argv is None else argv),
         timeouts=_timeouts(args.response_timeout),
     )

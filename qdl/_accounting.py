@@ -6,18 +6,18 @@ own clock (``lon.v1.NodeTiming``). Only differences of timestamps from the same 
 
 - node          = sent - received            (time the sample spent on the node)
 - network       = round trip - node          (wire, gRPC and both hosts' stacks)
-- decompression = decompressed - received    (timed, on the node; the contract has no stamp
-                                              for "a worker picked it up", so any wait for a
-                                              worker before decoding is counted here)
+- queueing      = picked - received          (waiting on the node for a worker)
+- decompression = decompressed - picked      (timed, on the node)
 - compute       = computed - decompressed    (the backend, for the batch the sample was in)
-- queueing      = sent - computed            (the answer waiting to go out)
+- sending       = sent - computed            (the answer waiting to go out)
 
-A node that leaves the timestamps at zero only gets round-trip figures.
+A node that leaves the timestamps at zero only gets round-trip figures; one that does not stamp
+``picked_ns`` gets no queueing figure, and its decompression counts from ``received``.
 
-Memory per sample stays small however long the run: four ``_Column`` s of float32 nanoseconds
-(round trip, node, decompression, compute: 16 bytes a sample, exact to 7 significant digits,
-NaN where the node gave no stamps), each filled from a short Python list spilled into a numpy
-block every few thousand values; network and queueing are derived from them for the report.
+Memory per sample stays small however long the run: five ``_Column`` s of float32 nanoseconds
+(round trip, node, queueing, decompression, compute: 20 bytes a sample, exact to 7 significant
+digits, NaN where the node gave no stamps), each filled from a short Python list spilled into a
+numpy block every few thousand values; network and sending are derived from them for the report.
 """
 
 from __future__ import annotations
@@ -31,13 +31,18 @@ import numpy as np
 from ._wire import NodeTiming
 from .transports import NodeDescription
 
-TIMING_PARTS = ("round_trip", "network", "node", "queueing", "decompression", "compute")
-_STORED = ("round_trip", "node", "decompression", "compute")  # the others are derived
+TIMING_PARTS = (
+    "round_trip", "network", "node", "queueing", "decompression", "compute", "sending"
+)  # fmt: skip
+_STORED = ("round_trip", "node", "queueing", "decompression", "compute")  # the others are derived
 _NAN = float("nan")
 
 
 class _Column:
-    """A growing series of durations in ns: float32 blocks plus a short list being filled."""
+    """A growing series of durations in ns: float32 blocks plus a short list being filled.
+
+    A spill replaces the list rather than clearing it, so a reader without the lock (``since``)
+    sees either the old list or the new one, never a half-moved one."""
 
     SPILL = 4096
 
@@ -51,10 +56,27 @@ class _Column:
     def spill_if_full(self) -> None:
         if len(self._fill) >= self.SPILL:
             self._blocks.append(np.asarray(self._fill, dtype=np.float32))
-            self._fill.clear()
+            self._fill = []
+            self.append = self._fill.append
 
     def values(self) -> np.ndarray:
         return np.concatenate([*self._blocks, np.asarray(self._fill, dtype=np.float32)])
+
+    def since(self, start: int) -> np.ndarray:
+        """The values from position ``start`` on; safe to call while another thread appends."""
+        while True:
+            blocks = list(self._blocks)
+            fill = self._fill
+            if len(self._blocks) == len(blocks):
+                break
+        parts = []
+        at = 0
+        for block in blocks:
+            if at + len(block) > start:
+                parts.append(block[max(0, start - at) :])
+            at += len(block)
+        parts.append(np.asarray(fill[max(0, start - at) :], dtype=np.float32))
+        return np.concatenate(parts)
 
     def __len__(self) -> int:
         return len(self._fill) + sum(len(b) for b in self._blocks)
@@ -98,7 +120,7 @@ class NodeAccount:
             self._responses += 1
             self._bytes_received += n_bytes
             self._answered += len(answered)
-            add_round_trip, add_node, add_decompression, add_compute = (
+            add_round_trip, add_node, add_queueing, add_decompression, add_compute = (
                 c.append for c in self._columns
             )
             nan = _NAN
@@ -109,15 +131,32 @@ class NodeAccount:
                     add_node(sent - received)
                     decompressed, computed = t.decompressed_ns, t.computed_ns
                     if decompressed and computed:
-                        add_decompression(decompressed - received)
+                        picked = t.picked_ns
+                        if picked:
+                            add_queueing(picked - received)
+                        else:
+                            add_queueing(nan)
+                            picked = received
+                        add_decompression(decompressed - picked)
                         add_compute(computed - decompressed)
                         continue
                 else:
                     add_node(nan)
+                add_queueing(nan)
                 add_decompression(nan)
                 add_compute(nan)
             for column in self._columns:
                 column.spill_if_full()
+
+    @property
+    def answered(self) -> int:
+        """Samples answered so far, read without the lock (for a live display)."""
+        return self._answered
+
+    def round_trips_since(self, start: int) -> np.ndarray:
+        """Round trips (ns) recorded from position ``start`` on, without the lock, so a reader
+        never holds up a writer."""
+        return self._columns[0].since(start)
 
     def counters(self) -> NodeCounters:
         with self._lock:
@@ -135,14 +174,17 @@ class NodeAccount:
         d = self.description
         c = self.counters()
         with self._lock:
-            round_trip, node, decompression, compute = (c.values() for c in self._columns)
+            round_trip, node, queueing, decompression, compute = (c.values() for c in self._columns)
         parts = {
             "round_trip": round_trip,
             "network": round_trip.astype(np.float64) - node,
             "node": node,
-            "queueing": node.astype(np.float64) - decompression - compute,
+            "queueing": queueing,
             "decompression": decompression,
             "compute": compute,
+            "sending": (
+                node.astype(np.float64) - np.nan_to_num(queueing) - decompression - compute
+            ),
         }
         timing = {part: _summary_ms(parts[part]) for part in TIMING_PARTS}
         return {
@@ -213,7 +255,7 @@ def format_table(reports: list[dict[str, Any]]) -> str:
     width = max([4, *(len(label) for label in labels)])
     header = (
         f"{'node':<{width}} {'samples':>8} {'MB sent':>8} {'MB recv':>8} "
-        f"{'rtt ms':>15} {'network ms':>15} {'compute ms':>15}"
+        f"{'rtt ms':>15} {'network ms':>15} {'queueing ms':>15} {'compute ms':>15}"
     )
     lines = [header, "-" * len(header)]
 
@@ -226,9 +268,12 @@ def format_table(reports: list[dict[str, Any]]) -> str:
         lines.append(
             f"{label:<{width}} {r['samples']:>8} {r['bytes_sent'] / 1e6:>8.2f} "
             f"{r['bytes_received'] / 1e6:>8.2f} {cell(t['round_trip'])} "
-            f"{cell(t['network'])} {cell(t['compute'])}"
+            f"{cell(t['network'])} {cell(t.get('queueing'))} {cell(t['compute'])}"
         )
-    lines.append("(times: median/p99 per sample; network = round trip minus time on the node)")
+    lines.append(
+        "(times: median/p99 per sample; network = round trip minus time on the node; "
+        "queueing = waiting on the node for a worker)"
+    )
     for label, r in zip(labels, reports):
         if "samples_per_message" in r:
             lines.append(

@@ -615,6 +615,17 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         """What each node said in Describe, in node order (empty before connect)."""
         return self._descriptions
 
+    def live_counts(self) -> tuple[int, int, list[int]]:
+        """(samples issued, completed, outstanding per node), read WITHOUT the lock, for a live
+        display polling a few times a second: it never holds up the issue or completion path,
+        and the figures may be a moment apart. ``statistics`` gives a consistent snapshot."""
+        return self._issued, self._completed, list(self._outstanding)
+
+    @property
+    def accounts(self) -> tuple[NodeAccount, ...]:
+        """Each node's counters and timing samples, in node order (empty before connect)."""
+        return tuple(self._accounts)
+
     def statistics(self) -> QDLStatistics:
         with self._lock:
             outstanding = list(self._outstanding)

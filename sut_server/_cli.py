@@ -25,6 +25,7 @@ from ._config import (
     NodeConfig,
 )
 from ._errors import BackendError, BindError, ConfigError
+from ._server import _version as node_version
 from ._server import run_server
 
 PROG = "sut-server"
@@ -103,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace", type=float, default=DEFAULT_GRACE_S, metavar="SECONDS",
         help="on SIGTERM/SIGINT, how long in-flight work may take (default: %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--metrics-port", type=int, metavar="N",
+        help="serve Prometheus metrics at http://HOST:N/metrics, HOST from --listen (0: any free "
+        "port; the URL is printed on stderr)",
+    )  # fmt: skip
+    parser.add_argument("--version", action="version", version=f"{PROG} {node_version()}")
     group = parser.add_argument_group("backend convenience flags (same as --backend-opt)")
     for flag, text in BACKEND_FLAGS.items():
         group.add_argument(flag, metavar="VALUE", help=text)
@@ -138,6 +145,7 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
         streams_limit=args.streams_limit,
         max_message_bytes=args.max_message_bytes,
         grace_s=args.grace,
+        metrics_port=args.metrics_port,
     )
 
 
@@ -169,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(exc, 2)
         except BindError as exc:
             return _fail(exc, 1)
+        if server.metrics is not None:
+            print(f"{PROG}: metrics at {server.metrics.url}", file=sys.stderr, flush=True)
         try:
             print(server.ready_line(), flush=True)
         except BrokenPipeError:

@@ -57,6 +57,8 @@ class NodeConfig:
     max_inflight_bytes:   received-but-unanswered payload bytes before the node stops reading
     max_inflight_samples: (and so pushes back on senders through gRPC flow control).
     grace_s:              default grace period of ``NodeServer.stop()``.
+    metrics_port:         serve Prometheus metrics on this port (0: any free), on the listen
+                          host; None: no metrics (see ``_metrics``).
     """
 
     listen: str = DEFAULT_LISTEN
@@ -71,9 +73,12 @@ class NodeConfig:
     max_inflight_bytes: int = DEFAULT_MAX_INFLIGHT_BYTES
     max_inflight_samples: int = DEFAULT_MAX_INFLIGHT_SAMPLES
     grace_s: float = DEFAULT_GRACE_S
+    metrics_port: int | None = None
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"--metrics-port must be 0..65535, not {self.metrics_port}")
         if not self.backend:
             raise ConfigError("--backend must not be empty")
         if self.name is not None and not _NAME.fullmatch(self.name):

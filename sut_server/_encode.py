@@ -44,6 +44,7 @@ def encode_response(results: Sequence[Result], sent_ns: int) -> bytes:
             error=r.error,
             timing={
                 "received_ns": r.received_ns,
+                "picked_ns": r.picked_ns,
                 "decompressed_ns": r.decompressed_ns,
                 "computed_ns": r.computed_ns,
                 "sent_ns": sent_ns,

@@ -141,6 +141,7 @@ class Engine:
         decode = decoder.decode
         requests: list[InferRequest] = []  # what the backend sees
         pending: list[Pending] = []  # beside it, what the node needs to answer each one
+        picked = now_ns()  # the wait in the queue ends here, decompression starts
         for work, samples in batch:
             if work.stream.closed:
                 counters.skipped += len(samples)
@@ -152,7 +153,7 @@ class Engine:
                     counters.failed += 1
                     work.stream.deliver([error_result(work, sample, str(exc))])
                     continue
-                books = Pending(sample.response_id, work, now_ns())
+                books = Pending(sample.response_id, work, picked, now_ns())
                 request = InferRequest(
                     sample.sample_index, data, sample.dtype, tuple(sample.shape), books.first_token
                 )

@@ -18,6 +18,7 @@ from protos.v1 import keepalive
 from ._config import NodeConfig, parse_listen
 from ._engine import Engine
 from ._errors import BindError
+from ._metrics import MetricsServer, StreamObserver
 from ._servicer import SERVICE_NAME, SutNodeServicer, add_servicer_to_server, node_info
 from .backends import load_backend
 
@@ -102,6 +103,7 @@ class NodeServer:
         self._lock = threading.Lock()
         self._stopping = False
         self._stopped = threading.Event()
+        self.metrics: MetricsServer | None = None  # --metrics-port
 
     @property
     def address(self) -> str:
@@ -177,6 +179,8 @@ class NodeServer:
             if callable(close):
                 close()
         finally:
+            if self.metrics is not None:
+                self.metrics.close()
             self._state = State.STOPPED
             self._stopped.set()
         if self._engine.failure is not None:
@@ -238,6 +242,7 @@ def run_server(config: NodeConfig) -> NodeServer:
         options = getattr(backend, "options", None)
         info = node_info(config, name, config.backend, capacity, _version(), options)
         servicer = SutNodeServicer(config, engine, info)
+        observer = servicer.observer = StreamObserver() if config.metrics_port is not None else None
         add_servicer_to_server(servicer, server)
         health_servicer = health.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -251,8 +256,18 @@ def run_server(config: NodeConfig) -> NodeServer:
         if callable(close):
             close()
         raise
-    for service in ("", SERVICE_NAME):
-        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
-    return NodeServer(
+    node = NodeServer(
         config, name, host, bound, server, executor, servicer, health_servicer, engine
     )
+    if observer is not None and config.metrics_port is not None:
+        try:
+            node.metrics = MetricsServer(
+                host, config.metrics_port, node.statistics, observer,
+                {"name": name, "backend": config.backend, "version": _version()},
+            )  # fmt: skip
+        except BaseException:
+            node.stop(0)
+            raise
+    for service in ("", SERVICE_NAME):
+        health_servicer.set(service, health_pb2.HealthCheckResponse.SERVING)
+    return node

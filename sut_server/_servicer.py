@@ -16,6 +16,7 @@ from protos.v1 import sut_node_pb2_grpc as pb_grpc
 from ._codec import SUPPORTED
 from ._config import DEFAULT_CAPACITY_PER_WORKER, NodeConfig
 from ._engine import Engine
+from ._metrics import StreamObserver
 from ._stream import Stream
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SutNode"].full_name
@@ -39,6 +40,7 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
         self._readers: list[threading.Thread] = []
         self._numbers = itertools.count(1)
         self.draining = False
+        self.observer: StreamObserver | None = None  # set for --metrics-port before serving
         # Totals of streams that have ended.
         self.streams_served = 0
         self._ended_received = 0
@@ -99,6 +101,7 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
                 self._engine.submit,
                 self._is_draining,
                 min(_COALESCE_BYTES, self._config.max_message_bytes // 2),
+                self.observer,
             )
             self._streams.add(stream)
             self._readers = [t for t in self._readers if t.is_alive()]

@@ -22,6 +22,7 @@ from protos.v1 import sut_node_pb2 as pb
 
 from ._encode import encode_response
 from ._limit import InflightLimit
+from ._metrics import StreamObserver
 from ._work import FINAL, Result, Work, error_result, now_ns
 
 
@@ -44,6 +45,7 @@ class Stream:
         submit: Callable[[Work], None],
         draining: Callable[[], bool],
         coalesce_bytes: int,
+        observer: StreamObserver | None = None,
     ) -> None:
         self.number = number
         self.node_name = node_name
@@ -61,6 +63,7 @@ class Stream:
         self._submit = submit
         self._draining = draining
         self._coalesce_bytes = coalesce_bytes
+        self._observer = observer  # sut-server --metrics-port; None: nothing is recorded
         self._lock = threading.Lock()  # guards closed, the admitted/answered check, credit
         self._held_samples = 0
         self._held_bytes = 0
@@ -72,6 +75,7 @@ class Stream:
         parse = pb.SampleBatch.FromString
         limit = self._limit
         gave_up = self._gave_up
+        observer = self._observer
         try:
             for raw in requests:
                 received = now_ns()
@@ -84,6 +88,8 @@ class Stream:
                 if not count:
                     continue
                 nbytes = len(raw)
+                if observer is not None:
+                    observer.received(nbytes)
                 if not limit.acquire(count, nbytes, gave_up):
                     self.refused += count
                     return
@@ -158,6 +164,7 @@ class Stream:
         get = outbox.get
         empty = outbox.empty
         coalesce_bytes = self._coalesce_bytes
+        observer = self._observer
         while True:
             items = get()
             if items is None:
@@ -183,8 +190,11 @@ class Stream:
                     work.remaining -= 1
                     if not work.remaining:
                         finished.append(work)
-            message = encode_response(items, now_ns())
+            sent = now_ns()
+            message = encode_response(items, sent)
             yield message
+            if observer is not None:
+                observer.sent(items, sent, len(message))
             self.answered += finals
             if finished:
                 self._give_back(finished)

@@ -55,6 +55,7 @@ class Result:
     n_tokens: int
     error: str
     received_ns: int
+    picked_ns: int  # a worker took it up: the wait before is queueing on the node
     decompressed_ns: int
     computed_ns: int
     work: Work
@@ -63,11 +64,12 @@ class Result:
 class Pending:
     """One decoded sample handed to the backend: what the node needs to answer it later."""
 
-    __slots__ = ("response_id", "work", "decompressed_ns")
+    __slots__ = ("response_id", "work", "picked_ns", "decompressed_ns")
 
-    def __init__(self, response_id: int, work: Work, decompressed_ns: int) -> None:
+    def __init__(self, response_id: int, work: Work, picked_ns: int, decompressed_ns: int) -> None:
         self.response_id = response_id
         self.work = work
+        self.picked_ns = picked_ns
         self.decompressed_ns = decompressed_ns
 
     def result(self, payload: bytes, n_tokens: int, error: str, computed_ns: int) -> Result:
@@ -75,7 +77,7 @@ class Pending:
         work = self.work
         return Result(
             self.response_id, FINAL, payload, n_tokens, error,
-            work.received_ns, self.decompressed_ns, computed_ns, work,
+            work.received_ns, self.picked_ns, self.decompressed_ns, computed_ns, work,
         )  # fmt: skip
 
     def first_token(self, request: InferRequest, payload: bytes) -> None:
@@ -83,7 +85,7 @@ class Pending:
         work = self.work
         first = Result(
             self.response_id, FIRST_TOKEN, bytes(payload), 1, "",
-            work.received_ns, self.decompressed_ns, now_ns(), work,
+            work.received_ns, self.picked_ns, self.decompressed_ns, now_ns(), work,
         )  # fmt: skip
         work.stream.deliver([first])
 
@@ -92,7 +94,7 @@ def error_result(work: Work, sample: pb.Sample, error: str) -> Result:
     """The FINAL error result for a sample that is not run (undecodable, or the node is
     draining), stamped now."""
     t = now_ns()
-    return Result(sample.response_id, FINAL, b"", 0, error, work.received_ns, t, t, work)
+    return Result(sample.response_id, FINAL, b"", 0, error, work.received_ns, t, t, t, work)
 
 
 def units(samples: Sequence[pb.Sample]) -> list[Sequence[pb.Sample]]:

@@ -19,8 +19,10 @@ LOG_FILES = (
     "mlperf_log_summary.txt",
     "mlperf_log_detail.txt",
     "mlperf_log_accuracy.json",
-    "mlperf_log_trace.json",
 )
+"""The logs a submission holds. The trace (``mlperf_log_trace.json``) is not among them: the
+rules never ask for it (the submission checker lists it as optional), and an accuracy run's
+is many megabytes; it stays in the run's own output directory."""
 
 
 def summary_validity(run_dir: str) -> str | None:
@@ -65,8 +67,7 @@ def place_run(
         os.makedirs(target)
         for name in LOG_FILES:
             source = os.path.join(output, name)
-            empty_trace = name == "mlperf_log_trace.json" and _empty(source)
-            if os.path.isfile(source) and not empty_trace:
+            if os.path.isfile(source):
                 shutil.copyfile(source, os.path.join(target, name))
         mlperf_conf = resources.files("loadgen").joinpath("mlperf.conf").read_text("utf-8")
         _write(os.path.join(base, "mlperf.conf"), mlperf_conf)
@@ -83,7 +84,3 @@ def place_run(
 def _write(path: str, text: str) -> None:
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
-
-
-def _empty(path: str) -> bool:
-    return os.path.isfile(path) and os.path.getsize(path) == 0

@@ -41,16 +41,18 @@ class SampleBatch(_message.Message):
     def __init__(self, samples: _Optional[_Iterable[_Union[Sample, _Mapping]]] = ...) -> None: ...
 
 class NodeTiming(_message.Message):
-    __slots__ = ("received_ns", "decompressed_ns", "computed_ns", "sent_ns")
+    __slots__ = ("received_ns", "decompressed_ns", "computed_ns", "sent_ns", "picked_ns")
     RECEIVED_NS_FIELD_NUMBER: _ClassVar[int]
     DECOMPRESSED_NS_FIELD_NUMBER: _ClassVar[int]
     COMPUTED_NS_FIELD_NUMBER: _ClassVar[int]
     SENT_NS_FIELD_NUMBER: _ClassVar[int]
+    PICKED_NS_FIELD_NUMBER: _ClassVar[int]
     received_ns: int
     decompressed_ns: int
     computed_ns: int
     sent_ns: int
-    def __init__(self, received_ns: _Optional[int] = ..., decompressed_ns: _Optional[int] = ..., computed_ns: _Optional[int] = ..., sent_ns: _Optional[int] = ...) -> None: ...
+    picked_ns: int
+    def __init__(self, received_ns: _Optional[int] = ..., decompressed_ns: _Optional[int] = ..., computed_ns: _Optional[int] = ..., sent_ns: _Optional[int] = ..., picked_ns: _Optional[int] = ...) -> None: ...
 
 class SampleResult(_message.Message):
     __slots__ = ("response_id", "kind", "payload", "n_tokens", "timing", "error")

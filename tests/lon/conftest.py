@@ -1,5 +1,5 @@
 """Fixtures the command tests share with the QDL tests (pytest finds fixtures by name)."""
 
-from tests.qdl.conftest import echo_nodes  # noqa: F401
+from tests.qdl.conftest import echo_nodes, recording  # noqa: F401
 
-__all__ = ["echo_nodes"]
+__all__ = ["echo_nodes", "recording"]

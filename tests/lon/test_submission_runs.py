@@ -93,6 +93,14 @@ def test_find_peak_over_the_network_finds_the_nodes_capacity(capped_node, tmp_pa
     # machine only adds delay. (How close to 300 the peak comes depends on the machine.)
     assert 25 <= peak < 2 * 300
     assert probes >= 4  # the base check, at least one boundary probe and binary-search steps
+    # The progress showed each probe as the search went, judged as the LoadGen judged it: the
+    # peak is the highest probe shown VALID.
+    shown = re.findall(r"^probe \d+: ([0-9.]+) QPS, p99 rtt .*, (VALID|INVALID)$", out, re.M)
+    assert len(shown) == probes, out
+    assert max(float(q) for q, verdict in shown if verdict == "VALID") == pytest.approx(
+        peak, abs=0.01
+    )
+    assert f"*.Server.target_qps = {peak:f}" in out
     messages = [r["value"] for r in detail_values(tmp_path / "out" / "mlperf_log_detail.txt")]
     assert any(
         str(m).startswith("FindPeakPerformance: Found peak performance field") for m in messages

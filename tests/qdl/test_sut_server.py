@@ -98,6 +98,7 @@ def test_lon_run_server_run_on_sut_server(tmp_path, in_root, lg):
     (n,) = stats["nodes"]
     assert n["backend"] == "numpy-mlp" and n["samples"] == stats["samples_issued"] >= 50
     assert n["timing_ms"]["decompression"]["count"] == n["samples"]
+    assert n["timing_ms"]["queueing"]["count"] == n["samples"]  # the wait for a worker, apart
 
 
 def test_the_node_launcher_stops_sut_server_with_sigterm(in_root):

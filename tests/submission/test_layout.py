@@ -149,3 +149,17 @@ def test_skeletons_are_written_once_and_their_markers_counted(tmp_path):
     assert json.loads(Path(lay.system_json).read_text()) == {"filled": "by a person"}
     counts = unfilled([lay.system_json, str(measurements)])
     assert counts == {str(measurements): 5}
+
+
+def test_placing_copies_the_logs_but_not_the_trace(tmp_path):
+    run = fake_run(tmp_path / "run", "VALID")
+    (run / "mlperf_log_accuracy.json").write_text("[]\n")
+    (run / "mlperf_log_trace.json").write_text('{"traceEvents":[]}\n')
+    (run / "report.html").write_text("<html></html>\n")
+    target = Path(
+        place_run(layout(tmp_path / "root"), "Offline", "PerformanceOnly", str(run), "# a\n",
+                  validity="VALID")
+    )  # fmt: skip
+    assert sorted(p.name for p in target.iterdir()) == [
+        "mlperf_log_accuracy.json", "mlperf_log_detail.txt", "mlperf_log_summary.txt"
+    ]  # fmt: skip

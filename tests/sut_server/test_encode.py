@@ -22,10 +22,10 @@ def test_varint_matches_protobuf(value):
     "results",
     [
         [],
-        [(1, FINAL, b"x", 0, "", 10, 20, 30)],
-        [(2**64 - 1, FIRST, b"\x00" * 200, 1, "", 1, 2, 3)],
-        [(5, FINAL, b"", 0, "zstd payload cannot be decompressed: ü", 4, 5, 6)],
-        [(i, FINAL, bytes([i % 256]) * (i * 997), i, "", i, i + 1, i + 2) for i in range(40)],
+        [(1, FINAL, b"x", 0, "", 10, 15, 20, 30)],
+        [(2**64 - 1, FIRST, b"\x00" * 200, 1, "", 1, 2, 2, 3)],
+        [(5, FINAL, b"", 0, "zstd payload cannot be decompressed: ü", 4, 4, 5, 6)],
+        [(i, FINAL, bytes([i % 256]) * (i * 997), i, "", i, i, i + 1, i + 2) for i in range(40)],
     ],
 )
 def test_encoded_batch_equals_the_protobuf_one(results):
@@ -35,7 +35,8 @@ def test_encoded_batch_equals_the_protobuf_one(results):
         expected.results.add(
             response_id=r[0], kind=r[1], payload=r[2], n_tokens=r[3], error=r[4],
             timing=pb.NodeTiming(
-                received_ns=r[5], decompressed_ns=r[6], computed_ns=r[7], sent_ns=sent
+                received_ns=r[5], picked_ns=r[6], decompressed_ns=r[7], computed_ns=r[8],
+                sent_ns=sent,
             ),
         )  # fmt: skip
     results = [Result(*fields, work=None) for fields in results]

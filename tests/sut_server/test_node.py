@@ -84,7 +84,7 @@ def test_echo_round_trip_keeps_ids_payloads_and_orders_timings(echo):
         assert r.kind == FINAL and not r.error
         assert r.payload == payloads[r.response_id]
         t = r.timing
-        assert 0 < t.received_ns <= t.decompressed_ns <= t.computed_ns <= t.sent_ns
+        assert 0 < t.received_ns <= t.picked_ns <= t.decompressed_ns <= t.computed_ns <= t.sent_ns
     assert echo.node.statistics().samples_answered == len(payloads)
 
 
