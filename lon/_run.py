@@ -43,6 +43,7 @@ from qdl import (
     SyntheticQSL,
     SyntheticSpec,
     Timeouts,
+    TlsConfig,
     format_table,
     make_binding,
 )
@@ -93,6 +94,10 @@ class RunOptions:
     replace_valid: bool = False
     command: tuple[str, ...] = ()  # the lon-run arguments, recorded in the submission README
     timeouts: Timeouts = field(default_factory=Timeouts)
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_server_name: str | None = None
 
 
 @dataclass
@@ -213,6 +218,24 @@ def build_qsl(options: RunOptions) -> EncodingQSL:
     )
 
 
+def _tls(options: RunOptions) -> TlsConfig | None:
+    """TLS to the nodes when --tls-ca is given; the other TLS flags need it."""
+    if options.tls_ca is None:
+        given = [
+            flag
+            for flag, value in (
+                ("--tls-cert", options.tls_cert),
+                ("--tls-key", options.tls_key),
+                ("--tls-server-name", options.tls_server_name),
+            )
+            if value is not None
+        ]
+        if given:
+            raise ConfigError(f"{given[0]} needs --tls-ca (the CA the nodes' certificates use)")
+        return None
+    return TlsConfig(options.tls_ca, options.tls_cert, options.tls_key, options.tls_server_name)
+
+
 def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkResult:
     """Run one benchmark; print its summary and the node table to ``out``.
 
@@ -230,6 +253,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
             balance=options.balance,
             streams_per_node=options.streams_per_node,
             timeouts=options.timeouts,
+            tls=_tls(options),
         )
         if not options.nodes:
             raise ConfigError("--nodes: give at least one HOST:PORT")
@@ -534,6 +558,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="fail the run when a node owing answers sends none for this long "
         f"(default {DEFAULT_TIMEOUTS.response:g}); how a dead or stuck node is found",
     )
+    tls = p.add_argument_group("TLS to the nodes (default: plaintext)")
+    tls.add_argument("--tls-ca", metavar="PEM", help="CA the nodes' certificates chain to")
+    tls.add_argument(
+        "--tls-cert", metavar="PEM", help="client certificate, for nodes that require one (mTLS)"
+    )
+    tls.add_argument("--tls-key", metavar="PEM", help="the client certificate's private key")
+    tls.add_argument(
+        "--tls-server-name",
+        metavar="NAME",
+        help="check the nodes' certificates against NAME instead of the host in --nodes",
+    )
     p.add_argument(
         "--replace-valid",
         action="store_true",
@@ -568,6 +603,10 @@ def parse_options(argv: Sequence[str] | None) -> RunOptions:
         replace_valid=args.replace_valid,
         command=tuple(sys.argv[1:] if argv is None else argv),
         timeouts=_timeouts(args.response_timeout),
+        tls_ca=args.tls_ca,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_server_name=args.tls_server_name,
     )
 
 

@@ -21,6 +21,7 @@ from ._config import (
     DispatchConfig,
     Limits,
     Timeouts,
+    TlsConfig,
 )
 from ._dispatch import NodeStatistics, QDLStatistics, QueryDispatchLibrary
 from ._exceptions import (
@@ -40,6 +41,7 @@ from ._exceptions import (
     QDLTimeout,
     ResponseTimeout,
     SampleNotLoaded,
+    SecurityRefused,
     StreamBroken,
     TransportError,
     UsageError,
@@ -78,6 +80,7 @@ __all__ = [
     "ConfigError",
     "ConnectError",
     "ConnectTimeout",
+    "SecurityRefused",
     "DatasetError",
     "DispatchConfig",
     "EncodedSample",
@@ -107,6 +110,7 @@ __all__ = [
     "SyntheticQSL",
     "SyntheticSpec",
     "Timeouts",
+    "TlsConfig",
     "Transport",
     "TransportError",
     "TransportStatistics",

@@ -104,18 +104,43 @@ class CompressionConfig:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """TLS to the nodes (lon-run --tls-ca, --tls-cert, --tls-key, --tls-server-name).
+
+    ca:          PEM CA bundle the nodes' certificates must chain to.
+    cert, key:   the client's certificate chain and private key, for nodes that require client
+                 certificates (mutual TLS); both or neither.
+    server_name: the name to check the nodes' certificates against instead of the host in each
+                 node address (e.g. when nodes are dialled by IP and certified by name).
+    """
+
+    ca: str
+    cert: str | None = None
+    key: str | None = None
+    server_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.cert is None) != (self.key is None):
+            raise ConfigError("--tls-cert and --tls-key go together (give both or neither)")
+        if self.server_name is not None and not self.server_name.strip():
+            raise ConfigError("--tls-server-name must not be empty")
+
+
+@dataclass(frozen=True)
 class DispatchConfig:
     """How the QDL spreads samples over nodes.
 
     balance:          one of ``BALANCE_POLICIES``.
     streams_per_node: Infer streams opened to each node (more than one when a single stream
                       cannot fill the link).
+    tls:              ``TlsConfig`` for TLS/mTLS to every node, or None for plaintext.
     """
 
     balance: str = "least-outstanding"
     streams_per_node: int = 1
     timeouts: Timeouts = Timeouts()  # frozen: sharing the default is safe
     limits: Limits = Limits()
+    tls: TlsConfig | None = None  # None: plaintext
 
     def __post_init__(self) -> None:
         if self.balance not in BALANCE_POLICIES:

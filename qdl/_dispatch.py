@@ -173,7 +173,11 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         """A QDL with a ``GrpcTransport`` per address (``config.streams_per_node`` each)."""
         transports = [
             GrpcTransport(
-                a, streams=config.streams_per_node, timeouts=config.timeouts, limits=config.limits
+                a,
+                streams=config.streams_per_node,
+                timeouts=config.timeouts,
+                limits=config.limits,
+                tls=config.tls,
             )
             for a in addresses
         ]

@@ -19,6 +19,7 @@ from typing import NoReturn
 from ._config import (
     DEFAULT_BACKEND,
     DEFAULT_GRACE_S,
+    DEFAULT_IDLE_STREAM_S,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_STREAMS_LIMIT,
     DEFAULT_WORKERS,
@@ -102,6 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--grace", type=float, default=DEFAULT_GRACE_S, metavar="SECONDS",
         help="on SIGTERM/SIGINT, how long in-flight work may take (default: %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--idle-stream-timeout", type=float, default=DEFAULT_IDLE_STREAM_S, metavar="SECONDS",
+        help="end an Infer stream that sends nothing and is owed nothing for this long "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    tls = parser.add_argument_group("TLS (default: plaintext)")
+    tls.add_argument("--tls-cert", metavar="PEM", help="the node's certificate chain")
+    tls.add_argument("--tls-key", metavar="PEM", help="the node's private key")
+    tls.add_argument(
+        "--tls-client-ca",
+        metavar="PEM",
+        help="require client certificates signed by this CA (mutual TLS)",
+    )
     group = parser.add_argument_group("backend convenience flags (same as --backend-opt)")
     for flag, text in BACKEND_FLAGS.items():
         group.add_argument(flag, metavar="VALUE", help=text)
@@ -137,6 +151,10 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
         streams_limit=args.streams_limit,
         max_message_bytes=args.max_message_bytes,
         grace_s=args.grace,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
+        idle_stream_s=args.idle_stream_timeout,
     )
 
 

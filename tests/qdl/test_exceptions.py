@@ -68,7 +68,8 @@ def test_exported_names_are_pinned():
         "IssueTimeout", "Limits", "LoadgenBinding", "MockTransport", "NodeDescription",
         "NodeProcessError", "NodeStatistics", "NotStarted", "NpyDirectoryQSL", "OfficialLoadgen",
         "OurLoadgen", "ProtocolError", "QDLError", "QDLStatistics", "QDLTimeout",
-        "QueryDispatchLibrary", "ResponseTimeout", "RunReport", "SampleNotLoaded", "StreamBroken",
+        "QueryDispatchLibrary", "ResponseTimeout", "RunReport", "SampleNotLoaded",
+        "SecurityRefused", "StreamBroken", "TlsConfig",
         "SyntheticQSL", "SyntheticSpec", "Timeouts", "Transport", "TransportError",
         "TransportStatistics", "UsageError", "format_table", "make_binding", "synthetic_sample",
     }  # fmt: skip
