@@ -20,6 +20,7 @@ from ._config import (
     DEFAULT_BACKEND,
     DEFAULT_GRACE_S,
     DEFAULT_IDLE_STREAM_S,
+    DEFAULT_MAX_INFLIGHT_BYTES,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_STREAMS_LIMIT,
     DEFAULT_WORKERS,
@@ -100,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest SampleBatch accepted (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
+        "--max-inflight-bytes", type=int, default=DEFAULT_MAX_INFLIGHT_BYTES, metavar="N",
+        help="received-but-unanswered bytes (wire plus declared decoded size) before the node "
+        "stops reading; a message that alone declares more is answered with errors, never "
+        "decoded (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
         "--grace", type=float, default=DEFAULT_GRACE_S, metavar="SECONDS",
         help="on SIGTERM/SIGINT, how long in-flight work may take (default: %(default)s)",
     )  # fmt: skip
@@ -150,6 +157,7 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
         batch_timeout_us=args.batch_timeout_us,
         streams_limit=args.streams_limit,
         max_message_bytes=args.max_message_bytes,
+        max_inflight_bytes=args.max_inflight_bytes,
         grace_s=args.grace,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,

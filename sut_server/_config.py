@@ -63,8 +63,10 @@ class NodeConfig:
                           sample has waited this long since it was received.
     streams_limit:        Infer streams served at once; more are refused (RESOURCE_EXHAUSTED).
     max_message_bytes:    largest SampleBatch accepted (reported in Describe).
-    max_inflight_bytes:   received-but-unanswered payload bytes before the node stops reading
-    max_inflight_samples: (and so pushes back on senders through gRPC flow control).
+    max_inflight_bytes:   received-but-unanswered bytes (on the wire plus the decoded size the
+    max_inflight_samples: samples declare) and samples before the node stops reading (and so
+                          pushes back on senders through gRPC flow control); a message that
+                          alone declares more bytes is answered with errors, never decoded.
     grace_s:              default grace period of ``NodeServer.stop()``.
     tls_cert, tls_key:    PEM certificate chain and private key: serve TLS instead of plaintext.
     tls_client_ca:        PEM CA bundle: require client certificates signed by it (mTLS).
@@ -104,7 +106,7 @@ class NodeConfig:
             raise ConfigError("--batch-timeout-us needs --max-batch N (N >= 1)")
         _within("--streams-limit", self.streams_limit, 1, MAX_STREAMS_LIMIT)
         _within("--max-message-bytes", self.max_message_bytes, 1024, MAX_MESSAGE_BYTES)
-        _at_least("max_inflight_bytes", self.max_inflight_bytes, 1)
+        _within("--max-inflight-bytes", self.max_inflight_bytes, 1024, 1 << 40)
         _at_least("max_inflight_samples", self.max_inflight_samples, 1)
         _seconds("--grace", self.grace_s, 0.0)
         _seconds("--idle-stream-timeout", self.idle_stream_s, 0.001)

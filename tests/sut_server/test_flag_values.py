@@ -23,6 +23,7 @@ BAD = {
         ["--max-message-bytes", "1099511627776"],
         "--max-message-bytes must be an integer in 1024..1073741824",
     ),
+    "--max-inflight-bytes": (["--max-inflight-bytes", "10"], "--max-inflight-bytes must be"),
     "--grace": (["--grace", "inf"], "--grace must be a number of seconds"),
     "--idle-stream-timeout": (["--idle-stream-timeout", "0"], "--idle-stream-timeout must be"),
     "--tls-cert": (["--tls-cert", "/nonexistent.pem", "--tls-key", "/k"], "--tls-cert /nonex"),
