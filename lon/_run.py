@@ -31,6 +31,7 @@ from qdl import (
     COMPRESSIONS,
     DEFAULT_TIMEOUTS,
     LOADGENS,
+    NODE_LOSS_POLICIES,
     CompressionConfig,
     ConfigError,
     DispatchConfig,
@@ -49,6 +50,7 @@ from qdl import (
 )
 
 from . import _issue_delay as issue_delay
+from ._node_loss import default_sample_timeout, loss_record, record_losses
 from ._node_stats import NODE_STATS_FILE
 from ._submission import SubmissionRequest, layout_for, network_record, place, user_conf_text
 
@@ -98,6 +100,8 @@ class RunOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_server_name: str | None = None
+    sample_timeout: float | None = None  # None: derived from the settings (_node_loss)
+    on_node_loss: str = "fail"
 
 
 @dataclass
@@ -249,11 +253,15 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         audit_config = resolve_audit_config(options, out)
         qsl = build_qsl(options)
         binding = make_binding(options.loadgen)
+        sample_timeout = options.sample_timeout
+        if sample_timeout is None:
+            sample_timeout = default_sample_timeout(options.scenario, settings)
         config = DispatchConfig(
             balance=options.balance,
             streams_per_node=options.streams_per_node,
-            timeouts=options.timeouts,
+            timeouts=dataclasses.replace(options.timeouts, sample=sample_timeout or None),
             tls=_tls(options),
+            on_node_loss=options.on_node_loss,
         )
         if not options.nodes:
             raise ConfigError("--nodes: give at least one HOST:PORT")
@@ -282,6 +290,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     delay = issue_delay.summarize(report.issue_delay_ns)
     _write_node_stats(stats_path, options, report, qdl, reports, delay)
     _print_outcome(out, report, reports, options.output)
+    record_losses(out, report.detail_path, qdl)
     result = BenchmarkResult(report, stats_path, reports, qdl.statistics())
     if delay is not None:
         out.write(issue_delay.describe(delay) + "\n")
@@ -397,6 +406,8 @@ def _write_node_stats(
         "peak_outstanding": stats.peak_outstanding,
         "issue_delay_ms": delay,
         "flush_errors": qdl.flush_errors,  # harmless (Flush is a hint), kept for the record
+        "on_node_loss": options.on_node_loss,
+        **loss_record(qdl),
         "nodes": reports,
     }
     with open(path, "w", encoding="utf-8") as f:
@@ -558,6 +569,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="fail the run when a node owing answers sends none for this long "
         f"(default {DEFAULT_TIMEOUTS.response:g}); how a dead or stuck node is found",
     )
+    p.add_argument(
+        "--sample-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="a sample unanswered this long after it was sent, while its node answers samples "
+        "sent after it, is hung: the node is lost (see --on-node-loss). Default: 20 latency "
+        "bounds (Server: server_target_latency_ns), at least 10 s; 0 = off",
+    )
+    p.add_argument(
+        "--on-node-loss",
+        default="fail",
+        choices=NODE_LOSS_POLICIES,
+        help="a node lost mid-run (stream broken, silent, a hung sample): 'fail' ends the run; "
+        "'redispatch' sends what it owed to the other nodes, each sample still completed "
+        "once, and fails only when no node is left; a lost node does not rejoin the run "
+        "(default: %(default)s)",
+    )
     tls = p.add_argument_group("TLS to the nodes (default: plaintext)")
     tls.add_argument("--tls-ca", metavar="PEM", help="CA the nodes' certificates chain to")
     tls.add_argument(
@@ -607,7 +635,15 @@ def parse_options(argv: Sequence[str] | None) -> RunOptions:
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         tls_server_name=args.tls_server_name,
+        sample_timeout=_sample_timeout(args.sample_timeout),
+        on_node_loss=args.on_node_loss,
     )
+
+
+def _sample_timeout(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        build_parser().error(f"--sample-timeout must be a number of seconds >= 0, not {value}")
+    return value
 
 
 def _timeouts(response: float) -> Timeouts:

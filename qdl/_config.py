@@ -18,6 +18,9 @@ ZSTD_LEVELS = range(1, 23)
 BALANCE_POLICIES = ("least-outstanding", "round-robin", "weighted")
 """Load-balancing policies; see ``qdl._balance`` for what each one does."""
 
+NODE_LOSS_POLICIES = ("fail", "redispatch")
+"""What a lost node does to the run; see ``qdl._redispatch``."""
+
 
 def _positive(owner: str, **values: float | None) -> None:
     for name, value in values.items():
@@ -33,6 +36,9 @@ class Timeouts:
     issue:    a full send queue (backpressure) sending nothing at all for this long.
     response: a node answering nothing while samples are outstanding on it: how a dead or stuck
               node is found, from progress, however long the run or the work queued on it.
+    sample:   one sample unanswered this long after it was sent while its node has answered
+              samples sent after it: a hung or dropped sample, named with its index (lon-run
+              --sample-timeout). None: off (lon-run derives a default from the latency bound).
     drain:    closing: waiting for streams to end cleanly before cancelling them.
     flush:    a Flush RPC, which nodes answer at once (it is a hint, not a wait for the work
               queued); one that fails is noted, never a reason to fail the run.
@@ -43,6 +49,7 @@ class Timeouts:
     response: float = 60.0
     drain: float = 5.0
     flush: float = 10.0
+    sample: float | None = None
 
     def __post_init__(self) -> None:
         _positive(
@@ -52,6 +59,7 @@ class Timeouts:
             response=self.response,
             drain=self.drain,
             flush=self.flush,
+            sample=self.sample,
         )
 
 
@@ -134,6 +142,9 @@ class DispatchConfig:
     streams_per_node: Infer streams opened to each node (more than one when a single stream
                       cannot fill the link).
     tls:              ``TlsConfig`` for TLS/mTLS to every node, or None for plaintext.
+    on_node_loss:     one of ``NODE_LOSS_POLICIES``: "fail" ends the run when a node is lost
+                      (its stream broke, it went silent, it hung a sample); "redispatch" sends
+                      what it owed to the remaining nodes and fails only when none is left.
     """
 
     balance: str = "least-outstanding"
@@ -141,12 +152,18 @@ class DispatchConfig:
     timeouts: Timeouts = Timeouts()  # frozen: sharing the default is safe
     limits: Limits = Limits()
     tls: TlsConfig | None = None  # None: plaintext
+    on_node_loss: str = "fail"
 
     def __post_init__(self) -> None:
         if self.balance not in BALANCE_POLICIES:
             raise ConfigError(
                 f"unknown balance policy {self.balance!r}; expected one of "
                 f"{', '.join(BALANCE_POLICIES)}"
+            )
+        if self.on_node_loss not in NODE_LOSS_POLICIES:
+            raise ConfigError(
+                f"unknown node-loss policy {self.on_node_loss!r}; expected one of "
+                f"{', '.join(NODE_LOSS_POLICIES)}"
             )
         if not isinstance(self.streams_per_node, int) or self.streams_per_node < 1:
             raise ConfigError(f"streams_per_node must be >= 1, got {self.streams_per_node!r}")

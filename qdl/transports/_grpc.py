@@ -317,6 +317,12 @@ class GrpcTransport(Transport):
             stream.task = asyncio.ensure_future(self._read(stream, on_response))
 
     def close(self) -> None:
+        self._shut(self._timeouts.drain)
+
+    def cancel(self) -> None:
+        self._shut(0.0)
+
+    def _shut(self, drain: float) -> None:
         if self._loop is not None:
             _refuse_on_loop_thread(self._loop)
         with self._lock:
@@ -331,7 +337,6 @@ class GrpcTransport(Transport):
                     stream.queue.clear()
                     stream.queue.close()
                 assert self._loop is not None
-                drain = self._timeouts.drain
                 _run_on(self._loop, self._end_streams(drain), 2 * drain + 5.0)
         finally:
             self._release_loop()
@@ -347,7 +352,7 @@ class GrpcTransport(Transport):
                 for stream in self._streams:
                     if stream.call is not None:
                         stream.call.cancel()
-                await asyncio.wait(pending, timeout=drain)
+                await asyncio.wait(pending, timeout=max(drain, 1.0))  # cancelled: quick
         if self._aio_channel is not None:
             await self._aio_channel.close()
 
