@@ -24,6 +24,7 @@ from qdl import (
     QueryDispatchLibrary,
     SyntheticQSL,
     SyntheticSpec,
+    TlsConfig,
     make_binding,
 )
 
@@ -112,9 +113,10 @@ def run_network(
     settings: loadgen.TestSettings,
     streams: int = 1,
     node_pids: Sequence[int] = (),
+    tls: TlsConfig | None = None,
 ) -> RunResult:
     """One test of our LoadGen through the QDL against the nodes at ``addresses``."""
-    config = DispatchConfig(streams_per_node=streams)
+    config = DispatchConfig(streams_per_node=streams, tls=tls)
     qdl = QueryDispatchLibrary.over_grpc(addresses, qsl, make_binding("ours"), config)
     with tempfile.TemporaryDirectory(prefix="lon-netbench-") as outdir:
         qdl.connect()

@@ -56,7 +56,7 @@ def loss_record(qdl: QueryDispatchLibrary) -> dict[str, Any]:
     return {
         "node_losses": [
             {"node": loss.node, "address": loss.address, "reason": loss.reason,
-             "samples_resent": loss.resent}
+             "samples_resent": loss.resent, "unix_time": round(loss.wall_s, 3)}
             for loss in qdl.losses
         ],
         "samples_resent": qdl.samples_resent,

@@ -549,6 +549,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                 error.message,
                 len(owed),
                 self._clock.now_ns(),
+                time.time(),
             )
             self.losses.append(loss)
         helper = threading.Thread(

@@ -40,6 +40,7 @@ class NodeLoss:
     reason: str
     resent: int  # samples it owed, sent again to the others
     at_ns: int  # the QDL's clock
+    wall_s: float  # time.time(), for records read by other processes
 
     def describe(self) -> str:
         return (
