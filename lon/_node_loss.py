@@ -18,7 +18,7 @@ SAMPLE_TIMEOUT_BOUNDS = 20
 def default_sample_timeout(scenario: str, settings: loadgen.TestSettings) -> float:
     """The per-sample deadline when --sample-timeout is not given: 20 latency bounds, at least
     10 s. Offline has no latency bound and SingleStream/MultiStream only an expected latency,
-    so those get the floor: a sample answered 10 s after others sent later is hung, not slow."""
+    so those get the floor: a sample still owed 10 s after a later one was answered is hung."""
     bound_s = 0.0
     if scenario == "Server":
         bound_s = settings.server_target_latency_ns / 1e9

@@ -573,8 +573,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--sample-timeout",
         type=float,
         metavar="SECONDS",
-        help="a sample unanswered this long after it was sent, while its node answers samples "
-        "sent after it, is hung: the node is lost (see --on-node-loss). Default: 20 latency "
+        help="a sample still unanswered this long after its node answered a sample sent after "
+        "it is hung: the node is lost (see --on-node-loss). Default: 20 latency "
         "bounds (Server: server_target_latency_ns), at least 10 s; 0 = off",
     )
     p.add_argument(

@@ -36,9 +36,9 @@ class Timeouts:
     issue:    a full send queue (backpressure) sending nothing at all for this long.
     response: a node answering nothing while samples are outstanding on it: how a dead or stuck
               node is found, from progress, however long the run or the work queued on it.
-    sample:   one sample unanswered this long after it was sent while its node has answered
-              samples sent after it: a hung or dropped sample, named with its index (lon-run
-              --sample-timeout). None: off (lon-run derives a default from the latency bound).
+    sample:   one sample still unanswered this long after its node answered a sample sent after
+              it: a hung or dropped sample, named with its index (lon-run --sample-timeout).
+              None: off (lon-run derives a default from the latency bound).
     drain:    closing: waiting for streams to end cleanly before cancelling them.
     flush:    a Flush RPC, which nodes answer at once (it is a hint, not a wait for the work
               queued); one that fails is noted, never a reason to fail the run.

@@ -166,6 +166,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         self._flush_errors: list[str] = []
         self._seq = 0  # samples booked so far (under the lock)
         self._answered_seq = [0] * n  # each node's newest answered sample, in issue order
+        self._overtaken: dict[int, tuple[int, int]] = {}  # find_stuck's state
         self._lost: set[int] = set()  # nodes taken out of the run ("redispatch")
         self.losses: list[NodeLoss] = []
         self.samples_resent = 0
@@ -580,8 +581,11 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                 return
             pending = self._pending
             nodes = []
+            now = self._clock.now_ns()
             for rid, _ in owed:
                 node = self._choose(self._outstanding)
+                if self._outstanding[node] == 0:
+                    self._last_progress[node] = now  # owed from now, as in _assign
                 self._outstanding[node] += 1
                 pending.pop(rid, None)  # booked again below, at the end (booking order)
                 nodes.append(node)
@@ -598,8 +602,6 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                     if self._failure is not None:
                         return
                     now = self._clock.now_ns()
-                    if self._outstanding[node] == len(chunk):
-                        self._last_progress[node] = now
                     for p in chunk:
                         self._seq += 1
                         pending[owed[p][0]] = _Pending(node, message, owed[p][1], self._seq, now)
@@ -733,8 +735,9 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             elif timeouts.sample is not None:
                 found = find_stuck(
                     self._pending.values(),
+                    self._outstanding,
                     self._answered_seq,
-                    len(self._transports),
+                    self._overtaken,
                     now,
                     int(timeouts.sample * 1e9),
                 )
@@ -744,9 +747,9 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             node, index, rid = stuck
             d = self._descriptions[node]
             error = ResponseTimeout(
-                f"node {d.label}: sample index {index} not answered {timeouts.sample:g} s after "
-                "it was sent, while the node answered samples sent after it: a hung or dropped "
-                "sample (the per-sample deadline, lon-run --sample-timeout)",
+                f"node {d.label}: sample index {index} still not answered {timeouts.sample:g} s "
+                "after the node answered a sample sent after it: a hung or dropped sample (the "
+                "per-sample deadline, lon-run --sample-timeout)",
                 node=d.address,
                 response_id=rid,
             )

@@ -60,24 +60,38 @@ _B = TypeVar("_B", bound=Booked)
 
 
 def find_stuck(
-    pending: Iterable[_B], answered_seq: Sequence[int], nodes: int, now: int, limit_ns: int
+    pending: Iterable[_B],
+    outstanding: Sequence[int],
+    answered_seq: Sequence[int],
+    overtaken: dict[int, tuple[int, int]],
+    now: int,
+    limit_ns: int,
 ) -> _B | None:
-    """The first sample unanswered ``limit_ns`` after it was booked while its node has since
-    answered a sample issued after it; None if there is none.
+    """The first sample whose node answered a sample issued after it more than ``limit_ns``
+    ago and still owes it; None if there is none.
 
-    ``pending`` is in booking order, so only each node's oldest sample needs looking at (if the
-    node has answered nothing newer than its oldest, it has answered nothing newer than any) and
-    the walk stops at the first sample younger than the limit.
+    Called a few times a second (``now`` on the QDL's clock). Only each node's oldest sample
+    matters: if the node has answered nothing newer than its oldest, it has answered nothing
+    newer than any. ``pending`` is in booking order; ``overtaken`` keeps, per node, which of its
+    samples was first seen overtaken and when (the caller's state between calls). In Offline,
+    where every sample is sent at once, this counts from the overtaking, not from the sending,
+    so workers finishing out of order are not mistaken for a hang.
     """
+    need = sum(1 for n in outstanding if n)
     seen: set[int] = set()
     for rec in pending:
-        if now - rec.sent_at <= limit_ns:
-            return None
-        if rec.node in seen:
+        node = rec.node
+        if node in seen or not outstanding[node]:
             continue
-        if rec.seq < answered_seq[rec.node]:
-            return rec
-        seen.add(rec.node)
-        if len(seen) == nodes:
-            return None
+        seen.add(node)
+        if rec.seq < answered_seq[node]:
+            since = overtaken.get(node)
+            if since is None or since[0] != rec.seq:
+                overtaken[node] = (rec.seq, now)
+            elif now - since[1] > limit_ns:
+                return rec
+        else:
+            overtaken.pop(node, None)
+        if len(seen) >= need:
+            break
     return None
