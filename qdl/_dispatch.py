@@ -561,10 +561,10 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         return True
 
     def _after_loss(self, index: int, owed: list[tuple[int, int]]) -> None:
-        """Re-send what a lost node owed, then close its transport (off the loop thread: both
-        may block)."""
+        """Re-send what a lost node owed, then cancel its streams (off the loop thread: both
+        may block); nothing more is wanted from it, so its streams are not drained."""
         self._resend(owed)
-        self._transports[index].close()
+        self._transports[index].cancel()
 
     def _resend(self, owed: list[tuple[int, int]], resent: bool = True) -> None:
         """Send samples (response id, sample index) again, to nodes not lost; ``resent``:
