@@ -108,6 +108,9 @@ def one_run(fault: str, policy: str, qps: int, duration_ms: int) -> dict[str, ob
         argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     err, _ = Lines(run.stderr), Lines(run.stdout)
+    exited: list[float] = []
+    waiter = threading.Thread(target=lambda: (run.wait(), exited.append(time.time())), daemon=True)
+    waiter.start()
     injected = started
     try:
         if fault in ("SIGKILL", "SIGSTOP", "restart"):
@@ -120,8 +123,9 @@ def one_run(fault: str, policy: str, qps: int, duration_ms: int) -> dict[str, ob
                 victim.wait(20)
                 if fault == "restart":
                     nodes.append(node(ports[0], "victim-again")[0])
-        code = run.wait(180)
-        ended = time.time()
+        waiter.join(180)
+        code = run.wait(1)
+        ended = exited[0]
     finally:
         if run.poll() is None:
             run.kill()
