@@ -54,3 +54,15 @@ def test_a_node_killed_mid_run_is_redispatched_and_recorded(tmp_path, lg):
     assert f"{loss['samples_resent']} samples it owed were re-sent" in out
     detail = (out_dir / "mlperf_log_detail.txt").read_text()
     assert '"warning_generic_message", "value": "node loss: node victim at' in detail
+
+
+def test_the_default_sample_deadline_is_twenty_latency_bounds_and_at_least_ten_seconds():
+    import loadgen
+    from lon._node_loss import default_sample_timeout
+
+    settings = loadgen.TestSettings()
+    settings.server_target_latency_ns = 100_000_000
+    assert default_sample_timeout("Server", settings) == 10.0
+    settings.server_target_latency_ns = 2_000_000_000
+    assert default_sample_timeout("Server", settings) == 40.0
+    assert default_sample_timeout("Offline", settings) == 10.0
