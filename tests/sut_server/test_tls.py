@@ -4,6 +4,8 @@ certificates made in the test: who gets in, and the one line that says why someo
 from __future__ import annotations
 
 import io
+import os
+import subprocess
 
 import pytest
 
@@ -11,6 +13,7 @@ from lon._run import parse_options, run
 from qdl import GrpcTransport, SecurityRefused, Timeouts, TlsConfig
 from sut_server import NodeConfig, run_server
 from tests.certificates import Certificates, make_certificates
+from tests.conftest import LON_RUN, ROOT
 
 FAST = Timeouts(connect=20.0)  # generous: a refusal must come from the handshake, not this
 
@@ -136,3 +139,18 @@ def test_lon_run_tls_flag_mistakes_are_one_line(plain_node, certs, tmp_path, fla
     code, _, err = lon_run(tmp_path, f"127.0.0.1:{plain_node.port}", *flags)
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_the_real_command_prints_one_line_for_an_untrusted_node(mtls_node, certs, tmp_path):
+    # grpc core would log the failed handshake on stderr too; lon-run keeps it to its own line.
+    env = {k: v for k, v in os.environ.items() if k != "GRPC_VERBOSITY"}
+    proc = subprocess.run(
+        [*LON_RUN, "--nodes", f"127.0.0.1:{mtls_node.port}", "--scenario", "Offline",
+         "--synthetic", "4:uint8:8", "--output", str(tmp_path / "out"),
+         "--tls-ca", certs.other_ca, "--tls-cert", certs.client_cert,
+         "--tls-key", certs.client_key],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1, proc.stderr
+    assert "not signed by the CA given with lon-run --tls-ca" in proc.stderr
