@@ -233,6 +233,7 @@ def run_server(config: NodeConfig) -> NodeServer:
             *keepalive.NODE_OPTIONS,
         ],
     )
+    servicer: SutNodeServicer | None = None
     try:
         try:
             if credentials is None:
@@ -255,6 +256,8 @@ def run_server(config: NodeConfig) -> NodeServer:
         server.start()
     except BaseException:
         server.stop(0)
+        if servicer is not None:
+            servicer.idle.stop()
         engine.close(_WORKER_JOIN_S)
         executor.shutdown(wait=False)
         close = getattr(backend, "close", None)
