@@ -26,6 +26,7 @@ from qdl import (
     QueryDispatchLibrary,
     SyntheticQSL,
     SyntheticSpec,
+    TlsConfig,
     make_binding,
 )
 
@@ -179,9 +180,10 @@ def run_network(
     node_pids: Sequence[int] = (),
     framing: str = "opportunistic",
     watch_rss: bool = False,
+    tls: TlsConfig | None = None,
 ) -> RunResult:
     """One test of our LoadGen through the QDL against the nodes at ``addresses``."""
-    config = DispatchConfig(streams_per_node=streams, framing=framing)
+    config = DispatchConfig(streams_per_node=streams, framing=framing, tls=tls)
     qdl = QueryDispatchLibrary.over_grpc(addresses, qsl, make_binding("ours"), config)
     watch = RssWatch(qdl) if watch_rss else contextlib.nullcontext()
     with tempfile.TemporaryDirectory(prefix="lon-netbench-") as outdir:

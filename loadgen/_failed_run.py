@@ -58,3 +58,14 @@ def mark_run_failed(summary_path: str, detail_path: str, reason: str) -> None:
 def _label(text: str, label: str) -> str | None:
     match = re.search(rf"^{re.escape(label)}\s*:\s*(.*)$", text, re.MULTILINE)
     return match.group(1).strip() if match else None
+
+
+def append_warnings(detail_path: str, warnings: list[str]) -> None:
+    """Add ``warning_generic_message`` entries to the detail log of a finished run (e.g. what
+    the SUT survived: a node lost and its samples re-sent), whichever LoadGen wrote it."""
+    if warnings and os.path.isfile(detail_path):
+        with open(detail_path, "a", encoding="utf-8") as stream:
+            detail = DetailLog(stream, time.perf_counter_ns())
+            for text in warnings:
+                detail.log("warning_generic_message", one_line(text), warning=True)
+            detail.close()

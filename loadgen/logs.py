@@ -12,7 +12,8 @@ this module, whichever LoadGen (ours or the official one) wrote them:
 - ``read_accuracy_log``: the JSON array of ``mlperf_log_accuracy.json``.
 - ``read_validity``: the ``Result is`` line of ``mlperf_log_summary.txt``.
 - ``mark_run_failed`` makes the logs of a run that did not finish say so (ours writes them that
-  way itself; the official LoadGen cannot be told).
+  way itself; the official LoadGen cannot be told); ``append_warnings`` adds warnings to a
+  finished run's detail log the same way.
 
 Every problem is a ``LogError`` whose message names the file (and the line or entry).
 """
@@ -26,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ._failed_run import mark_run_failed
+from ._failed_run import append_warnings, mark_run_failed
 
 MARKERS = (":::MLLOG", ":::ENDPTS")
 
@@ -203,6 +204,7 @@ __all__ = [
     "FindPeakOutcome",
     "LogError",
     "LoggedErrors",
+    "append_warnings",
     "mark_run_failed",
     "read_accuracy_log",
     "read_detail_log",

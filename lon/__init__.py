@@ -6,3 +6,10 @@ run's accuracy log (``_accuracy``); ``python -m lon.demo`` starts two nodes on l
 (``_nodes``) and runs against them. The commands use only the public faces of ``qdl`` and
 ``loadgen``; nothing in either imports this package.
 """
+
+import os as _os
+
+# grpc core logs every failed TLS handshake at INFO on stderr, beside the one line the command
+# prints for it; it reads this before its first use, so it is set here, before qdl imports grpc.
+# A user's own GRPC_VERBOSITY wins.
+_os.environ.setdefault("GRPC_VERBOSITY", "ERROR")

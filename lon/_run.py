@@ -32,6 +32,7 @@ from qdl import (
     DEFAULT_TIMEOUTS,
     FRAMINGS,
     LOADGENS,
+    NODE_LOSS_POLICIES,
     CompressionConfig,
     ConfigError,
     DispatchConfig,
@@ -44,6 +45,7 @@ from qdl import (
     SyntheticQSL,
     SyntheticSpec,
     Timeouts,
+    TlsConfig,
     format_table,
     make_binding,
 )
@@ -53,6 +55,7 @@ from . import _progress as progress
 from . import _report as report_page
 from . import _result_json as result_json
 from ._discovery import node_addresses
+from ._node_loss import default_sample_timeout, loss_record, record_losses
 from ._node_stats import NODE_STATS_FILE
 from ._submission import SubmissionRequest, layout_for, network_record, place, user_conf_text
 from ._versions import version_text
@@ -102,6 +105,12 @@ class RunOptions:
     quiet: bool = False  # no live progress
     command: tuple[str, ...] = ()  # the lon-run arguments, recorded in the submission README
     timeouts: Timeouts = field(default_factory=Timeouts)
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_server_name: str | None = None
+    sample_timeout: float | None = None  # None: derived from the settings (_node_loss)
+    on_node_loss: str = "fail"
 
 
 @dataclass
@@ -222,6 +231,24 @@ def build_qsl(options: RunOptions) -> EncodingQSL:
     )
 
 
+def _tls(options: RunOptions) -> TlsConfig | None:
+    """TLS to the nodes when --tls-ca is given; the other TLS flags need it."""
+    if options.tls_ca is None:
+        given = [
+            flag
+            for flag, value in (
+                ("--tls-cert", options.tls_cert),
+                ("--tls-key", options.tls_key),
+                ("--tls-server-name", options.tls_server_name),
+            )
+            if value is not None
+        ]
+        if given:
+            raise ConfigError(f"{given[0]} needs --tls-ca (the CA the nodes' certificates use)")
+        return None
+    return TlsConfig(options.tls_ca, options.tls_cert, options.tls_key, options.tls_server_name)
+
+
 def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkResult:
     """Run one benchmark; print its summary and the node table to ``out``.
 
@@ -236,11 +263,16 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         nodes = node_addresses(",".join(options.nodes), options.nodes_file)
         qsl = build_qsl(options)
         binding = make_binding(options.loadgen)
+        sample_timeout = options.sample_timeout
+        if sample_timeout is None:
+            sample_timeout = default_sample_timeout(options.scenario, settings)
         config = DispatchConfig(
             balance=options.balance,
             streams_per_node=options.streams_per_node,
-            timeouts=options.timeouts,
+            timeouts=dataclasses.replace(options.timeouts, sample=sample_timeout or None),
             framing=options.framing,
+            tls=_tls(options),
+            on_node_loss=options.on_node_loss,
         )
         qdl = QueryDispatchLibrary.over_grpc(nodes, qsl, binding, config)
         _make_output_dir(options.output)
@@ -275,6 +307,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     delay = issue_delay.summarize(report.issue_delay_ns)
     _write_node_stats(stats_path, options, report, qdl, reports, delay)
     _print_outcome(out, report, reports, options.output)
+    record_losses(out, report.detail_path, qdl)
     if report.finished:
         _write_result_and_report(options.output, out)
     result = BenchmarkResult(report, stats_path, reports, qdl.statistics())
@@ -401,6 +434,8 @@ def _write_node_stats(
         "peak_outstanding": stats.peak_outstanding,
         "issue_delay_ms": delay,
         "flush_errors": qdl.flush_errors,  # harmless (Flush is a hint), kept for the record
+        "on_node_loss": options.on_node_loss,
+        **loss_record(qdl),
         "nodes": reports,
     }
     with open(path, "w", encoding="utf-8") as f:
@@ -597,6 +632,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=version_text())
     p.add_argument(
+        "--sample-timeout",
+        type=float,
+        metavar="SECONDS",
+        help="a sample still unanswered this long after its node answered a sample sent after "
+        "it is hung: the node is lost (see --on-node-loss). Default: 20 latency "
+        "bounds (Server: server_target_latency_ns), at least 10 s; 0 = off",
+    )
+    p.add_argument(
+        "--on-node-loss",
+        default="fail",
+        choices=NODE_LOSS_POLICIES,
+        help="a node lost mid-run (stream broken, silent, a hung sample): 'fail' ends the run; "
+        "'redispatch' sends what it owed to the other nodes, each sample still completed "
+        "once, and fails only when no node is left; a lost node does not rejoin the run "
+        "(default: %(default)s)",
+    )
+    tls = p.add_argument_group("TLS to the nodes (default: plaintext)")
+    tls.add_argument("--tls-ca", metavar="PEM", help="CA the nodes' certificates chain to")
+    tls.add_argument(
+        "--tls-cert", metavar="PEM", help="client certificate, for nodes that require one (mTLS)"
+    )
+    tls.add_argument("--tls-key", metavar="PEM", help="the client certificate's private key")
+    tls.add_argument(
+        "--tls-server-name",
+        metavar="NAME",
+        help="check the nodes' certificates against NAME instead of the host in --nodes",
+    )
+    p.add_argument(
         "--replace-valid",
         action="store_true",
         help="--submission-dir: let an INVALID performance run replace a VALID one",
@@ -635,7 +698,19 @@ def parse_options(argv: Sequence[str] | None) -> RunOptions:
         quiet=args.quiet,
         command=tuple(sys.argv[1:] if argv is None else argv),
         timeouts=_timeouts(args.response_timeout),
+        tls_ca=args.tls_ca,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_server_name=args.tls_server_name,
+        sample_timeout=_sample_timeout(args.sample_timeout),
+        on_node_loss=args.on_node_loss,
     )
+
+
+def _sample_timeout(value: float | None) -> float | None:
+    if value is not None and not (math.isfinite(value) and value >= 0):
+        build_parser().error(f"--sample-timeout must be a number of seconds >= 0, not {value}")
+    return value
 
 
 def _timeouts(response: float) -> Timeouts:

@@ -21,6 +21,8 @@ BALANCE_POLICIES = ("least-outstanding", "round-robin", "weighted")
 FRAMINGS = ("opportunistic", "per-query")
 """How queued SampleBatches go on the wire: "opportunistic" sends everything queued for a stream
 when its sender runs as one message (never waiting for more); "per-query" sends each alone."""
+NODE_LOSS_POLICIES = ("fail", "redispatch")
+"""What a lost node does to the run; see ``qdl._redispatch``."""
 
 
 def _positive(owner: str, **values: float | None) -> None:
@@ -37,6 +39,9 @@ class Timeouts:
     issue:    a full send queue (backpressure) sending nothing at all for this long.
     response: a node answering nothing while samples are outstanding on it: how a dead or stuck
               node is found, from progress, however long the run or the work queued on it.
+    sample:   one sample still unanswered this long after its node answered a sample sent after
+              it: a hung or dropped sample, named with its index (lon-run --sample-timeout).
+              None: off (lon-run derives a default from the latency bound).
     drain:    closing: waiting for streams to end cleanly before cancelling them.
     flush:    a Flush RPC, which nodes answer at once (it is a hint, not a wait for the work
               queued); one that fails is noted, never a reason to fail the run.
@@ -47,6 +52,7 @@ class Timeouts:
     response: float = 60.0
     drain: float = 5.0
     flush: float = 10.0
+    sample: float | None = None
 
     def __post_init__(self) -> None:
         _positive(
@@ -56,6 +62,7 @@ class Timeouts:
             response=self.response,
             drain=self.drain,
             flush=self.flush,
+            sample=self.sample,
         )
 
 
@@ -108,6 +115,29 @@ class CompressionConfig:
 
 
 @dataclass(frozen=True)
+class TlsConfig:
+    """TLS to the nodes (lon-run --tls-ca, --tls-cert, --tls-key, --tls-server-name).
+
+    ca:          PEM CA bundle the nodes' certificates must chain to.
+    cert, key:   the client's certificate chain and private key, for nodes that require client
+                 certificates (mutual TLS); both or neither.
+    server_name: the name to check the nodes' certificates against instead of the host in each
+                 node address (e.g. when nodes are dialled by IP and certified by name).
+    """
+
+    ca: str
+    cert: str | None = None
+    key: str | None = None
+    server_name: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.cert is None) != (self.key is None):
+            raise ConfigError("--tls-cert and --tls-key go together (give both or neither)")
+        if self.server_name is not None and not self.server_name.strip():
+            raise ConfigError("--tls-server-name must not be empty")
+
+
+@dataclass(frozen=True)
 class DispatchConfig:
     """How the QDL spreads samples over nodes.
 
@@ -115,6 +145,10 @@ class DispatchConfig:
     streams_per_node: Infer streams opened to each node (more than one when a single stream
                       cannot fill the link).
     framing:          one of ``FRAMINGS`` (see ``qdl.transports._grpc``).
+    tls:              ``TlsConfig`` for TLS/mTLS to every node, or None for plaintext.
+    on_node_loss:     one of ``NODE_LOSS_POLICIES``: "fail" ends the run when a node is lost
+                      (its stream broke, it went silent, it hung a sample); "redispatch" sends
+                      what it owed to the remaining nodes and fails only when none is left.
     """
 
     balance: str = "least-outstanding"
@@ -122,6 +156,8 @@ class DispatchConfig:
     timeouts: Timeouts = Timeouts()  # frozen: sharing the default is safe
     limits: Limits = Limits()
     framing: str = "opportunistic"
+    tls: TlsConfig | None = None  # None: plaintext
+    on_node_loss: str = "fail"
 
     def __post_init__(self) -> None:
         if self.framing not in FRAMINGS:
@@ -132,6 +168,11 @@ class DispatchConfig:
             raise ConfigError(
                 f"unknown balance policy {self.balance!r}; expected one of "
                 f"{', '.join(BALANCE_POLICIES)}"
+            )
+        if self.on_node_loss not in NODE_LOSS_POLICIES:
+            raise ConfigError(
+                f"unknown node-loss policy {self.on_node_loss!r}; expected one of "
+                f"{', '.join(NODE_LOSS_POLICIES)}"
             )
         if not isinstance(self.streams_per_node, int) or self.streams_per_node < 1:
             raise ConfigError(f"streams_per_node must be >= 1, got {self.streams_per_node!r}")

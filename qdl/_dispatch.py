@@ -62,6 +62,7 @@ from ._exceptions import (
 )
 from ._gil import restore_switch_interval, shorten_switch_interval
 from ._qsl import EncodedSample, SampleSource
+from ._redispatch import NodeLoss, find_stuck, is_node_loss
 from ._wire import FIRST_TOKEN, MAX_SAMPLE_FRAMING, ResponseBatch, sample_batch
 from .transports import (
     GrpcTransport,
@@ -109,12 +110,16 @@ class QDLStatistics:
 class _Pending:
     """The books for one issued sample."""
 
-    __slots__ = ("node", "message", "index")
+    __slots__ = ("node", "message", "index", "seq", "sent_at")
 
-    def __init__(self, node: int, message: OutgoingMessage, index: int) -> None:
+    def __init__(
+        self, node: int, message: OutgoingMessage, index: int, seq: int, sent_at: int
+    ) -> None:
         self.node = node
         self.message = message
         self.index = index
+        self.seq = seq  # issue order over all nodes
+        self.sent_at = sent_at  # the QDL's clock when booked for this node
 
 
 class QueryDispatchLibrary(loadgen.SystemUnderTest):
@@ -166,6 +171,13 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         self._stop = threading.Event()
         self._helpers: list[threading.Thread] = []
         self._flush_errors: list[str] = []
+        self._seq = 0  # samples booked so far (under the lock)
+        self._answered_seq = [0] * n  # each node's newest answered sample, in issue order
+        self._overtaken: dict[int, tuple[int, int]] = {}  # find_stuck's state
+        self._lost: set[int] = set()  # nodes taken out of the run ("redispatch")
+        self.losses: list[NodeLoss] = []
+        self.samples_resent = 0
+        self.late_answers_dropped = 0
 
     @classmethod
     def over_grpc(
@@ -185,6 +197,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                 timeouts=config.timeouts,
                 limits=config.limits,
                 framing=config.framing,
+                tls=config.tls,
             )
             for a in addresses
         ]
@@ -264,13 +277,19 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         self._stop.set()
         if self._watchdog is not None:
             self._watchdog.join()
-        for helper in self._helpers:
-            helper.join(self._config.timeouts.flush + 1.0)
-        self._close_transports()
+        # A failed run is over: nothing owed will be used, so the streams are cancelled at once
+        # rather than drained, and Flush helpers stuck on a frozen node are not waited for.
+        failed = self._failure is not None
+        if not failed:
+            for helper in self._helpers:
+                helper.join(self._config.timeouts.flush + 1.0)
+        self._close_transports(cancel=failed)
 
-    def _close_transports(self) -> None:
+    def _close_transports(self, cancel: bool = False) -> None:
         closers = [
-            threading.Thread(target=t.close, name=f"qdl-close-{t.address}", daemon=True)
+            threading.Thread(
+                target=t.cancel if cancel else t.close, name=f"qdl-close-{t.address}", daemon=True
+            )
             for t in self._transports
         ]
         for c in closers:
@@ -351,7 +370,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             outstanding = self._outstanding
             nodes = []
             for _ in range(n):
-                node = choose(outstanding)
+                node = self._choose(outstanding) if self._lost else choose(outstanding)
                 if outstanding[node] == 0:
                     self._last_progress[node] = now
                 outstanding[node] += 1
@@ -410,24 +429,33 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                 [samples[p].id for p in chunk],
             )
             return False
+        rerouted = False
         with self._lock:
             if self._failure is not None:
                 failed = True
+            elif node in self._lost:  # lost since this query was assigned: send elsewhere
+                failed = False
+                rerouted = True  # (its outstanding count was cleared when it was lost)
             else:
                 failed = False
                 pending = self._pending
+                now = self._clock.now_ns()
                 for p in chunk:
                     s = samples[p]
-                    pending[s.id] = _Pending(node, message, s.index)
+                    self._seq += 1
+                    pending[s.id] = _Pending(node, message, s.index, self._seq, now)
         if failed:
             self._complete_empty([samples[p].id for p in chunk])
             return False
+        if rerouted:
+            self._resend([(samples[p].id, samples[p].index) for p in chunk], resent=False)
+            return self._failure is None
         self._accounts[node].issued(message.n_samples, len(message.data))
         try:
             self._transports[node].issue(message)
         except QDLError as exc:
-            self._fail(exc)
-            return False
+            self._fail(exc)  # under "redispatch" the node may be lost and its samples re-sent
+            return self._failure is None
         return True
 
     # --- response path (the transports' receiving thread) ----------------------------------
@@ -440,7 +468,11 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         problem: QDLError | None = None
         now = self._clock.now_ns()
         with self._lock:
+            if node in self._lost:  # a lost node's late answers: its samples went elsewhere
+                self.late_answers_dropped += sum(1 for r in batch.results if r.kind != FIRST_TOKEN)
+                return
             pending = self._pending
+            answered_seq = self._answered_seq[node]
             for r in batch.results:
                 rid = r.response_id
                 rec = pending.get(rid)
@@ -457,10 +489,13 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                 else:
                     del pending[rid]
                     self._outstanding[node] -= 1
+                    if rec.seq > answered_seq:
+                        answered_seq = rec.seq
                     finals.append((rid, r.payload, r.n_tokens))
                     timings.append((t - (rec.message.sent_ns or rec.message.enqueued_ns), r.timing))
             self._completed += len(finals)
             self._last_progress[node] = now
+            self._answered_seq[node] = answered_seq
         if firsts:
             self._binding.first_token(firsts)
         if finals:
@@ -491,6 +526,103 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             f"node {d.label}: answered response id {rid} {why}", node=d.address, response_id=rid
         )
 
+    # --- losing a node ("redispatch", see qdl._redispatch) ----------------------------------
+
+    def _choose(self, outstanding: list[int]) -> int:
+        """The balancer's choice among the nodes not lost (called under the lock)."""
+        assert self._balancer is not None
+        lost = self._lost
+        view = [1 << 62 if i in lost else o for i, o in enumerate(outstanding)]
+        node = self._balancer.choose(view)
+        for _ in range(len(outstanding)):  # round-robin and weighted ignore the loads
+            if node not in lost:
+                break
+            node = self._balancer.choose(view)
+        return node
+
+    def _lose_node(self, error: QDLError) -> bool:
+        """Take ``error``'s node out and send what it owed elsewhere; False when it is the last
+        node (or the run already failed), so the run must fail."""
+        index = next((i for i, d in enumerate(self._descriptions) if d.address == error.node), None)
+        if index is None:
+            return False
+        with self._lock:
+            if self._failure is not None or self._state is not State.OPENED:
+                return False
+            if index in self._lost:
+                return True  # already handled: a second symptom of the same loss
+            if len(self._lost) + 1 >= len(self._transports):
+                return False
+            self._lost.add(index)
+            owed = [(rid, rec.index) for rid, rec in self._pending.items() if rec.node == index]
+            self._outstanding[index] = 0
+            loss = NodeLoss(
+                self._descriptions[index].label,
+                self._descriptions[index].address,
+                error.message,
+                len(owed),
+                self._clock.now_ns(),
+                time.time(),
+            )
+            self.losses.append(loss)
+        helper = threading.Thread(
+            target=self._after_loss, args=(index, owed), name="qdl-redispatch", daemon=True
+        )
+        self._helpers = [h for h in self._helpers if h.is_alive()] + [helper]
+        helper.start()
+        return True
+
+    def _after_loss(self, index: int, owed: list[tuple[int, int]]) -> None:
+        """Re-send what a lost node owed, then cancel its streams (off the loop thread: both
+        may block); nothing more is wanted from it, so its streams are not drained."""
+        self._resend(owed)
+        self._transports[index].cancel()
+
+    def _resend(self, owed: list[tuple[int, int]], resent: bool = True) -> None:
+        """Send samples (response id, sample index) again, to nodes not lost; ``resent``:
+        count them as re-sent (False: assigned to the node but never sent to it)."""
+        if not owed:
+            return
+        try:
+            encoded = [self._source.encoded(index) for _, index in owed]
+        except SampleNotLoaded as exc:
+            self._fail(exc)
+            return
+        with self._lock:
+            if self._failure is not None:
+                return
+            pending = self._pending
+            nodes = []
+            now = self._clock.now_ns()
+            for rid, _ in owed:
+                node = self._choose(self._outstanding)
+                if self._outstanding[node] == 0:
+                    self._last_progress[node] = now  # owed from now, as in _assign
+                self._outstanding[node] += 1
+                pending.pop(rid, None)  # booked again below, at the end (booking order)
+                nodes.append(node)
+            if resent:
+                self.samples_resent += len(owed)
+        per_node: dict[int, list[int]] = {}
+        for pos, node in enumerate(nodes):
+            per_node.setdefault(node, []).append(pos)
+        for node, positions in per_node.items():
+            for chunk in self._chunk(node, positions, encoded):
+                data = sample_batch([(owed[p][0], encoded[p].template) for p in chunk])
+                message = OutgoingMessage(data, len(chunk), _now())
+                with self._lock:
+                    if self._failure is not None:
+                        return
+                    now = self._clock.now_ns()
+                    for p in chunk:
+                        self._seq += 1
+                        pending[owed[p][0]] = _Pending(node, message, owed[p][1], self._seq, now)
+                self._accounts[node].issued(message.n_samples, len(data))
+                try:
+                    self._transports[node].issue(message)
+                except QDLError as exc:
+                    self._fail(exc)
+
     # --- failure ---------------------------------------------------------------------------
 
     def _fail(self, error: BaseException, extra_ids: Sequence[int] = ()) -> None:
@@ -499,6 +631,14 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             cause = error
             error = QDLError(f"internal error: {cause!r}")
             error.__cause__ = cause
+        if (
+            self._config.on_node_loss == "redispatch"
+            and is_node_loss(error)
+            and self._lose_node(error)
+        ):
+            if extra_ids:
+                self._complete_empty(extra_ids)
+            return
         with self._lock:
             first = self._failure is None and self._state is State.OPENED
             if first:
@@ -556,9 +696,11 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                 with self._lock:
                     self._flush_errors.append(exc.message)
 
+        with self._lock:
+            live = [t for i, t in enumerate(self._transports) if i not in self._lost]
         threads = [
             threading.Thread(target=flush, args=(t,), name=f"qdl-flush-{t.address}", daemon=True)
-            for t in self._transports
+            for t in live
         ]
         for t in threads:
             t.start()
@@ -575,8 +717,8 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         """Check the nodes' progress a few times a second until the QDL closes."""
         limit = self._config.timeouts.response
         while not self._stop.wait(min(0.25, limit / 4)):
-            if self.check_progress() is not None:
-                return
+            if self.check_progress() is not None and self._failure is not None:
+                return  # (under "redispatch" a lost node need not end the run)
 
     def check_progress(self) -> ResponseTimeout | None:
         """Fail the run when a node owing answers has sent none for ``Timeouts.response``.
@@ -586,10 +728,12 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         Returns the error that ended the run, or None. The watchdog thread calls it; tests may
         call it directly on a virtual clock.
         """
-        limit = self._config.timeouts.response
+        timeouts = self._config.timeouts
+        limit = timeouts.response
         limit_ns = int(limit * 1e9)
         now = self._clock.now_ns()
         stalled = None
+        stuck = None
         with self._lock:
             if self._failure is not None or self._state is not State.OPENED:
                 return None
@@ -597,16 +741,48 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                 if n and now - self._last_progress[i] > limit_ns:
                     stalled = i
                     break
-        if stalled is None:
+            if stalled is not None:
+                owed = self._outstanding[stalled]
+                oldest = next((r for r in self._pending.values() if r.node == stalled), None)
+            elif timeouts.sample is not None:
+                found = find_stuck(
+                    self._pending.values(),
+                    self._outstanding,
+                    self._answered_seq,
+                    self._overtaken,
+                    now,
+                    int(timeouts.sample * 1e9),
+                )
+                if found is not None:
+                    stuck = (found.node, found.index, self._rid_of(found))
+        if stuck is not None:
+            node, index, rid = stuck
+            d = self._descriptions[node]
+            error = ResponseTimeout(
+                f"node {d.label}: sample index {index} still not answered {timeouts.sample:g} s "
+                "after the node answered a sample sent after it: a hung or dropped sample (the "
+                "per-sample deadline, lon-run --sample-timeout)",
+                node=d.address,
+                response_id=rid,
+            )
+        elif stalled is not None:
+            d = self._descriptions[stalled]
+            answered = self._accounts[stalled].counters().samples_answered
+            first = f"; the oldest is sample index {oldest.index}" if oldest is not None else ""
+            error = ResponseTimeout(
+                f"node {d.label}: answered nothing for {limit:g} s while it owed {owed} "
+                f"samples{first} (it had answered {answered} before; the response timeout, "
+                "lon-run --response-timeout)",
+                node=d.address,
+            )
+        else:
             return None
-        d = self._descriptions[stalled]
-        error = ResponseTimeout(
-            f"node {d.label}: sent no answer for {limit:g} s while it owed some "
-            "(the response timeout, lon-run --response-timeout)",
-            node=d.address,
-        )
         self._fail(error)
         return error
+
+    def _rid_of(self, rec: _Pending) -> int | None:
+        """The response id booked for ``rec`` (called under the lock; only on a failure)."""
+        return next((rid for rid, r in self._pending.items() if r is rec), None)
 
     # --- introspection ---------------------------------------------------------------------
 

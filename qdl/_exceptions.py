@@ -80,6 +80,11 @@ class ConnectError(TransportError):
     """A node could not be reached, or did not answer Describe, at start."""
 
 
+class SecurityRefused(ConnectError):
+    """The TLS handshake with a node failed (plaintext against TLS, a missing or untrusted
+    certificate, a name mismatch): retrying cannot help, so connect gives up at once."""
+
+
 class StreamBroken(TransportError):
     """An open Infer stream to a node failed or ended while the run needed it."""
 

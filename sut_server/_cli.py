@@ -19,6 +19,8 @@ from typing import NoReturn
 from ._config import (
     DEFAULT_BACKEND,
     DEFAULT_GRACE_S,
+    DEFAULT_IDLE_STREAM_S,
+    DEFAULT_MAX_INFLIGHT_BYTES,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_STREAMS_LIMIT,
     DEFAULT_WORKERS,
@@ -101,6 +103,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="largest SampleBatch accepted (default: %(default)s)",
     )  # fmt: skip
     parser.add_argument(
+        "--max-inflight-bytes", type=int, default=DEFAULT_MAX_INFLIGHT_BYTES, metavar="N",
+        help="received-but-unanswered bytes (wire plus declared decoded size) before the node "
+        "stops reading; a message that alone declares more is answered with errors, never "
+        "decoded (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
         "--grace", type=float, default=DEFAULT_GRACE_S, metavar="SECONDS",
         help="on SIGTERM/SIGINT, how long in-flight work may take (default: %(default)s)",
     )  # fmt: skip
@@ -110,6 +118,19 @@ def build_parser() -> argparse.ArgumentParser:
         "port; the URL is printed on stderr)",
     )  # fmt: skip
     parser.add_argument("--version", action="version", version=f"{PROG} {node_version()}")
+    parser.add_argument(
+        "--idle-stream-timeout", type=float, default=DEFAULT_IDLE_STREAM_S, metavar="SECONDS",
+        help="end an Infer stream that sends nothing and is owed nothing for this long "
+        "(default: %(default)s)",
+    )  # fmt: skip
+    tls = parser.add_argument_group("TLS (default: plaintext)")
+    tls.add_argument("--tls-cert", metavar="PEM", help="the node's certificate chain")
+    tls.add_argument("--tls-key", metavar="PEM", help="the node's private key")
+    tls.add_argument(
+        "--tls-client-ca",
+        metavar="PEM",
+        help="require client certificates signed by this CA (mutual TLS)",
+    )
     group = parser.add_argument_group("backend convenience flags (same as --backend-opt)")
     for flag, text in BACKEND_FLAGS.items():
         group.add_argument(flag, metavar="VALUE", help=text)
@@ -144,8 +165,13 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
         batch_timeout_us=args.batch_timeout_us,
         streams_limit=args.streams_limit,
         max_message_bytes=args.max_message_bytes,
+        max_inflight_bytes=args.max_inflight_bytes,
         grace_s=args.grace,
         metrics_port=args.metrics_port,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        tls_client_ca=args.tls_client_ca,
+        idle_stream_s=args.idle_stream_timeout,
     )
 
 

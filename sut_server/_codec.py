@@ -18,6 +18,14 @@ MAX_UNCOMPRESSED_BYTES = 256 * 1024 * 1024
 """Largest decompressed sample accepted; a guard against absurd ``uncompressed_size`` values."""
 
 
+def declared_bytes(sample: pb.Sample) -> int:
+    """The bytes ``sample`` will take once decoded, as it states them: what the node budgets
+    for before decompressing anything (a sample that lies fails its decode, never grows)."""
+    if sample.compression == pb.COMPRESSION_NONE:
+        return len(sample.payload)
+    return sample.uncompressed_size
+
+
 class CodecError(Exception):
     """A sample's payload cannot be decoded; the message says why."""
 
@@ -49,7 +57,12 @@ class Decoder:
                     raise CodecError(
                         f"zstd frame holds {declared} bytes but uncompressed_size says {size}"
                     )
-                data = self._zstd.decompress(payload, max_output_size=size)
+                if declared >= 0:
+                    # Decoded into a buffer of exactly ``size`` bytes: more output is an error.
+                    data = self._zstd.decompress(payload, max_output_size=size)
+                else:
+                    # No size in the frame: stream it, stopping one byte past what was declared.
+                    data = self._zstd.stream_reader(payload).read(size + 1)
             except zstandard.ZstdError as exc:
                 raise CodecError(f"zstd payload cannot be decompressed: {exc}") from None
             if len(data) != size:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 
 from ._errors import ConfigError
+from ._tls import check_tls_flags
 
 DEFAULT_LISTEN = "127.0.0.1:0"
 DEFAULT_BACKEND = "echo"
@@ -20,6 +21,14 @@ DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_INFLIGHT_SAMPLES = 65536
 DEFAULT_GRACE_S = 10.0
+DEFAULT_IDLE_STREAM_S = 300.0
+MAX_MESSAGE_BYTES = 1024 * 1024 * 1024
+"""--max-message-bytes above this is refused: gRPC cannot take messages of 2 GiB or more, and a
+node that buffers one such message per stream would not survive many."""
+MAX_STREAMS_LIMIT = 4096
+MAX_WORKERS = 1024
+MAX_BATCH = 1_000_000
+MAX_BATCH_TIMEOUT_US = 3_600_000_000
 DEFAULT_CAPACITY_PER_WORKER = 1000.0
 """Capacity (samples/s) reported per worker when the backend does not know its own."""
 
@@ -54,11 +63,17 @@ class NodeConfig:
                           sample has waited this long since it was received.
     streams_limit:        Infer streams served at once; more are refused (RESOURCE_EXHAUSTED).
     max_message_bytes:    largest SampleBatch accepted (reported in Describe).
-    max_inflight_bytes:   received-but-unanswered payload bytes before the node stops reading
-    max_inflight_samples: (and so pushes back on senders through gRPC flow control).
+    max_inflight_bytes:   received-but-unanswered bytes (on the wire plus the decoded size the
+    max_inflight_samples: samples declare) and samples before the node stops reading (and so
+                          pushes back on senders through gRPC flow control); a message that
+                          alone declares more bytes is answered with errors, never decoded.
     grace_s:              default grace period of ``NodeServer.stop()``.
     metrics_port:         serve Prometheus metrics on this port (0: any free), on the listen
                           host; None: no metrics (see ``_metrics``).
+    tls_cert, tls_key:    PEM certificate chain and private key: serve TLS instead of plaintext.
+    tls_client_ca:        PEM CA bundle: require client certificates signed by it (mTLS).
+    idle_stream_s:        an Infer stream that sends nothing and is owed nothing for this long is
+                          ended (DEADLINE_EXCEEDED), so silent clients cannot hold the slots.
     """
 
     listen: str = DEFAULT_LISTEN
@@ -74,6 +89,10 @@ class NodeConfig:
     max_inflight_samples: int = DEFAULT_MAX_INFLIGHT_SAMPLES
     grace_s: float = DEFAULT_GRACE_S
     metrics_port: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+    idle_stream_s: float = DEFAULT_IDLE_STREAM_S
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)
@@ -85,18 +104,36 @@ class NodeConfig:
             raise ConfigError(
                 f"--name {self.name!r} must be 1-128 characters of letters, digits and _.@:+-"
             )
-        _at_least("--workers", self.workers, 1)
-        _at_least("--max-batch", self.max_batch, 0)
-        _at_least("--batch-timeout-us", self.batch_timeout_us, 0)
+        _within("--workers", self.workers, 1, MAX_WORKERS)
+        _within("--max-batch", self.max_batch, 0, MAX_BATCH)
+        _within("--batch-timeout-us", self.batch_timeout_us, 0, MAX_BATCH_TIMEOUT_US)
         if self.batch_timeout_us and not self.max_batch:
             raise ConfigError("--batch-timeout-us needs --max-batch N (N >= 1)")
-        _at_least("--streams-limit", self.streams_limit, 1)
-        _at_least("--max-message-bytes", self.max_message_bytes, 1024)
-        _at_least("max_inflight_bytes", self.max_inflight_bytes, 1)
+        _within("--streams-limit", self.streams_limit, 1, MAX_STREAMS_LIMIT)
+        _within("--max-message-bytes", self.max_message_bytes, 1024, MAX_MESSAGE_BYTES)
+        _within("--max-inflight-bytes", self.max_inflight_bytes, 1024, 1 << 40)
         _at_least("max_inflight_samples", self.max_inflight_samples, 1)
-        if not (math.isfinite(self.grace_s) and self.grace_s >= 0):
-            raise ConfigError(f"--grace must be a number of seconds >= 0, got {self.grace_s!r}")
+        _seconds("--grace", self.grace_s, 0.0)
+        _seconds("--idle-stream-timeout", self.idle_stream_s, 0.001)
+        check_tls_flags(self.tls_cert, self.tls_key, self.tls_client_ca)
         object.__setattr__(self, "backend_options", dict(self.backend_options))
+
+
+def _within(label: str, value: int, minimum: int, maximum: int) -> None:
+    _at_least(label, value, minimum)
+    if value > maximum:
+        raise ConfigError(f"{label} must be an integer in {minimum}..{maximum}, got {value!r}")
+
+
+def _seconds(label: str, value: float, minimum: float) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or value < minimum
+        or value > 86400 * 365
+    ):
+        raise ConfigError(f"{label} must be a number of seconds >= {minimum:g}, got {value!r}")
 
 
 def _at_least(label: str, value: int, minimum: int) -> None:

@@ -11,7 +11,7 @@ from concurrent import futures
 from types import TracebackType
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_health.v1 import health, health_pb2
 
 from protos.v1 import keepalive
 
@@ -20,6 +20,8 @@ from ._engine import Engine
 from ._errors import BindError
 from ._metrics import MetricsServer, StreamObserver
 from ._servicer import SERVICE_NAME, SutNodeServicer, add_servicer_to_server, node_info
+from ._tls import server_credentials
+from ._unary import add_health_to_server
 from .backends import load_backend
 
 _RESERVED_RPCS = 8  # handler threads kept for Describe, Flush and health beside the Infer streams
@@ -214,6 +216,11 @@ def run_server(config: NodeConfig) -> NodeServer:
     is left running.
     """
     host, port = parse_listen(config.listen)
+    credentials = (
+        server_credentials(config.tls_cert, config.tls_key, config.tls_client_ca)
+        if config.tls_cert is not None and config.tls_key is not None
+        else None
+    )
     backend = load_backend(config.backend, config.backend_options)
     engine = Engine(backend, config.backend, config)
     rpcs = config.streams_limit + _RESERVED_RPCS
@@ -230,9 +237,13 @@ def run_server(config: NodeConfig) -> NodeServer:
             *keepalive.NODE_OPTIONS,
         ],
     )
+    servicer: SutNodeServicer | None = None
     try:
         try:
-            bound = server.add_insecure_port(f"{host}:{port}")
+            if credentials is None:
+                bound = server.add_insecure_port(f"{host}:{port}")
+            else:
+                bound = server.add_secure_port(f"{host}:{port}", credentials)
         except RuntimeError as exc:
             raise BindError(f"cannot listen on {config.listen}: {exc}") from None
         if not bound:
@@ -245,11 +256,13 @@ def run_server(config: NodeConfig) -> NodeServer:
         observer = servicer.observer = StreamObserver() if config.metrics_port is not None else None
         add_servicer_to_server(servicer, server)
         health_servicer = health.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        add_health_to_server(health_servicer, server)
         engine.start()
         server.start()
     except BaseException:
         server.stop(0)
+        if servicer is not None:
+            servicer.idle.stop()
         engine.close(_WORKER_JOIN_S)
         executor.shutdown(wait=False)
         close = getattr(backend, "close", None)

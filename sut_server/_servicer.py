@@ -16,8 +16,10 @@ from protos.v1 import sut_node_pb2_grpc as pb_grpc
 from ._codec import SUPPORTED
 from ._config import DEFAULT_CAPACITY_PER_WORKER, NodeConfig
 from ._engine import Engine
+from ._idle import IdleWatch
 from ._metrics import StreamObserver
 from ._stream import Stream
+from ._unary import unary
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["SutNode"].full_name
 """The gRPC service name, "lon.v1.SutNode"; health is reported for it and for ""."""
@@ -47,6 +49,7 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
         self._ended_answered = 0
         self._ended_refused = 0
         self._ended_dropped = 0
+        self.idle = IdleWatch(self._name, config.idle_stream_s, self._open_streams)
 
     # --- RPCs ------------------------------------------------------------------------------
 
@@ -89,6 +92,7 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
             if self.draining:
                 context.abort(grpc.StatusCode.UNAVAILABLE, f"node {self._name} is shutting down")
             if len(self._streams) >= self._config.streams_limit:
+                self.idle.slots_exhausted(self._config.streams_limit, context.peer(), self._streams)
                 context.abort(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     f"node {self._name} already serves {self._config.streams_limit} Infer "
@@ -103,6 +107,7 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
                 min(_COALESCE_BYTES, self._config.max_message_bytes // 2),
                 self.observer,
             )
+            stream.peer = context.peer()
             self._streams.add(stream)
             self._readers = [t for t in self._readers if t.is_alive()]
             return stream
@@ -118,6 +123,10 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
             self._ended_refused += stream.refused
             self._ended_dropped += stream.admitted - stream.answered
 
+    def _open_streams(self) -> list[Stream]:
+        with self._lock:
+            return list(self._streams)
+
     def _is_draining(self) -> bool:
         return self.draining
 
@@ -129,6 +138,7 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
 
     def begin_drain(self) -> None:
         """Refuse new streams and new samples; let open streams end once their work is sent."""
+        self.idle.stop()
         with self._lock:
             self.draining = True
             streams = list(self._streams)
@@ -202,16 +212,11 @@ def add_servicer_to_server(servicer: SutNodeServicer, server: grpc.Server) -> No
     ways: the stream reader parses requests itself (and so knows their size on the wire), and the
     writer encodes responses itself (``_encode``)."""
     handlers = {
-        "Describe": grpc.unary_unary_rpc_method_handler(
-            servicer.Describe,
-            request_deserializer=pb.DescribeRequest.FromString,
-            response_serializer=pb.NodeInfo.SerializeToString,
+        # Requests parsed inside the call: see ``_unary`` for why not by grpcio.
+        "Describe": unary(
+            servicer.Describe, pb.DescribeRequest.FromString, pb.NodeInfo.SerializeToString
         ),
-        "Flush": grpc.unary_unary_rpc_method_handler(
-            servicer.Flush,
-            request_deserializer=pb.FlushRequest.FromString,
-            response_serializer=pb.FlushReply.SerializeToString,
-        ),
+        "Flush": unary(servicer.Flush, pb.FlushRequest.FromString, pb.FlushReply.SerializeToString),
         "Infer": grpc.stream_stream_rpc_method_handler(
             servicer.Infer, request_deserializer=None, response_serializer=None
         ),

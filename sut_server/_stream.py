@@ -20,6 +20,7 @@ import grpc
 
 from protos.v1 import sut_node_pb2 as pb
 
+from ._codec import declared_bytes
 from ._encode import encode_response
 from ._limit import InflightLimit
 from ._metrics import StreamObserver
@@ -59,6 +60,8 @@ class Stream:
         self.admitted = 0  # samples accepted (reader)
         self.answered = 0  # final results sent (writer)
         self.refused = 0  # samples that arrived after the stream closed (reader)
+        self.peer = ""  # the client's address, as gRPC gives it
+        self.last_ns = now_ns()  # when the latest message arrived (reader): idle streams end
         self._limit = limit
         self._submit = submit
         self._draining = draining
@@ -78,7 +81,7 @@ class Stream:
         observer = self._observer
         try:
             for raw in requests:
-                received = now_ns()
+                received = self.last_ns = now_ns()
                 try:
                     samples = parse(raw).samples
                 except Exception as exc:  # protobuf's DecodeError
@@ -87,9 +90,16 @@ class Stream:
                 count = len(samples)
                 if not count:
                     continue
+                # Credit for the wire bytes and for what decoding will make, as the samples
+                # declare it, before anything is decompressed; a message that cannot fit the
+                # node's whole budget is answered with errors, never decoded.
+                decoded = sum(map(declared_bytes, samples))
                 nbytes = len(raw)
                 if observer is not None:
-                    observer.received(nbytes)
+                    observer.received(nbytes)  # wire bytes, before the decoded credit
+                oversized = nbytes + decoded > limit.max_bytes
+                if not oversized:
+                    nbytes += decoded
                 if not limit.acquire(count, nbytes, gave_up):
                     self.refused += count
                     return
@@ -104,6 +114,12 @@ class Stream:
                 work = Work(self, samples, received, nbytes)
                 if self._draining():
                     self._refuse(work, f"node {self.node_name} is shutting down; sample not run")
+                elif oversized:
+                    self._refuse(
+                        work,
+                        f"the message's samples declare {decoded} decoded bytes, more than node "
+                        f"{self.node_name}'s in-flight budget of {limit.max_bytes}; not decoded",
+                    )
                 else:
                     self._submit(work)
         except grpc.RpcError:

@@ -37,7 +37,7 @@ class Work:
         self.stream = stream
         self.samples = samples
         self.received_ns = received_ns
-        self.nbytes = nbytes  # its size on the wire: the in-flight credit it holds
+        self.nbytes = nbytes  # its in-flight credit: wire bytes plus declared decoded bytes
         self.remaining = len(samples)  # finals not yet sent; only the writer changes it
 
 

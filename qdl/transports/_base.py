@@ -117,5 +117,9 @@ class Transport(abc.ABC):
     def close(self) -> None:
         """End the streams (waiting up to the drain timeout) and release the connection."""
 
+    def cancel(self) -> None:
+        """Like ``close`` without waiting for the streams to drain (the run has failed)."""
+        self.close()
+
     @abc.abstractmethod
     def statistics(self) -> TransportStatistics: ...

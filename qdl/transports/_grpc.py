@@ -38,7 +38,7 @@ from grpc import aio
 from protos.v1 import keepalive
 from protos.v1 import sut_node_pb2_grpc as pb_grpc
 
-from .._config import DEFAULT_LIMITS, DEFAULT_TIMEOUTS, FRAMINGS, Limits, Timeouts
+from .._config import DEFAULT_LIMITS, DEFAULT_TIMEOUTS, FRAMINGS, Limits, Timeouts, TlsConfig
 from .._exceptions import (
     AlreadyClosed,
     ConfigError,
@@ -48,6 +48,7 @@ from .._exceptions import (
     NotStarted,
     ProtocolError,
     QDLError,
+    SecurityRefused,
     StreamBroken,
 )
 from .._wire import describe_request, flush_request, parse_response_batch
@@ -59,6 +60,7 @@ from ._base import (
     Transport,
     TransportStatistics,
 )
+from ._grpc_credentials import channel_security
 from ._grpc_errors import map_grpc_exceptions
 from ._queue import SendQueue
 
@@ -241,7 +243,7 @@ class _Stream:
 
 
 class GrpcTransport(Transport):
-    """One SUT node over gRPC (insecure channel; the benchmark network is private)."""
+    """One SUT node over gRPC: plaintext, or TLS/mTLS with ``tls``."""
 
     def __init__(
         self,
@@ -251,8 +253,11 @@ class GrpcTransport(Transport):
         timeouts: Timeouts = DEFAULT_TIMEOUTS,
         limits: Limits = DEFAULT_LIMITS,
         framing: str = "opportunistic",
+        tls: TlsConfig | None = None,
     ) -> None:
         self.address = check_address(address)
+        self._credentials, extra_options = channel_security(tls)
+        self._options = _CHANNEL_OPTIONS + extra_options
         if streams < 1:
             raise ConfigError(f"streams per node must be >= 1, got {streams}")
         if framing not in FRAMINGS:
@@ -280,7 +285,10 @@ class GrpcTransport(Transport):
             raise AlreadyClosed(f"transport to {self.address}")
         timeout = self._timeouts.connect
         deadline = time.monotonic() + timeout
-        channel = grpc.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
+        if self._credentials is None:
+            channel = grpc.insecure_channel(self.address, options=self._options)
+        else:
+            channel = grpc.secure_channel(self.address, self._credentials, options=self._options)
         stub = pb_grpc.SutNodeStub(channel)
         last_error: ConnectError | None = None
         try:
@@ -294,10 +302,12 @@ class GrpcTransport(Transport):
                     )
                     raise ConnectTimeout(text, node=self.address) from last_error
                 try:
-                    with map_grpc_exceptions(self.address, "connect", timeout=timeout):
+                    with map_grpc_exceptions(
+                        self.address, "connect", timeout=timeout, tls=self._credentials is not None
+                    ):
                         info = stub.Describe(describe_request(), timeout=remaining)
                     break
-                except ConnectTimeout:
+                except (ConnectTimeout, SecurityRefused):
                     raise
                 except ConnectError as exc:
                     # Refused or not resolvable (yet): the node may still be starting; retry.
@@ -338,7 +348,12 @@ class GrpcTransport(Transport):
 
     async def _start_streams(self, on_response: ResponseCallback) -> None:
         loop = asyncio.get_running_loop()
-        self._aio_channel = aio.insecure_channel(self.address, options=_CHANNEL_OPTIONS)
+        if self._credentials is None:
+            self._aio_channel = aio.insecure_channel(self.address, options=self._options)
+        else:
+            self._aio_channel = aio.secure_channel(
+                self.address, self._credentials, options=self._options
+            )
         infer = self._aio_channel.stream_stream(INFER_METHOD)
         for stream in self._streams:
             stream.call = infer()
@@ -348,6 +363,12 @@ class GrpcTransport(Transport):
             stream.task = asyncio.ensure_future(self._read(stream, on_response))
 
     def close(self) -> None:
+        self._shut(self._timeouts.drain)
+
+    def cancel(self) -> None:
+        self._shut(0.0)
+
+    def _shut(self, drain: float) -> None:
         if self._loop is not None:
             _refuse_on_loop_thread(self._loop)
         with self._lock:
@@ -362,7 +383,6 @@ class GrpcTransport(Transport):
                     stream.queue.clear()
                     stream.queue.close()
                 assert self._loop is not None
-                drain = self._timeouts.drain
                 _run_on(self._loop, self._end_streams(drain), 2 * drain + 5.0)
         finally:
             self._release_loop()
@@ -378,7 +398,7 @@ class GrpcTransport(Transport):
                 for stream in self._streams:
                     if stream.call is not None:
                         stream.call.cancel()
-                await asyncio.wait(pending, timeout=drain)
+                await asyncio.wait(pending, timeout=max(drain, 1.0))  # cancelled: quick
         if self._aio_channel is not None:
             await self._aio_channel.close()
 

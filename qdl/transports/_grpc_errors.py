@@ -19,6 +19,7 @@ from .._exceptions import (
     ProtocolError,
     QDLTimeout,
     ResponseTimeout,
+    SecurityRefused,
     StreamBroken,
     TransportError,
 )
@@ -46,6 +47,35 @@ def _describe_rpc_error(exc: grpc.RpcError) -> tuple[grpc.StatusCode | None, str
     return code, f"{name}: {details or 'no details'}"
 
 
+def _security_problem(text: str, tls: bool) -> str | None:
+    """What went wrong in a failed TLS handshake, in words, or None if ``text`` shows none."""
+    if "Hostname Verification" in text:
+        return (
+            "its certificate does not name the host dialled (give lon-run --tls-server-name "
+            "with a name the certificate holds)"
+        )
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return "its certificate is not signed by the CA given with lon-run --tls-ca"
+    if "WRONG_VERSION_NUMBER" in text and tls:
+        return (
+            "the TLS handshake failed: the node serves plaintext (start it with --tls-cert and "
+            "--tls-key, or run lon-run without --tls-ca)"
+        )
+    if "handshake" in text.lower() and tls:
+        return f"the TLS handshake failed ({text})"
+    if "Socket closed" in text:
+        if tls:
+            return (
+                "the node refused the TLS handshake: it requires a client certificate signed by "
+                "its --tls-client-ca (lon-run --tls-cert and --tls-key)"
+            )
+        return (
+            "the node closed the connection during setup: it requires TLS (lon-run --tls-ca, "
+            "and --tls-cert/--tls-key where it requires client certificates)"
+        )
+    return None
+
+
 @contextlib.contextmanager
 def map_grpc_exceptions(
     node: str,
@@ -54,6 +84,7 @@ def map_grpc_exceptions(
     label: str | None = None,
     timeout: float | None = None,
     response_id: int | None = None,
+    tls: bool | None = None,
 ) -> Iterator[None]:
     """Turn gRPC failures inside the block into QDL errors naming the node and the ``phase``.
 
@@ -62,7 +93,8 @@ def map_grpc_exceptions(
 
     ``phase`` is one of "connect", "stream", "flush"; it picks the error class for codes that
     mean different things at different times (UNAVAILABLE at connect is a ConnectError, on an
-    open stream it is StreamBroken).
+    open stream it is StreamBroken). ``tls`` (whether the channel uses TLS) lets a failed
+    handshake at connect be told apart and explained (``SecurityRefused``).
     """
     shown = label or node
     try:
@@ -86,6 +118,11 @@ def map_grpc_exceptions(
                 response_id=response_id,
             ) from exc
         if phase == "connect":
+            problem = _security_problem(text, bool(tls)) if tls is not None else None
+            if problem is not None:
+                raise SecurityRefused(
+                    f"node {shown}: cannot connect: {problem}", node=node, response_id=response_id
+                ) from exc
             raise ConnectError(
                 f"node {shown}: cannot connect ({text})", node=node, response_id=response_id
             ) from exc

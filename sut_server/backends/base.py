@@ -157,7 +157,9 @@ class OptionReader:
         self._in_effect[key] = value
         return value
 
-    def integer(self, key: str, default: int, *, minimum: int | None = None) -> int:
+    def integer(
+        self, key: str, default: int, *, minimum: int | None = None, maximum: int | None = None
+    ) -> int:
         raw = self.string(key, str(default))
         try:
             value = int(raw)
@@ -165,17 +167,31 @@ class OptionReader:
             raise self._bad(key, raw, "an integer") from None
         if minimum is not None and value < minimum:
             raise self._bad(key, raw, f"an integer >= {minimum}")
+        if maximum is not None and value > maximum:
+            raise self._bad(key, raw, f"an integer <= {maximum}")
         self._in_effect[key] = str(value)
         return value
 
-    def number(self, key: str, default: float, *, minimum: float | None = None) -> float:
+    def number(
+        self,
+        key: str,
+        default: float,
+        *,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> float:
         raw = self.string(key, repr(default))
         try:
             value = float(raw)
         except ValueError:
             raise self._bad(key, raw, "a number") from None
-        if not math.isfinite(value) or (minimum is not None and value < minimum):
+        if (
+            not math.isfinite(value)
+            or (minimum is not None and value < minimum)
+            or (maximum is not None and value > maximum)
+        ):
             bound = f" >= {minimum:g}" if minimum is not None else ""
+            bound += f" and <= {maximum:g}" if maximum is not None else ""
             raise self._bad(key, raw, f"a finite number{bound}")
         self._in_effect[key] = repr(value)
         return value

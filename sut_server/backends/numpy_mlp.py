@@ -33,12 +33,15 @@ The exact computation for one sample (a reference implementation may recompute i
 Samples are computed in batches (rows of one matrix product); batched and one-at-a-time products
 can differ in the last bits of a float64, which could only change an argmax on an exact near-tie.
 The weights take 8 x D x H bytes per distinct input size (e.g. 77 MB for a 224x224x3 input, H=64).
+The node keeps the weights of recent sizes up to ``WEIGHT_CACHE_BYTES`` in all (least recently used
+go first); a sample whose weights alone would exceed it is answered with an error, not computed.
 """
 
 from __future__ import annotations
 
 import struct
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -46,6 +49,17 @@ import numpy as np
 from .base import Backend, InferRequest, InferResult, OptionReader
 
 _Weights = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+MAX_UNITS = 65536
+"""Largest ``hidden`` and ``classes`` accepted."""
+
+WEIGHT_CACHE_BYTES = 1024 * 1024 * 1024
+"""Weights kept for all input sizes together; a hostile mix of sizes cannot grow it further."""
+
+
+def weight_bytes(inputs: int, hidden: int, classes: int) -> int:
+    """What ``make_weights`` allocates (float64)."""
+    return 8 * (inputs * hidden + hidden + hidden * classes + classes)
 
 
 def make_weights(seed: int, inputs: int, hidden: int, classes: int) -> _Weights:
@@ -101,19 +115,34 @@ class NumpyMLPBackend(Backend):
 
     def __init__(self, options: dict[str, str]) -> None:
         opts = OptionReader(options, self.name)
-        self.hidden = opts.integer("hidden", 64, minimum=1)
-        self.classes = opts.integer("classes", 10, minimum=1)
-        self.seed = opts.integer("seed", 0, minimum=0)
+        self.hidden = opts.integer("hidden", 64, minimum=1, maximum=MAX_UNITS)
+        self.classes = opts.integer("classes", 10, minimum=1, maximum=MAX_UNITS)
+        self.seed = opts.integer("seed", 0, minimum=0, maximum=2**64 - 1)
         self.options = opts.finish()
-        self._weights: dict[int, _Weights] = {}
+        self._weights: OrderedDict[int, _Weights] = OrderedDict()
+        self._cached_bytes = 0
         self._lock = threading.Lock()
 
     def weights(self, inputs: int) -> _Weights:
+        """The weights for ``inputs`` features (cached, least recently used evicted first);
+        ValueError when they alone would exceed ``WEIGHT_CACHE_BYTES``."""
+        need = weight_bytes(inputs, self.hidden, self.classes)
+        if need > WEIGHT_CACHE_BYTES:
+            raise ValueError(
+                f"numpy-mlp: an input of {inputs} features needs {need} bytes of weights "
+                f"(hidden={self.hidden}), more than the node's {WEIGHT_CACHE_BYTES}-byte budget"
+            )
         with self._lock:
             found = self._weights.get(inputs)
-            if found is None:
-                found = make_weights(self.seed, inputs, self.hidden, self.classes)
-                self._weights[inputs] = found
+            if found is not None:
+                self._weights.move_to_end(inputs)
+                return found
+            while self._weights and self._cached_bytes + need > WEIGHT_CACHE_BYTES:
+                old, _ = self._weights.popitem(last=False)
+                self._cached_bytes -= weight_bytes(old, self.hidden, self.classes)
+            found = make_weights(self.seed, inputs, self.hidden, self.classes)
+            self._weights[inputs] = found
+            self._cached_bytes += need
             return found
 
     def infer(self, requests: Sequence[InferRequest]) -> Sequence[InferResult | bytes]:
@@ -127,7 +156,13 @@ class NumpyMLPBackend(Backend):
                 continue
             by_size.setdefault(x.size, []).append((position, x))
         for size, rows in by_size.items():
-            classes = classify(np.stack([x for _, x in rows]), self.weights(size))
+            try:
+                weights = self.weights(size)
+            except ValueError as exc:
+                for position, _ in rows:
+                    results[position] = InferResult(error=str(exc))
+                continue
+            classes = classify(np.stack([x for _, x in rows]), weights)
             for (position, _), class_id in zip(rows, classes):
                 results[position] = struct.pack("<i", int(class_id))
         return results

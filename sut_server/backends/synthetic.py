@@ -27,9 +27,9 @@ class SyntheticBackend(Backend):
 
     def __init__(self, options: dict[str, str]) -> None:
         opts = OptionReader(options, self.name)
-        self.service_time_s = opts.number("service_time_us", 0.0, minimum=0.0) / 1e6
-        self.max_qps = opts.number("max_qps", 0.0, minimum=0.0)
-        self.output_bytes = opts.integer("output_bytes", 8, minimum=0)
+        self.service_time_s = opts.number("service_time_us", 0.0, minimum=0.0, maximum=60e6) / 1e6
+        self.max_qps = opts.number("max_qps", 0.0, minimum=0.0, maximum=1e9)
+        self.output_bytes = opts.integer("output_bytes", 8, minimum=0, maximum=64 * 1024 * 1024)
         self.options = opts.finish()
         self._lock = threading.Lock()
         self._next_free = 0.0  # when the throughput cap lets the next sample complete

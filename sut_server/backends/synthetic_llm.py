@@ -37,9 +37,9 @@ class SyntheticLLMBackend(Backend):
 
     def __init__(self, options: dict[str, str]) -> None:
         opts = OptionReader(options, self.name)
-        self.ttft_s = opts.number("ttft_ms", 10.0, minimum=0.0) / 1e3
-        self.tpot_s = opts.number("tpot_ms", 1.0, minimum=0.0) / 1e3
-        self.output_tokens = opts.integer("output_tokens", 16, minimum=1)
+        self.ttft_s = opts.number("ttft_ms", 10.0, minimum=0.0, maximum=60e3) / 1e3
+        self.tpot_s = opts.number("tpot_ms", 1.0, minimum=0.0, maximum=60e3) / 1e3
+        self.output_tokens = opts.integer("output_tokens", 16, minimum=1, maximum=1_000_000)
         self.options = opts.finish()
 
     def infer(self, requests: Sequence[InferRequest]) -> Sequence[InferResult | bytes]:

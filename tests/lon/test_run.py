@@ -111,6 +111,10 @@ def test_a_node_without_zstd_is_bad_input(tmp_path, echo_nodes):
          "--dataset", "d"],
         ["--nodes", "h:1", "--scenario", "Offline", "--output", "o", "--synthetic", "4:uint8:8",
          "--loadgen", "c++"],
+        ["--nodes", "h:1", "--scenario", "Offline", "--output", "o", "--synthetic", "4:uint8:8",
+         "--sample-timeout", "-1"],
+        ["--nodes", "h:1", "--scenario", "Offline", "--output", "o", "--synthetic", "4:uint8:8",
+         "--on-node-loss", "retry"],
     ],
 )  # fmt: skip
 def test_argument_errors_exit_2_with_one_line(argv, capsys):

@@ -256,7 +256,10 @@ def test_the_response_timeout_counts_from_the_latest_answer_exactly(recording):
         qdl.check_progress()
         failure = qdl.failure
     assert isinstance(failure, ResponseTimeout)
-    assert "node-0" in str(failure) and "sent no answer for 1 s while it owed some" in str(failure)
+    assert "node-0" in str(failure) and "answered nothing for 1 s while it owed 1 samples" in str(
+        failure
+    )
+    assert "the oldest is sample index 1 (it had answered 1 before" in str(failure)
     assert "1 samples were outstanding on it" in str(failure)
     assert recording.completed_ids() == {1: 1, 2: 1}  # the answered one, and the owed one empty
 

@@ -62,13 +62,15 @@ def test_exported_names_are_pinned():
     assert set(qdl.__all__) == {
         "BALANCE_POLICIES", "COMPRESSIONS", "DEFAULT_DISPATCH", "DEFAULT_LIMITS",
         "DEFAULT_PERFORMANCE_COUNT", "DEFAULT_TIMEOUTS", "FRAMINGS", "LOADGENS", "NO_COMPRESSION",
+        "NODE_LOSS_POLICIES",
         "AlreadyClosed", "BackendError", "Completer", "Completion", "CompressionConfig",
         "CompressionError", "ConfigError", "ConnectError", "ConnectTimeout", "DatasetError",
         "DispatchConfig", "EncodedSample", "EncodingQSL", "FlushTimeout", "GrpcTransport",
         "IssueTimeout", "Limits", "LoadgenBinding", "MockTransport", "NodeDescription",
         "NodeProcessError", "NodeStatistics", "NotStarted", "NpyDirectoryQSL", "OfficialLoadgen",
         "OurLoadgen", "ProtocolError", "QDLError", "QDLStatistics", "QDLTimeout",
-        "QueryDispatchLibrary", "ResponseTimeout", "RunReport", "SampleNotLoaded", "StreamBroken",
+        "QueryDispatchLibrary", "ResponseTimeout", "RunReport", "SampleNotLoaded",
+        "SecurityRefused", "StreamBroken", "TlsConfig",
         "SyntheticQSL", "SyntheticSpec", "Timeouts", "Transport", "TransportError",
         "TransportStatistics", "UsageError", "format_table", "make_binding", "synthetic_sample",
     }  # fmt: skip
