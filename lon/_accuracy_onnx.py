@@ -13,7 +13,6 @@ output (the one the nodes used). A node's answer is scored as that index: 4 byte
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -21,20 +20,13 @@ from typing import Any
 
 import numpy as np
 
+from loadgen.submission import file_hash
 from qdl import ConfigError, SyntheticSpec, synthetic_sample
 
 from ._accuracy import AccuracyReport, decode_class, read_scorable_log, score
 
 BACKEND = "onnx"
 _ROWS_PER_RUN = 256
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -54,7 +46,7 @@ class OnnxReference:
                 f"scoring an onnx run needs onnxruntime ({exc}): pip install 'lon[onnx]'"
             ) from exc
         try:
-            found = _sha256(self.path)
+            found = file_hash(self.path)
         except OSError as exc:
             raise ConfigError(f"onnx model {self.path}: {exc.strerror}") from exc
         if self.sha256 and found != self.sha256:
