@@ -122,11 +122,11 @@ class Series:
                     if bad is None:
                         bad = []
                     bad.append(r)
-            if count:
-                self.completed += count
-                self.last_done_ns = t
-                if self.completed >= self.wait_target:
-                    self.event.set()
+            # A sample counts as done only once its response is logged: the issuing thread
+            # closes the accuracy log as soon as the last sample counts.
+            deferred = self._logging or response_cb is not None
+            if count and not deferred:
+                self._count_done(count, t)
         if problems is not None:
             for p in problems:
                 self._error_sink(p)
@@ -137,6 +137,16 @@ class Series:
                 response_cb(r)
         if self._logging:
             self._log_accuracy(responses, bad)
+        if count and deferred:
+            with self.lock:
+                self._count_done(count, t)
+
+    def _count_done(self, count: int, t: int) -> None:
+        """Called with the lock held: ``count`` more samples completed at ``t``."""
+        self.completed += count
+        self.last_done_ns = t
+        if self.completed >= self.wait_target:
+            self.event.set()
 
     def _token_problems(
         self, r: QuerySampleResponse, i: int, problems: list[str] | None
