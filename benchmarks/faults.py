@@ -36,6 +36,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = sys.executable
 FAULTS = ("SIGKILL", "SIGSTOP", "restart", "hung sample", "error every 7")
 INJECT_AFTER_S = 2.5
+# The nodes take 20 ms a sample; a 1 s bound makes a run INVALID only for what the fault did.
+LATENCY_BOUND_NS = 1_000_000_000
 
 
 def free_port() -> int:
@@ -101,7 +103,7 @@ def one_run(fault: str, policy: str, qps: int, duration_ms: int) -> dict[str, ob
         "--scenario", "Server", "--synthetic", "16:uint8:64", "--output", out,
         "--balance", "round-robin", "--on-node-loss", policy,
         "--set", f"server_target_qps={qps}", "--set", f"min_duration_ms={duration_ms}",
-        "--set", "min_query_count=100",
+        "--set", "min_query_count=100", "--set", f"server_target_latency_ns={LATENCY_BOUND_NS}",
     ]  # fmt: skip
     started = time.time()
     run = subprocess.Popen(
@@ -156,8 +158,26 @@ def one_run(fault: str, policy: str, qps: int, duration_ms: int) -> dict[str, ob
         "late": stats.get("late_answers_dropped", 0),
         "exactly_once": stats.get("samples_completed") == issued,
         "exit": code,
+        "result": _verdict(out),
         "why": (stats.get("failure") or (losses[0]["reason"] if losses else ""))[:90],
     }
+
+
+def _verdict(out: str) -> str:
+    """VALID, or INVALID with the summary's reasons (its lines that say what was not met)."""
+    try:
+        with open(os.path.join(out, "mlperf_log_summary.txt"), encoding="utf-8") as f:
+            summary = f.read()
+    except OSError:
+        return "no summary"
+    if "Result is : VALID" in summary:
+        return "VALID"
+    reasons = [
+        line.strip(" *")
+        for line in summary.splitlines()
+        if line.startswith(" * ") or re.search(r"constraints satisfied : No", line)
+    ]
+    return "INVALID" + (f" ({'; '.join(reasons)[:80]})" if reasons else "")
 
 
 def main() -> int:
@@ -176,12 +196,14 @@ def main() -> int:
     def s(v: object) -> str:
         return "-" if v is None else f"{v:.2f}" if isinstance(v, float) else str(v)
 
-    head = ("fault", "policy", "detect s", "exit lag s", "re-sent", "lost", "late", "once", "exit")
+    head = ("fault", "policy", "detect s", "exit lag s", "re-sent", "lost", "late", "once", "exit",
+            "result")  # fmt: skip
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
         cells = (r["fault"], r["policy"], s(r["detect_s"]), s(r["exit_lag_s"]), s(r["resent"]),
-                 s(r["lost"]), s(r["late"]), s(r["exactly_once"]), s(r["exit"]))  # fmt: skip
+                 s(r["lost"]), s(r["late"]), s(r["exactly_once"]), s(r["exit"]),
+                 s(r["result"]))  # fmt: skip
         print("| " + " | ".join(cells) + " |")
     print()
     for r in rows:
