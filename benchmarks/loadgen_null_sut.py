@@ -125,31 +125,32 @@ def measure(which: str, scenario: str, value: float) -> dict:
     )
 
 
-def medians(runs: list[dict], *keys: str) -> dict[str, float]:
-    return {key: statistics.median(r[key] for r in runs) for key in keys}
+def interleaved(loadgens: list[str], scenario: str, value: float, repeats: int) -> dict:
+    """``repeats`` runs of one scenario under each LoadGen, taking turns, so that the load of a
+    shared machine drifting during the benchmark falls on both alike ({loadgen: [run, ...]})."""
+    runs: dict[str, list[dict]] = {which: [] for which in loadgens}
+    for _ in range(repeats):
+        for which in loadgens:
+            runs[which].append(measure(which, scenario, value))
+    return runs
 
 
-def offline_and_single_stream(which: str, repeats: int) -> dict[str, dict[str, float]]:
-    offline = [measure(which, "Offline", 2_000_000) for _ in range(repeats)]
-    single = [measure(which, "SingleStream", 2_000) for _ in range(repeats)]
-    return {
-        "Offline": medians(offline, "offline", "wall_s", "samples_per_query"),
-        "SingleStream": medians(single, "ss_qps", "wall_s"),
-    }
-
-
-def server_ladder(which: str, ladder: list[float], repeats: int) -> tuple[float, dict]:
-    """The highest rung of ``ladder`` whose run is VALID in most of ``repeats`` tries, and the
-    StartTest wall times of every rung tried ({qps: [s, ...]})."""
-    best = 0.0
-    walls: dict[float, list[float]] = {}
+def server_ladder(loadgens: list[str], ladder: list[float], repeats: int) -> dict:
+    """For each LoadGen: the highest rung of ``ladder`` whose run is VALID in most of
+    ``repeats`` tries, and the StartTest wall times of every rung it tried ({qps: [s, ...]})."""
+    best = {which: 0.0 for which in loadgens}
+    walls: dict[str, dict[float, list[float]]] = {which: {} for which in loadgens}
+    climbing = list(loadgens)
     for qps in ladder:
-        runs = [measure(which, "Server", qps) for _ in range(repeats)]
-        walls[qps] = [r["wall_s"] for r in runs]
-        if sum(r["valid"] for r in runs) * 2 <= repeats:
+        if not climbing:
             break
-        best = qps
-    return best, walls
+        for which, runs in interleaved(climbing, "Server", qps, repeats).items():
+            walls[which][qps] = [r["wall_s"] for r in runs]
+            if sum(r["valid"] for r in runs) * 2 <= repeats:
+                climbing.remove(which)
+            else:
+                best[which] = qps
+    return {which: (best[which], walls[which]) for which in loadgens}
 
 
 def ratio(a: float, b: float) -> float:
@@ -169,16 +170,16 @@ def main() -> None:
 
     figures: dict[str, dict[str, float]] = {}  # scenario -> {loadgen: LoadGen's own figure}
     walls: dict[str, dict[str, float]] = {}  # scenario -> {loadgen: StartTest wall s}
-    offline_samples = 0.0
-    server: dict[str, tuple[float, dict]] = {}
-    for which in loadgens:
-        runs = offline_and_single_stream(which, repeats)
-        offline_samples = runs["Offline"]["samples_per_query"]
-        figures.setdefault("Offline", {})[which] = runs["Offline"]["offline"]
-        walls.setdefault("Offline", {})[which] = runs["Offline"]["wall_s"]
-        figures.setdefault("SingleStream", {})[which] = runs["SingleStream"]["ss_qps"]
-        walls.setdefault("SingleStream", {})[which] = runs["SingleStream"]["wall_s"]
-        server[which] = server_ladder(which, ladder, repeats)
+    offline = interleaved(loadgens, "Offline", 2_000_000, repeats)
+    single = interleaved(loadgens, "SingleStream", 2_000, repeats)
+    for scenario, runs, key in (
+        ("Offline", offline, "offline"),
+        ("SingleStream", single, "ss_qps"),
+    ):
+        figures[scenario] = {w: statistics.median(r[key] for r in runs[w]) for w in loadgens}
+        walls[scenario] = {w: statistics.median(r["wall_s"] for r in runs[w]) for w in loadgens}
+    offline_samples = offline["ours"][0]["samples_per_query"]
+    server = server_ladder(loadgens, ladder, repeats)
     # Server wall times compare one schedule: the highest rung every LoadGen held (or the first).
     common = min(best for best, _ in server.values()) or ladder[0]
     figures["Server"] = {which: best for which, (best, _) in server.items()}
@@ -218,6 +219,12 @@ def main() -> None:
         f"Offline: {offline_samples:,.0f} samples; per second of StartTest wall time: "
         + ", ".join(f"{w} {ratio(offline_samples, walls['Offline'][w]):,.0f}" for w in loadgens)
     )
+    if official:
+        turns = [
+            ratio(theirs["wall_s"], ours["wall_s"])
+            for ours, theirs in zip(offline["ours"], offline["official"], strict=True)
+        ]
+        print("Offline off./ours wall time, run by run: " + ", ".join(f"{t:.2f}" for t in turns))
     print(f"Server wall times: at {common:,.0f} QPS (the highest rung every LoadGen held)")
     p50 = statistics.median(d["delay_p50"] for d in delays) / 1000
     p99 = statistics.median(d["delay_p99"] for d in delays) / 1000
