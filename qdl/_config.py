@@ -45,6 +45,8 @@ class Timeouts:
     drain:    closing: waiting for streams to end cleanly before cancelling them.
     flush:    a Flush RPC, which nodes answer at once (it is a hint, not a wait for the work
               queued); one that fails is noted, never a reason to fail the run.
+    describe: each node's Describe when the LoadGen asks the SUT's name (at the start and for
+              each summary); a node that does not answer in time is named in the name instead.
     """
 
     connect: float = 3.0
@@ -53,6 +55,7 @@ class Timeouts:
     drain: float = 5.0
     flush: float = 10.0
     sample: float | None = None
+    describe: float = 2.0
 
     def __post_init__(self) -> None:
         _positive(
@@ -63,6 +66,7 @@ class Timeouts:
             drain=self.drain,
             flush=self.flush,
             sample=self.sample,
+            describe=self.describe,
         )
 
 

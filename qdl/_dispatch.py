@@ -61,6 +61,7 @@ from ._exceptions import (
     SampleNotLoaded,
 )
 from ._gil import restore_switch_interval, shorten_switch_interval
+from ._naming import ask_names, sut_name
 from ._qsl import EncodedSample, SampleSource
 from ._redispatch import NodeLoss, find_stuck, is_node_loss
 from ._wire import FIRST_TOKEN, MAX_SAMPLE_FRAMING, ResponseBatch, sample_batch
@@ -226,10 +227,9 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                 self._config.balance, [d.capacity for d in self._descriptions], labels
             )
             self._accounts = [NodeAccount(d) for d in self._descriptions]
-            names = ", ".join(d.name for d in self._descriptions)
-            self._name = f"Network SUT: {len(self._descriptions)} node(s): {names}"
             for i, transport in enumerate(self._transports):
                 transport.open(functools.partial(self._on_response, i), self._fail)
+            self._name = sut_name([d.name for d in self._descriptions])
         except BaseException:
             self._state = State.CLOSED
             self._close_transports()
@@ -311,8 +311,24 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
     # --- the SystemUnderTest interface -----------------------------------------------------
 
     def name(self) -> str:
-        if self._name is None:
+        """The SUT's name, "Network SUT: N node(s): ...", from a Describe sent to each node now.
+
+        The LoadGen asks rarely (at the start, and for each summary), so every call goes over
+        the network, each node given ``timeouts.describe`` s; one that does not answer is named
+        in the name with the reason (see ``_naming``). After ``close``: the last name.
+        """
+        with self._lock:
+            state = self._state
+            lost = set(self._lost)
+        if state is State.UNOPENED:
             raise NotStarted()
+        if state is State.OPENED:
+            parts = ask_names(
+                self._transports, self._descriptions, self._config.timeouts.describe, lost
+            )
+            self._name = sut_name(parts)
+        if self._name is None:  # connect failed
+            raise AlreadyClosed()
         return self._name
 
     def issue_query(self, samples: list[Any]) -> None:

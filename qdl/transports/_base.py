@@ -1,6 +1,7 @@
 """The minimal interface the QDL uses to talk to one SUT node, and the values it passes.
 
-A transport is one node: ``connect`` reaches it and returns its ``NodeDescription``, ``open``
+A transport is one node: ``connect`` reaches it and returns its ``NodeDescription`` (which
+``describe`` asks again later, with a deadline: the SUT's name comes from the nodes), ``open``
 starts its Infer stream(s) and delivers every ResponseBatch to a callback, ``issue`` hands over
 one serialized SampleBatch without waiting for the network (a transport may send several queued
 ones as one merged SampleBatch), ``flush`` runs the Flush RPC and
@@ -100,6 +101,14 @@ class Transport(abc.ABC):
     @abc.abstractmethod
     def connect(self) -> NodeDescription:
         """Reach the node and ask it to describe itself; raise ConnectError naming it."""
+
+    @abc.abstractmethod
+    def describe(self, timeout: float) -> NodeDescription:
+        """Ask the connected node to describe itself again, waiting at most ``timeout`` s.
+
+        Raise a QDLError whose one-line message names the node when it does not answer in
+        time or fails; NotStarted before ``connect``, AlreadyClosed after ``close``.
+        """
 
     @abc.abstractmethod
     def open(self, on_response: ResponseCallback, on_broken: BrokenCallback) -> None:

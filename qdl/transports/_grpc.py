@@ -4,7 +4,8 @@ Messages travel as bytes in both directions (the QDL serializes each SampleBatch
 knows its exact size before queueing it, and parses each ResponseBatch as it arrives).
 
 The Infer streams run on gRPC's asyncio API, on one event loop thread shared by every open
-transport (``_SharedLoop``); Describe and Flush use an ordinary blocking channel. Why: with the
+transport (``_SharedLoop``); Describe (at connect, and again whenever the SUT's name is asked)
+and Flush use an ordinary blocking channel. Why: with the
 blocking API every message costs several thread wake-ups (a thread per stream pulling from the
 request iterator and waiting for each write, the channel's polling thread, a reader thread),
 and on a small machine those context switches, not the bytes, are what limits the rate. On the
@@ -328,6 +329,20 @@ class GrpcTransport(Transport):
                 s.max_bytes, s.max_samples = max_bytes, self._limits.max_samples_per_message
         self._state = State.CONNECTED
         return description
+
+    def describe(self, timeout: float) -> NodeDescription:
+        """Describe again on the blocking channel (the Infer streams are not touched)."""
+        stub = self._stub
+        if self._state is State.CLOSED:
+            raise AlreadyClosed(f"transport to {self.address}")
+        if stub is None:
+            raise NotStarted(f"transport to {self.address}")
+        with map_grpc_exceptions(self.address, "Describe", label=self._label, timeout=timeout):
+            try:
+                info = stub.Describe(describe_request(), timeout=timeout)
+            except ValueError as exc:  # grpc refuses a call on a channel closed meanwhile
+                raise AlreadyClosed(f"transport to {self.address}") from exc
+        return NodeDescription.from_proto(self.address, info)
 
     def open(self, on_response: ResponseCallback, on_broken: BrokenCallback) -> None:
         if self._state is not State.CONNECTED:

@@ -91,7 +91,8 @@ def map_grpc_exceptions(
     ``node`` is the node's address (kept as ``error.node``); messages show ``label`` (e.g.
     "node-a at 10.0.0.2:50051") when given, else the address.
 
-    ``phase`` is one of "connect", "stream", "flush"; it picks the error class for codes that
+    ``phase`` is "connect", "flush", or what else was running (an Infer stream, "Describe"
+    asked mid-run); it picks the error class for codes that
     mean different things at different times (UNAVAILABLE at connect is a ConnectError, on an
     open stream it is StreamBroken). ``tls`` (whether the channel uses TLS) lets a failed
     handshake at connect be told apart and explained (``SecurityRefused``).

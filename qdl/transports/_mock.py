@@ -4,6 +4,8 @@
 ``handler(batch)`` on the issuing thread; whatever ResponseBatch (or list of them) it returns
 is delivered at once, like a node answering instantly. Returning None leaves the samples
 outstanding; answer them later with ``respond``, or fail the node with ``break_stream``.
+``describe`` answers with ``description`` as it is at the time, or fails while ``reachable`` is
+False.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class MockTransport(Transport):
         self.flushes = 0
         self._on_response: ResponseCallback | None = None
         self._on_broken: BrokenCallback | None = None
+        self._connected = False
         self._opened = False
         self._closed = False
         self._broken: StreamBroken | None = None
@@ -64,6 +67,20 @@ class MockTransport(Transport):
         if not self.reachable:
             raise ConnectError(
                 f"node {self.address}: cannot connect (mock unreachable)", node=self.address
+            )
+        self._connected = True
+        return self.description
+
+    def describe(self, timeout: float) -> NodeDescription:
+        """``description`` as it is now (a test may replace it); unreachable: a failure."""
+        if self._closed:
+            raise AlreadyClosed(f"transport to {self.address}")
+        if not self._connected:
+            raise NotStarted(f"transport to {self.address}")
+        if not self.reachable:
+            raise StreamBroken(
+                f"node {self.description.label}: Describe failed (mock unreachable)",
+                node=self.address,
             )
         return self.description
 

@@ -36,6 +36,8 @@ class EchoNode(pb_grpc.SutNodeServicer):
     fail_index:     sample index whose result carries an error instead of a payload.
     hold:           when set, batches are received but not answered until it is cleared.
     flush_delay_s:  sleep before answering Flush (a node that holds Flush until it drains).
+    describe_delay_s: sleep before answering Describe (set it after connect: a slow node).
+    Describe answers with ``name`` as it is at the time and counts itself in ``describes``.
     """
 
     def __init__(
@@ -58,12 +60,18 @@ class EchoNode(pb_grpc.SutNodeServicer):
         self.delay_s = delay_s
         self.fail_index = fail_index
         self.flush_delay_s = flush_delay_s
+        self.describe_delay_s = 0.0
+        self.describes = 0
         self.batches: list[pb.SampleBatch] = []
         self.flushes = 0
         self.hold = threading.Event()
         self._lock = threading.Lock()
 
     def Describe(self, request, context):  # noqa: N802 - gRPC method name
+        with self._lock:
+            self.describes += 1
+        if self.describe_delay_s:
+            time.sleep(self.describe_delay_s)
         return pb.NodeInfo(
             name=self.name,
             backend="echo",

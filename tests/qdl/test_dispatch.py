@@ -13,6 +13,7 @@ from protos.v1 import sut_node_pb2 as pb
 from qdl import (
     AlreadyClosed,
     BackendError,
+    ConnectError,
     DispatchConfig,
     Limits,
     MockTransport,
@@ -43,16 +44,33 @@ def mock(i: int, handler=silent, **description) -> MockTransport:
     )
 
 
-def test_name_says_network_sut_and_names_the_nodes_and_is_stable(recording):
+def test_name_says_network_sut_and_names_the_nodes_as_they_answer_now(recording):
     qsl = loaded_qsl()
-    qdl = QueryDispatchLibrary([mock(0), mock(1)], qsl, recording)
+    nodes = [mock(0), mock(1)]
+    qdl = QueryDispatchLibrary(nodes, qsl, recording)
     with pytest.raises(NotStarted, match="connect"):
         qdl.name()
     with qdl:
-        name = qdl.name()
-        assert "Network SUT" in name
-        assert "node-0" in name and "node-1" in name
-        assert qdl.name() is name
+        assert qdl.name() == "Network SUT: 2 node(s): node-0, node-1"
+        nodes[1].description = NodeDescription(address="mock:1", name="renamed")
+        assert qdl.name() == "Network SUT: 2 node(s): node-0, renamed"
+        nodes[0].reachable = False
+        assert qdl.name() == (
+            "Network SUT: 2 node(s): [node node-0 at mock:0: Describe failed (mock unreachable)], "
+            "renamed"
+        )
+        nodes[0].reachable = True
+        last = qdl.name()
+    nodes[1].description = NodeDescription(address="mock:1", name="after-close")
+    assert qdl.name() == last == "Network SUT: 2 node(s): node-0, renamed"
+
+
+def test_a_qdl_that_failed_to_connect_has_no_name(recording):
+    qdl = QueryDispatchLibrary([MockTransport(reachable=False)], loaded_qsl(), recording)
+    with pytest.raises(ConnectError):
+        qdl.connect()
+    with pytest.raises(AlreadyClosed):
+        qdl.name()
 
 
 def test_answers_are_completed_with_the_node_payload(recording):

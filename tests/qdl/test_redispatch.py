@@ -102,6 +102,9 @@ def test_redispatch_sends_what_a_broken_node_owed_to_the_others_exactly_once(rec
         assert loss.address == "mock:0" and "connection reset" in loss.reason
         assert loss.resent == 1 and qdl.samples_resent == 1
         assert qdl.late_answers_dropped == 1
+        assert qdl.name() == (
+            "Network SUT: 2 node(s): [node node-0 at mock:0: taken out of the run], node-1"
+        )
         qdl.issue_query(queries([[4, 5]], first_id=5)[0])  # later queries skip the lost node
         assert len(ids_sent_to(nodes[0])) == 2
         assert ids_sent_to(nodes[1])[3:] == [5, 6]
