@@ -63,7 +63,9 @@ class SutNodeServicer:
     """
 
     def Describe(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Asked at connect and again whenever the LoadGen asks the SUT's name, also mid-run (on its
+        own channel, with a 2 s deadline): answer it while Infer streams are busy.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
