@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ._samples import QuerySampleResponse, response_bytes
+from ._trace import PACK, CallStamps
 from .clock import Clock, RealClock
 
 _REAL = RealClock()
@@ -93,6 +94,9 @@ class Series:
         self.first_token: list[int] | None = [0] * n if token_latencies else None
         self.n_tokens: list[int] | None = [0] * n if token_latencies else None
         self._token_data: dict[int, bytes] = {}
+        # Where the entry points record each call's start and end for the trace (None: off).
+        self.completion_stamps: CallStamps | None = None
+        self.first_token_stamps: CallStamps | None = None
 
     # --- called from SUT threads -------------------------------------------------------------
 
@@ -337,6 +341,16 @@ def QuerySamplesComplete(  # noqa: N802 - official name
         _no_test("QuerySamplesComplete")
         return
     series.complete(responses, t, response_cb)
+    stamps = series.completion_stamps
+    if stamps is not None:  # CallStamps.record, inlined: this is the SUT's hot path
+        try:
+            mine = stamps.local.recent
+        except AttributeError:
+            mine = stamps.join()
+        mine.append(t)
+        mine.append(_now())
+        if len(mine) >= PACK:
+            stamps.pack()
 
 
 def FirstTokenComplete(  # noqa: N802 - official name
@@ -349,6 +363,9 @@ def FirstTokenComplete(  # noqa: N802 - official name
         _no_test("FirstTokenComplete")
         return
     series.first_token_complete(responses, t, response_cb)
+    stamps = series.first_token_stamps
+    if stamps is not None:
+        stamps.record(t, _now())
 
 
 _abort_lock = threading.Lock()

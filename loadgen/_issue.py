@@ -10,12 +10,16 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ._completion import Series
 from ._effective import EffectiveSettings
 from ._enums import TestScenario
 from ._interfaces import SystemUnderTest
 from ._samples import QuerySample
 from .clock import Clock
+
+FOLDED = np.iinfo(np.int64).min  # see IssueOutcome.issue_end_ns
 
 
 @dataclass
@@ -25,6 +29,9 @@ class IssueOutcome:
     samples_issued: int = 0
     # Actual issue time per issued query: 8 bytes each (a list of ints would hold ~40).
     issue_ns: array[int] = field(default_factory=lambda: array("q"))
+    # For the trace: when each IssueQuery call returned, at the index of the first query it
+    # held (FOLDED for the queries coalesced into it); None when not traced.
+    issue_end_ns: np.ndarray | None = None
     natural_end: bool = False
     ran_out: bool = False  # issued every generated query without a natural end
     end_messages: list[tuple[str, str, bool]] = field(default_factory=list)  # key, text, error
@@ -41,17 +48,21 @@ def issue_queries(
     stall_timeout_ns: int,
     clock: Clock,
     coalesce: bool = False,
+    trace: bool = False,
 ) -> IssueOutcome:
-    """Issue ``queries`` to ``sut`` following the scenario's rules (spec §3.4)."""
+    """Issue ``queries`` to ``sut`` following the scenario's rules (spec §3.4).
+
+    ``trace`` also stamps the end of every IssueQuery call (``IssueOutcome.issue_end_ns``).
+    """
     if settings.scenario == TestScenario.Server:
         with clock.precise():  # the Server schedule wants its sleeps on time
             return _issue_loop(
                 sut, settings, queries, scheduled_offset_ns, series, accuracy_mode,
-                stall_timeout_ns, clock, coalesce,
+                stall_timeout_ns, clock, coalesce, trace,
             )  # fmt: skip
     return _issue_loop(
         sut, settings, queries, scheduled_offset_ns, series, accuracy_mode,
-        stall_timeout_ns, clock, False,
+        stall_timeout_ns, clock, False, trace,
     )  # fmt: skip
 
 
@@ -65,6 +76,7 @@ def _issue_loop(
     stall_timeout_ns: int,
     clock: Clock,
     coalesce: bool,
+    trace: bool,
 ) -> IssueOutcome:
     """One loop for every scenario; only the wait before each query differs, as officially.
 
@@ -86,8 +98,9 @@ def _issue_loop(
     issue_ns = array("q")
     record = issue_ns.append
     nq = len(queries)
+    ends = np.full(nq, FOLDED, dtype=np.int64) if trace else None
     start = now()
-    out = IssueOutcome(start_ns=start, issue_ns=issue_ns)
+    out = IssueOutcome(start_ns=start, issue_ns=issue_ns, issue_end_ns=ends)
     samples = 0
     k = 0  # queries issued so far (a coalesced query counts for each query it holds)
     while k < nq:
@@ -108,6 +121,7 @@ def _issue_loop(
         # --- issue ----------------------------------------------------------------------------
         query = queries[k]
         record(t)
+        first = k
         k += 1
         if coalesce and k < nq and start + offsets[k] <= t:
             query = list(query)
@@ -116,6 +130,8 @@ def _issue_loop(
                 record(t)
                 k += 1
         issue(query)
+        if ends is not None:
+            ends[first] = now()
         samples += len(query)
         if accuracy_mode:
             continue

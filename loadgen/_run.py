@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -33,7 +34,7 @@ from ._enums import TestMode, TestScenario, coerce_enum
 from ._failed_run import log_failure
 from ._find_peak import find_peak_performance
 from ._interfaces import QuerySampleLibrary, SystemUnderTest
-from ._issue import IssueOutcome, issue_queries
+from ._issue import FOLDED, IssueOutcome, issue_queries
 from ._log_files import open_log_files
 from ._pending_log import PendingEntry, drain_pending
 from ._querygen import (
@@ -137,12 +138,30 @@ class _TestRun:
 
     # --- sets --------------------------------------------------------------------------------
 
-    def load(self, loaded: LoadableSet) -> None:
+    def load(self, loaded: LoadableSet, traced: bool = False) -> None:
+        """Load a set; ``traced`` gives it a "LoadSamples" event (the official traces the
+        accuracy run's loads only)."""
         self.detail.log("loaded_qsl_set", list(loaded.indices))
+        t0 = self.clock.now_ns()
         self.qsl.load_samples_to_ram(list(loaded.indices))
+        if traced and self.trace is not None:
+            count = {"count": len(loaded.indices)}
+            self.trace.add_complete("LoadSamples", t0, self.clock.now_ns() - t0, count)
 
-    def unload(self, loaded: LoadableSet) -> None:
+    def unload(self, loaded: LoadableSet, traced: bool = False) -> None:
+        t0 = self.clock.now_ns()
         self.qsl.unload_samples_from_ram(list(loaded.indices))
+        if traced and self.trace is not None:
+            # "UnloadSampes" is the official event's name.
+            count = {"count": len(loaded.indices)}
+            self.trace.add_complete("UnloadSampes", t0, self.clock.now_ns() - t0, count)
+
+    def loadable_sets(self, eff: EffectiveSettings, count: int) -> list[LoadableSet]:
+        t0 = self.clock.now_ns()
+        sets = generate_loadable_sets(eff, count, self.qsl.total_sample_count())
+        if self.trace is not None:
+            self.trace.add_complete("GenerateLoadableSets", t0, self.clock.now_ns() - t0)
+        return sets
 
     # --- one series --------------------------------------------------------------------------
 
@@ -173,6 +192,9 @@ class _TestRun:
             needs_first_token=eff.needs_first_token,
             clock=self.clock,
         )
+        if self.trace is not None:
+            series.completion_stamps = self.trace.completions
+            series.first_token_stamps = self.trace.first_tokens
         queries = _build_queries(gen, series.base)
         offsets = gen.scheduled_offset_ns.tolist()
         _completion.set_active(series)
@@ -192,6 +214,7 @@ class _TestRun:
             self.stall_timeout_ns,
             self.clock,
             coalesce=coalesce,
+            trace=self.trace is not None,
         )
         for key, text, is_error in outcome.end_messages:
             detail.log(key, text, error=is_error)
@@ -227,44 +250,71 @@ class _TestRun:
         active = max(0, last_done - outcome.start_ns)
         detail.log("power_begin", _power_time(begin))
         detail.log("power_end", _power_time(begin + timedelta(microseconds=active / 1000)))
+        if self.trace is not None:
+            self._trace_series(eff, gen, outcome, series)
         if outcome.stopped_by is not None:
             _completion.set_active(None)
             self.error(f"Test aborted: {outcome.stopped_by}")
             raise TestAborted(outcome.stopped_by)
-        if self.trace is not None:
-            self._trace_samples(eff, gen, outcome, series)
         return gen, outcome, series
 
-    def _trace_samples(
+    def _trace_series(
         self, eff: EffectiveSettings, gen: GeneratedQueries, out: IssueOutcome, series: Series
     ) -> None:
-        assert self.trace is not None
-        n = out.samples_issued
+        """The series' events, from the stamps the issue loop and the completions kept."""
+        trace = self.trace
+        assert trace is not None and out.issue_end_ns is not None
         nq = out.queries_issued
+        server = eff.scenario == TestScenario.Server
+        # Issue-loop iterations (a coalesced query is one): each starts where the previous
+        # one's IssueQuery returned, waits until its issue time, and ends with its IssueQuery.
+        ends = out.issue_end_ns[:nq]
+        iteration = ends != FOLDED
+        issued = np.asarray(out.issue_ns[:nq], dtype=np.int64)
+        began = issued[iteration]
+        ended = ends[iteration]
+        starts = np.concatenate(([out.start_ns], ended))[: len(ended)]
+        tid = threading.get_native_id()  # the loop ran on this thread
+        if eff.scenario != TestScenario.Offline:
+            trace.add_spans("Scheduling" if server else "Waiting", tid, starts, began)
+        trace.add_spans("IssueQuery", tid, began, ended)
+        trace.add_spans("SampleLoop", tid, starts, ended)
+        trace.add_calls("QuerySamplesComplete", trace.completions)
+        trace.add_calls("FirstTokenComplete", trace.first_tokens)
+        # Samples: those completed, with their sequence ids, which count across series.
+        n = out.samples_issued
         counts = np.diff(gen.query_offsets[: nq + 1])
         qidx = np.repeat(np.arange(nq, dtype=np.int64), counts)
         sched = _scheduled_abs(eff, gen, out)[qidx]
-        issue = np.asarray(out.issue_ns[:nq], dtype=np.int64)[qidx] if nq else qidx
-        self.trace.add_samples(
-            np.arange(gen.first_sample_seq, gen.first_sample_seq + n, dtype=np.int64),
-            qidx,
-            gen.sample_index[:n],
-            sched,
-            issue,
-            np.asarray(series.done[:n], dtype=np.int64),
-        )
+        issue = issued[qidx]
+        seq = np.arange(gen.first_sample_seq, gen.first_sample_seq + n, dtype=np.int64)
+        query_seq = gen.first_query_seq + qidx
+        index = gen.sample_index[:n]
+        for times, pair, counter in (
+            (series.done, "Sample", "Latency"),
+            (series.first_token, "Token", "Token_Latency"),
+        ):
+            if times is None:
+                continue
+            done = np.asarray(times[:n], dtype=np.int64)
+            ok = done != 0  # the series' mark for "not (yet) completed"
+            # Server first tokens are counters only, as officially.
+            trace.add_samples(
+                seq[ok], query_seq[ok], index[ok], sched[ok], issue[ok], done[ok],
+                name=None if server and pair == "Token" else pair,
+                counter=counter if server else None,
+            )  # fmt: skip
 
     # --- modes -------------------------------------------------------------------------------
 
     def accuracy_run(self, eff: EffectiveSettings) -> None:
         self.detail.log("generic_message", "Starting accuracy mode")
-        sets = generate_loadable_sets(eff, eff.accuracy_sample_count, self.qsl.total_sample_count())
-        for loaded in sets:
-            self.load(loaded)
+        for loaded in self.loadable_sets(eff, eff.accuracy_sample_count):
+            self.load(loaded, traced=True)
             try:
                 self.run_series(eff, loaded, accuracy_mode=True)
             finally:
-                self.unload(loaded)
+                self.unload(loaded, traced=True)
 
     def performance_probe(
         self, eff: EffectiveSettings, loaded: LoadableSet
@@ -289,9 +339,7 @@ class _TestRun:
         return result, delays
 
     def performance_set(self, eff: EffectiveSettings) -> LoadableSet:
-        return generate_loadable_sets(
-            eff, eff.performance_sample_count, self.qsl.total_sample_count()
-        )[0]
+        return self.loadable_sets(eff, eff.performance_sample_count)[0]
 
     def log_result(self, result: PerformanceResult) -> None:
         self.sut.name()  # the official LoadGen asks for the name again for every summary

@@ -49,6 +49,7 @@ class OfficialRun:
     detail_text: str
     accuracy_text: str
     trace_events: list[dict[str, Any]]  # the trace lines that are valid JSON on their own
+    trace_text: str = ""  # the whole mlperf_log_trace.json
 
     def keys(self) -> list[str]:
         return [e["key"] for e in self.detail]
@@ -106,8 +107,9 @@ def _collect(job: dict[str, Any]) -> OfficialRun:
     outdir = job["outdir"]
     detail_text = _read(os.path.join(outdir, "mlperf_log_detail.txt"))
     detail = [json.loads(line[len(":::MLLOG ") :]) for line in detail_text.splitlines()]
+    trace_text = _read(os.path.join(outdir, "mlperf_log_trace.json"))
     events = []
-    for line in _read(os.path.join(outdir, "mlperf_log_trace.json")).splitlines():
+    for line in trace_text.splitlines():
         if line.startswith('{"name":"Sample"') or line.startswith('{"name":"Token'):
             events.append(json.loads(line.rstrip(",")))
     return OfficialRun(
@@ -117,6 +119,7 @@ def _collect(job: dict[str, Any]) -> OfficialRun:
         detail_text=detail_text,
         accuracy_text=_read(os.path.join(outdir, "mlperf_log_accuracy.json")),
         trace_events=events,
+        trace_text=trace_text,
     )
 
 
