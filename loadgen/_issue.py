@@ -115,8 +115,9 @@ def _issue_loop(
                 query.extend(queries[k])
                 record(t)
                 k += 1
-        issue(query)
         samples += len(query)
+        series.issued = samples  # before the call: a SUT may answer inside it
+        issue(query)
         if accuracy_mode:
             continue
         # --- end conditions -------------------------------------------------------------------

@@ -414,23 +414,21 @@ def _performance_record(
         else:
             ttft = np.zeros(ns, dtype=np.int64)
         record.first_token_latency_ns = ttft
-        record.time_per_output_token_ns = _tpot(latency, ttft, n_tokens, series)
-        record.token_count = int(n_tokens[n_tokens > 0].sum())
+        record.time_per_output_token_ns = _tpot(latency, ttft, n_tokens)
+        record.token_count = int(n_tokens.sum())  # invalid counts are held as 0
     return record
 
 
-def _tpot(
-    latency: np.ndarray, ttft: np.ndarray, n_tokens: np.ndarray, series: Series
-) -> np.ndarray:
-    """(latency - TTFT) // (n_tokens - 1); invalid token counts give 0, as officially."""
-    denom = n_tokens - 1
-    out = np.zeros(len(latency), dtype=np.int64)
-    ok = denom > 0
-    out[ok] = (latency[ok] - ttft[ok]) // denom[ok]
-    bad = int((~ok).sum())
-    if bad:
-        series._error_sink(f"Number of tokens need to be greater than 1 ({bad} samples)")
-    return out
+def _tpot(latency: np.ndarray, ttft: np.ndarray, n_tokens: np.ndarray) -> np.ndarray:
+    """(latency - TTFT) / (n_tokens - 1), truncated toward zero as in C++.
+
+    A sample whose token count was invalid (0, 1 or negative; its error is logged when it
+    completes) holds 0 tokens, so it divides by -1, as the official LoadGen does.
+    """
+    num = latency - ttft
+    den = n_tokens - 1
+    quotient = np.abs(num) // np.abs(den)
+    return np.where((num < 0) != (den < 0), -quotient, quotient)
 
 
 def run_test(
