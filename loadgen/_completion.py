@@ -202,9 +202,10 @@ class Series:
                         "Attempted to record token latency after sample was completed "
                         f"(response id {r.id})"
                     )
-                elif first[i] == 0:
-                    first[i] = t
-                    accepted.append((r, i))
+                else:
+                    if first[i] == 0:
+                        first[i] = t
+                    accepted.append((r, i))  # the latest data is logged, as officially
         for p in problems:
             self._error_sink(p)
         if self._logging:

@@ -2,9 +2,10 @@
 
 Mirrors the official TestSettingsInternal. ``problems`` holds the settings errors the official
 LoadGen logs as ``error_invalid_test_settings``; the run goes on with the fallback values.
-Settings no run can use (an infinite rate outside a 0 ns expected latency without a duration,
-a negative expected latency, a series too big for any machine's memory, see ``_limits``) raise
-ValueError instead: the official LoadGen hangs, crashes or runs out of memory on them.
+Settings no run can use (an infinite target_qps, except from an expected latency of 0 with no
+duration to fill; a negative expected latency; a series too big for any machine's memory, see
+``_limits``) raise ValueError instead: the official LoadGen hangs, crashes or runs out of
+memory on them.
 """
 
 from __future__ import annotations
@@ -200,7 +201,7 @@ def _rate(expected_latency_ns: float, name: str) -> float:
     """1e9 / the expected latency: queries per second; a latency of 0 gives inf, as officially.
 
     At an infinite rate every query is scheduled at 0 ns, so the official generation ends
-    only by min_query_count: fine without a duration to fill (``check_infinite_rate``).
+    only by min_query_count: fine without a duration to fill (``_check_infinite_rate``).
     """
     if expected_latency_ns == 0.0:
         return math.inf
