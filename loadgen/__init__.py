@@ -21,7 +21,12 @@ from ._enums import LoggingMode, TestMode, TestScenario
 from ._interfaces import QuerySampleLibrary, SystemUnderTest
 from ._log_files import LogOutputError
 from ._run import TestReport, run_test
-from ._samples import QuerySample, QuerySampleResponse
+from ._samples import (
+    QuerySample,
+    QuerySampleResponse,
+    VectorQuerySample,
+    VectorQuerySampleResponse,
+)
 from ._settings import LogOutputSettings, LogSettings, TestSettings
 
 __version__ = "0.1.0"
@@ -53,5 +58,7 @@ __all__ = [
     "TestReport",
     "TestScenario",
     "TestSettings",
+    "VectorQuerySample",
+    "VectorQuerySampleResponse",
     "run_test",
 ]

@@ -3,7 +3,10 @@
 A *series* is everything issued between one GenerateQueries and the following FlushQueries
 (a performance run, or one accuracy chunk). Sample ``i`` of a series gets the response id
 ``base + i``; ids are never reused within a process, so a late response from an earlier series
-or test is recognised as such instead of being counted twice.
+or test is recognised as such instead of being counted twice. Only an id that has been issued
+and not completed yet is accepted: anything else (an id not issued yet, one completed before,
+one from an earlier series) is a logged error and changes nothing, so it cannot make a latency
+negative or end a series early.
 
 The hot path (``complete``) takes one timestamp per call, like the official LoadGen, and does a
 constant amount of work per response under one lock.
@@ -73,6 +76,7 @@ class Series:
         self.first_sample_seq = first_sample_seq
         self.sample_index = sample_index
         self.done: list[int] = [0] * n  # completion timestamp, 0 = not yet
+        self.issued = 0  # samples handed to the SUT so far: ids base .. base + issued - 1
         self.completed = 0
         self.last_done_ns = 0  # when the latest completion arrived
         self.wait_target = _NEVER
@@ -107,40 +111,42 @@ class Series:
         response_cb: Callable[[Any], None] | None = None,
     ) -> None:
         base = self.base
-        n = self.n
         done = self.done
         ntok = self.n_tokens
-        bad: list[Any] | None = None
+        bad: list[tuple[Any, str]] | None = None
         problems: list[str] | None = None
         with self.lock:
+            issued = self.issued
             count = 0
             for r in responses:
                 i = r.id - base
-                if 0 <= i < n and not done[i]:
+                if 0 <= i < issued and not done[i]:
                     if ntok is not None:
-                        problems = self._token_problems(r, i, problems)
-                        ntok[i] = r.n_tokens
+                        n_tokens = r.n_tokens
+                        if n_tokens <= 1 or (self.needs_first_token and not self._has_first(i)):
+                            problems = self._token_problems(r, i, problems)
+                            if n_tokens < 0 or n_tokens == 1:
+                                n_tokens = 0  # as officially: then TPOT divides by -1
+                        ntok[i] = n_tokens
                     done[i] = t
                     count += 1
                 else:
                     if bad is None:
                         bad = []
-                    bad.append(r)
-            # A sample counts as done only once its response is logged: the issuing thread
-            # closes the accuracy log as soon as the last sample counts.
-            deferred = self._logging or response_cb is not None
+                    bad.append((r, self._why_rejected(i, issued)))
+            # A logged sample counts as done only once its response is in the accuracy log:
+            # the issuing thread closes the log as soon as the last sample counts.
+            deferred = self._logging
             if count and not deferred:
                 self._count_done(count, t)
         if problems is not None:
             for p in problems:
                 self._error_sink(p)
         if bad is not None:
-            self._report_bad(bad)
-        if response_cb is not None:
-            for r in responses:
-                response_cb(r)
+            for _, text in bad:
+                self._error_sink(text)
         if self._logging:
-            self._log_accuracy(responses, bad)
+            self._log_accuracy(responses, bad, response_cb)
         if count and deferred:
             with self.lock:
                 self._count_done(count, t)
@@ -152,24 +158,30 @@ class Series:
         if self.completed >= self.wait_target:
             self.event.set()
 
+    def _has_first(self, i: int) -> bool:
+        first = self.first_token
+        return first is not None and first[i] != 0
+
     def _token_problems(
         self, r: QuerySampleResponse, i: int, problems: list[str] | None
     ) -> list[str] | None:
-        """What is wrong with a token-latency response (a missing first token, no token count)."""
-        first = self.first_token
-        assert first is not None
-        if self.needs_first_token and first[i] == 0:
-            problems = problems or []
+        """What is wrong with a token-latency response, in the official words, one error each."""
+        problems = problems or []
+        if self.needs_first_token and not self._has_first(i):
             problems.append(
                 "Attempted to record a sample latency before it's first token "
                 f"latency (response id {r.id})"
             )
-        if r.n_tokens <= 0:
-            problems = problems or []
+        n_tokens = r.n_tokens
+        if n_tokens == 0:
             problems.append(
                 "n_tokens argument missing or attempted to record 0 as number of "
                 f"tokens (response id {r.id})"
             )
+        elif n_tokens < 0:
+            problems.append(f"Attempted to record a negative number of tokens (response id {r.id})")
+        elif n_tokens == 1:
+            problems.append(f"Number of tokens need to be greater than 1 (response id {r.id})")
         return problems
 
     def first_token_complete(
@@ -178,6 +190,8 @@ class Series:
         t: int,
         response_cb: Callable[[Any], None] | None = None,
     ) -> None:
+        """Record first tokens. ``response_cb`` is never called here, as officially: it is for
+        the final response of a sample that will be logged."""
         first = self.first_token
         if first is None:
             # The official LoadGen accepts these silently; say so once, as a warning.
@@ -189,65 +203,77 @@ class Series:
                 )
             return
         base = self.base
-        n = self.n
         problems: list[str] = []
+        accepted: list[tuple[QuerySampleResponse, int]] = []
         with self.lock:
+            issued = self.issued
             for r in responses:
                 i = r.id - base
-                if not 0 <= i < n:
-                    problems.append(self._unknown_text(r.id, "FirstTokenComplete"))
+                if not 0 <= i < issued:
+                    problems.append(self._unknown_text(r.id, i, "FirstTokenComplete"))
                 elif self.done[i]:
                     problems.append(
                         "Attempted to record token latency after sample was completed "
                         f"(response id {r.id})"
                     )
-                elif first[i] == 0:
-                    first[i] = t
+                else:
+                    if first[i] == 0:
+                        first[i] = t
+                    accepted.append((r, i))  # the latest data is logged, as officially
         for p in problems:
             self._error_sink(p)
-        if response_cb is not None:
-            for r in responses:
-                response_cb(r)
         if self._logging:
-            for r in responses:
-                i = r.id - base
-                if 0 <= i < n and (self._log_all or (self._log_flags and self._log_flags[i])):
+            flags = self._log_flags
+            for r, i in accepted:
+                if self._log_all or (flags is not None and flags[i]):
                     self._token_data[i] = response_bytes(r.data, r.size)
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _unknown_text(self, rid: int, where: str) -> str:
+    def _unknown_text(self, rid: int, i: int, where: str) -> str:
+        """Why ``rid`` (position ``i`` in this series) names no sample that may complete."""
         if 0 < rid < self.base:
             return (
                 f"Received completion for an old sample (response id {rid}) in {where}: it "
                 "belongs to an earlier series or test and was ignored"
             )
+        if 0 <= i < self.n:
+            return (
+                f"{where} got response id {rid}, which has not been issued yet (a SUT must "
+                "answer only the ids it was given); it was ignored"
+            )
         return f"{where} got a response for an unknown response id {rid}; it was ignored"
 
-    def _report_bad(self, bad: list[Any]) -> None:
-        for r in bad:
-            i = r.id - self.base
-            if 0 <= i < self.n:
-                self._error_sink(
-                    "Attempted to complete a sample twice. "
-                    f"(response id {r.id}, sample index {int(self.sample_index[i])})"
-                )
-            else:
-                self._error_sink(self._unknown_text(r.id, "QuerySamplesComplete"))
+    def _why_rejected(self, i: int, issued: int) -> str:
+        """The error for a completion that was not accepted (called under the lock)."""
+        rid = self.base + i
+        if 0 <= i < issued:
+            return (
+                "Attempted to complete a sample twice. "
+                f"(response id {rid}, sample index {int(self.sample_index[i])})"
+            )
+        return self._unknown_text(rid, i, "QuerySamplesComplete")
 
     def _log_accuracy(
-        self, responses: Sequence[QuerySampleResponse], bad: list[Any] | None
+        self,
+        responses: Sequence[QuerySampleResponse],
+        bad: list[tuple[Any, str]] | None,
+        response_cb: Callable[[Any], None] | None,
     ) -> None:
+        """Copy the responses that are logged; ``response_cb`` runs for each just before its
+        data is read (it may move the data to the host), and for no other response."""
         sink = self._accuracy_sink
         assert sink is not None
         flags = self._log_flags
         base = self.base
-        skip = {id(r) for r in bad} if bad else ()
+        skip = {id(r) for r, _ in bad} if bad else ()
         for r in responses:
             if skip and id(r) in skip:
                 continue
             i = r.id - base
             if self._log_all or (flags is not None and flags[i]):
+                if response_cb is not None:
+                    response_cb(r)
                 try:
                     data = response_bytes(r.data, r.size)
                 except ValueError as exc:
@@ -256,8 +282,7 @@ class Series:
                 token_data = None
                 token_count = None
                 if self.token_latencies:
-                    assert self.n_tokens is not None
-                    token_count = self.n_tokens[i]
+                    token_count = r.n_tokens  # as the SUT said; the official logs it unchanged
                     if self.needs_first_token:
                         token_data = self._token_data.pop(i, b"")
                 sink(

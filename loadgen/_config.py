@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ._enums import TestMode, TestScenario
-from ._fields import FIELD_TYPES, TEST_SETTINGS_DEFAULTS, SettingsFields
+from ._fields import FIELD_TYPES, SIGNED_FIELDS, TEST_SETTINGS_DEFAULTS, SettingsFields
 from ._pending_log import log_pending
 
 # FromConfig return codes, negated errno values as in the official LoadGen.
@@ -715,7 +715,6 @@ def _raise_first(problems: Iterable[ConfigError]) -> None:
 
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
-_SIGNED_FIELDS = ("server_find_peak_qps_decimals_of_precision",)  # a C int; the rest are uint64
 
 
 def set_field(settings: SettingsFields, name: str, text: str) -> None:
@@ -750,7 +749,7 @@ def _from_text(name: str, kind: object, text: str) -> object:
         except ValueError:
             raise ValueError(f"value '{text}' is not a number") from None
     value = _int_from_text(text)
-    low, high = (-(1 << 31), (1 << 31) - 1) if name in _SIGNED_FIELDS else (0, _U64 - 1)
+    low, high = (-(1 << 31), (1 << 31) - 1) if name in SIGNED_FIELDS else (0, _U64 - 1)
     if not low <= value <= high:
         raise ValueError(f"value '{text}' is out of range {low}..{high}")
     return value

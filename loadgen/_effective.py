@@ -2,9 +2,10 @@
 
 Mirrors the official TestSettingsInternal. ``problems`` holds the settings errors the official
 LoadGen logs as ``error_invalid_test_settings``; the run goes on with the fallback values.
-Settings no run can use (an infinite rate, a non-positive expected latency, a series too big
-for any machine's memory, see ``_limits``) raise ValueError instead: the official LoadGen
-hangs, crashes or runs out of memory on them.
+Settings no run can use (an infinite target_qps, except from an expected latency of 0 with no
+duration to fill; a negative expected latency; a series too big for any machine's memory, see
+``_limits``) raise ValueError instead: the official LoadGen hangs, crashes or runs out of
+memory on them.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def effective_settings(
                 f"requested: {s.offline_expected_qps:g} using: {target_qps:g}"
             )
 
-    if math.isinf(target_qps):
+    if math.isinf(target_qps) and scenario in (TestScenario.Server, TestScenario.Offline):
         raise ValueError(f"target_qps is {target_qps:g}: the LoadGen cannot schedule that rate")
     psc = int(s.performance_sample_count_override) or int(qsl_performance_count)
     asc = int(s.accuracy_sample_count_override) or int(qsl_total_count)
@@ -102,6 +103,7 @@ def effective_settings(
     target_duration_ms = int(s.min_duration_ms)
     min_query_count = int(s.min_query_count)
     if TestMode(s.mode) != TestMode.AccuracyOnly:
+        _check_infinite_rate(s, scenario, target_qps)
         samples = generated_samples(scenario, target_qps, target_duration_ms, min_query_count, spq)
         if samples >= UNRUNNABLE_SAMPLES:
             raise ValueError(
@@ -175,8 +177,36 @@ def effective_settings(
     )
 
 
+def _check_infinite_rate(s: TestSettings, scenario: TestScenario, target_qps: float) -> None:
+    """Refuse the infinite rate where the official LoadGen never stops generating queries:
+    with a duration to fill (all queries sit at 0 ns) or with equal issue (its query count is
+    then NaN)."""
+    if not math.isinf(target_qps) or s.performance_issue_unique:
+        return
+    concat = scenario == TestScenario.SingleStream and bool(s.sample_concatenate_permutation)
+    if int(s.min_duration_ms) > 0 or concat:
+        name = (
+            "single_stream_expected_latency_ns"
+            if scenario == TestScenario.SingleStream
+            else "multi_stream_expected_latency_ns"
+        )
+        why = "sample_concatenate_permutation" if concat else f"min_duration_ms {s.min_duration_ms}"
+        raise ValueError(
+            f"{name} is 0 with {why}: every query would be scheduled at 0 ns and the official "
+            "LoadGen generates queries forever; use a positive expected latency"
+        )
+
+
 def _rate(expected_latency_ns: float, name: str) -> float:
-    """1e9 / the expected latency: queries per second, for a positive finite latency only."""
+    """1e9 / the expected latency: queries per second; a latency of 0 gives inf, as officially.
+
+    At an infinite rate every query is scheduled at 0 ns, so the official generation ends
+    only by min_query_count: fine without a duration to fill (``_check_infinite_rate``).
+    """
+    if expected_latency_ns == 0.0:
+        return math.inf
     if not 0.0 < expected_latency_ns < math.inf:
-        raise ValueError(f"{name} must be a positive number of ns, got {expected_latency_ns!r}")
+        raise ValueError(
+            f"{name} must be a positive number of ns (or 0), got {expected_latency_ns!r}"
+        )
     return 1e9 / expected_latency_ns

@@ -6,7 +6,17 @@ import enum
 import typing
 
 
-class TestScenario(enum.IntEnum):
+class _OfficialEnum(enum.IntEnum):
+    """An IntEnum that prints as the official pybind11 enums do: ``TestScenario.Server``."""
+
+    def __str__(self) -> str:
+        return f"{type(self).__name__}.{self.name}"
+
+    def __format__(self, spec: str) -> str:
+        return str(self) if not spec else format(int(self), spec)
+
+
+class TestScenario(_OfficialEnum):
     """How queries arrive at the SUT."""
 
     __test__ = False  # not a pytest test class
@@ -17,7 +27,7 @@ class TestScenario(enum.IntEnum):
     Offline = 3  # one query holding every sample, issued at once
 
 
-class TestMode(enum.IntEnum):
+class TestMode(_OfficialEnum):
     """What StartTest runs. The values are also what the config key ``mode`` takes."""
 
     __test__ = False
@@ -28,7 +38,7 @@ class TestMode(enum.IntEnum):
     FindPeakPerformance = 3  # Server only: search for the highest passing QPS
 
 
-class LoggingMode(enum.IntEnum):
+class LoggingMode(_OfficialEnum):
     """Kept for API compatibility; like the official LoadGen, only AsyncPoll exists."""
 
     AsyncPoll = 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _cpp_types
 from ._enums import TestMode, TestScenario
 
 # Field name -> (type, default), in the official declaration order. The order matters for
@@ -16,9 +17,9 @@ from ._enums import TestMode, TestScenario
 TEST_SETTINGS_FIELDS: dict[str, tuple[type, Any]] = {
     "scenario": (TestScenario, TestScenario.SingleStream),
     "mode": (TestMode, TestMode.PerformanceOnly),
-    "single_stream_expected_latency_ns": (float, 1_000_000),
+    "single_stream_expected_latency_ns": (float, 1_000_000.0),
     "single_stream_target_latency_percentile": (float, 0.90),
-    "multi_stream_expected_latency_ns": (float, 8_000_000),
+    "multi_stream_expected_latency_ns": (float, 8_000_000.0),
     "multi_stream_target_latency_percentile": (float, 0.99),
     "multi_stream_samples_per_query": (int, 8),
     "server_target_qps": (float, 1.0),
@@ -60,12 +61,27 @@ TEST_SETTINGS_FIELDS: dict[str, tuple[type, Any]] = {
 
 TEST_SETTINGS_DEFAULTS: dict[str, Any] = {k: v for k, (_, v) in TEST_SETTINGS_FIELDS.items()}
 FIELD_TYPES: dict[str, type] = {k: t for k, (t, _) in TEST_SETTINGS_FIELDS.items()}
+SIGNED_FIELDS = ("server_find_peak_qps_decimals_of_precision",)  # a C int; the rest are uint64
+
+
+def _converter(name: str, kind: type) -> _cpp_types.Converter:
+    if kind is bool:
+        return _cpp_types.boolean
+    if kind is float:
+        return _cpp_types.double
+    if kind is int:
+        return _cpp_types.int32 if name in SIGNED_FIELDS else _cpp_types.uint64
+    return _cpp_types.member_of(kind)
+
+
+_CONVERTERS = {name: _converter(name, kind) for name, kind in FIELD_TYPES.items()}
 
 
 class SettingsFields:
     """The fields themselves, typed, on slots: what the config parser reads and writes.
 
     ``TestSettings`` adds the official methods; code that only sets fields takes this type.
+    Assignments are checked as the official bindings check them (``_cpp_types``).
     """
 
     __slots__ = tuple(TEST_SETTINGS_FIELDS)
@@ -117,3 +133,10 @@ class SettingsFields:
     def __init__(self) -> None:
         for name, value in TEST_SETTINGS_DEFAULTS.items():
             object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        """Refuse (TypeError) what the official C++ field would refuse; store its type."""
+        convert = _CONVERTERS.get(name)
+        if convert is not None:
+            value = _cpp_types.checked("TestSettings", name, convert, value)
+        object.__setattr__(self, name, value)

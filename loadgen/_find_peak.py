@@ -60,15 +60,16 @@ def find_peak_performance(
     probe: Probe,
     detail: DetailLog,
     bisecting: Bisecting = _no_setup,
-) -> tuple[PerformanceResult, float | None]:
+) -> tuple[PerformanceResult | None, float | None]:
     """The peak's result and target QPS; (the base result, None) if the base settings fail.
 
-    Raises ValueError outside Server. The caller logs the returned result.
+    Outside Server there is nothing to search: the error is logged and (None, None) returned,
+    as the official LoadGen logs it and returns without a run. The caller logs the result.
     """
     detail.log("generic_message", "Starting FindPeakPerformance mode")
     if eff.scenario != TestScenario.Server:
         detail.log("error_invalid_config", NOT_SUPPORTED, error=True)
-        raise ValueError(NOT_SUPPORTED)
+        return None, None
     detail.log(
         "generic_message",
         f"FindPeakPerformance: Check validity of the base settings field: {field(eff)}",

@@ -129,10 +129,11 @@ def _issue_loop(
                 query.extend(queries[k])
                 record(t)
                 k += 1
+        samples += len(query)
+        series.issued = samples  # before the call: a SUT may answer inside it
         issue(query)
         if ends is not None:
             ends[first] = now()
-        samples += len(query)
         if accuracy_mode:
             continue
         # --- end conditions -------------------------------------------------------------------

@@ -121,11 +121,28 @@ class SequenceGen:
 # --- query generation ------------------------------------------------------------------------
 
 
+_INT64_MIN = -(1 << 63)
+
+
 def _period_ns(target_qps: float) -> int:
-    """The constant gap between queries outside Server: ``int((1 / qps) * 1e9)`` ns."""
-    if not target_qps > 0.0 or math.isinf(target_qps):
-        raise ValueError(f"target_qps must be a positive finite number, got {target_qps!r}")
-    return seconds_to_ns(1.0 / target_qps)
+    """The constant gap between queries outside Server: ``int((1 / qps) * 1e9)`` ns.
+
+    An infinite rate (an expected latency of 0) gives 0. A rate of 0 (Offline's
+    ``offline_expected_qps = 0``) makes the official period infinite, which its conversion to
+    int64 nanoseconds turns into INT64_MIN on x86-64; Offline issues one query whatever the
+    period, so only the logged ``generated_query_duration`` shows it, and it shows the same.
+    """
+    if not target_qps >= 0.0:
+        raise ValueError(f"target_qps must be a non-negative number, got {target_qps!r}")
+    if target_qps == 0.0:
+        return _INT64_MIN
+    seconds = 1.0 / target_qps
+    return seconds_to_ns(seconds) if seconds * 1e9 < 2.0**63 else _INT64_MIN
+
+
+def _wrap_int64(value: int) -> int:
+    """``value`` as a C++ int64 sum wraps."""
+    return (value - _INT64_MIN) % (1 << 64) + _INT64_MIN
 
 
 def _query_count(n_time: int, min_queries: int, set_size: int, bump: bool) -> int:
@@ -172,11 +189,20 @@ def _positions(listing: list[int], n: int, what: str) -> np.ndarray:
     return np.asarray(listing[:n], dtype=np.int64)
 
 
+class OutsideLoadedSet(ValueError):
+    """A series would issue samples from past the end of its loaded set.
+
+    The official LoadGen logs the settings error and then reads whatever memory lies past its
+    set (garbage sample indices, a result that looks VALID); the run stops here instead.
+    """
+
+
 def _check_positions(pos: np.ndarray, span: int, set_size: int) -> None:
     if len(pos) and (int(pos.min()) < 0 or int(pos.max()) + span > set_size):
-        raise ValueError(
+        raise OutsideLoadedSet(
             f"sample position {int(pos.max())} (+{span - 1}) is outside the loaded set of "
-            f"{set_size} samples; check performance_issue_same_index"
+            f"{set_size} samples (check performance_issue_same_index); nothing of this "
+            "series was issued"
         )
 
 
@@ -190,8 +216,9 @@ def generate_queries(
     and ``mt19937(schedule_rng_seed)`` are re-seeded on every call; ``seq`` hands out the
     sequence ids and accuracy-log values and is advanced by the generated counts.
 
-    Raises ValueError for inputs the official LoadGen cannot run either (it crashes or reads
-    out of bounds): an empty set, a non-positive target_qps, a same-index outside the set.
+    Raises ValueError for inputs the official LoadGen cannot run either (it crashes, hangs or
+    reads out of bounds): an empty set, a negative target_qps, queries 0 ns apart over a
+    duration, and (``OutsideLoadedSet``) a same-index outside the set.
     """
     scenario = settings.scenario
     L = loaded.indices
@@ -254,14 +281,15 @@ def generate_queries(
         duration = int(sched[-1] + gaps[-1]) if count else 0
     else:
         period = _period_ns(settings.target_qps)
-        if gen_ns > 0 and period == 0:
+        if gen_ns > 0 and period <= 0:
             raise ValueError(
-                f"target_qps {settings.target_qps!r} is so high that queries are 0 ns apart"
+                f"target_qps {settings.target_qps!r} puts queries {period} ns apart: the "
+                "official LoadGen generates queries forever on it"
             )
         n_time = 0 if gen_ns <= 0 else -(-gen_ns // period) + 1
         count = _query_count(n_time, min_queries, n_set, bump)
-        sched = np.arange(count, dtype=np.int64) * period
-        duration = count * period
+        sched = np.arange(count, dtype=np.int64) * np.int64(period)
+        duration = _wrap_int64(count * period)
 
     L_arr = np.asarray(L, dtype=np.int64)
     if multi:

@@ -39,6 +39,7 @@ from ._log_files import open_log_files
 from ._pending_log import PendingEntry, drain_pending
 from ._querygen import (
     LoadableSet,
+    OutsideLoadedSet,
     SequenceGen,
     accuracy_log_mask,
     generate_loadable_sets,
@@ -73,9 +74,12 @@ class TestReport:
     warnings: int = 0
     issue_delay_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     find_peak_qps: float | None = None
+    stopped: str | None = None  # why the run stopped early without raising (its logs say so)
 
     @property
     def validity(self) -> str | None:
+        if self.stopped is not None:
+            return "INVALID"
         if self.result is None:
             return None
         return "VALID" if self.result.valid else "INVALID"
@@ -397,7 +401,8 @@ class _TestRun:
                 self.unload(loaded)
 
         result, peak_qps = find_peak_performance(eff, probe, self.detail, bisecting)
-        self.log_result(result)
+        if result is not None:
+            self.log_result(result)
         return result, peak_qps
 
 
@@ -462,23 +467,21 @@ def _performance_record(
         else:
             ttft = np.zeros(ns, dtype=np.int64)
         record.first_token_latency_ns = ttft
-        record.time_per_output_token_ns = _tpot(latency, ttft, n_tokens, series)
-        record.token_count = int(n_tokens[n_tokens > 0].sum())
+        record.time_per_output_token_ns = _tpot(latency, ttft, n_tokens)
+        record.token_count = int(n_tokens.sum())  # invalid counts are held as 0
     return record
 
 
-def _tpot(
-    latency: np.ndarray, ttft: np.ndarray, n_tokens: np.ndarray, series: Series
-) -> np.ndarray:
-    """(latency - TTFT) // (n_tokens - 1); invalid token counts give 0, as officially."""
-    denom = n_tokens - 1
-    out = np.zeros(len(latency), dtype=np.int64)
-    ok = denom > 0
-    out[ok] = (latency[ok] - ttft[ok]) // denom[ok]
-    bad = int((~ok).sum())
-    if bad:
-        series._error_sink(f"Number of tokens need to be greater than 1 ({bad} samples)")
-    return out
+def _tpot(latency: np.ndarray, ttft: np.ndarray, n_tokens: np.ndarray) -> np.ndarray:
+    """(latency - TTFT) / (n_tokens - 1), truncated toward zero as in C++.
+
+    A sample whose token count was invalid (0, 1 or negative; its error is logged when it
+    completes) holds 0 tokens, so it divides by -1, as the official LoadGen does.
+    """
+    num = latency - ttft
+    den = n_tokens - 1
+    quotient = np.abs(num) // np.abs(den)
+    return np.where((num < 0) != (den < 0), -quotient, quotient)
 
 
 def run_test(
@@ -494,9 +497,11 @@ def run_test(
     """Run one test and return its report; the Pythonic core of StartTest.
 
     ``clock`` is the time the run lives in (``loadgen.clock``): the real monotonic clock by
-    default, or a ``VirtualClock`` for tests of timing logic. Raises ValueError for invalid
-    settings, LogOutputError when the logs cannot be written and TestAborted when the run was
-    aborted or the SUT stopped answering (the logs are written).
+    default, or a ``VirtualClock`` for tests of timing logic. Raises ValueError for settings
+    no run can use, LogOutputError when the logs cannot be written and TestAborted when the run
+    was aborted or the SUT stopped answering (the logs are written). Settings the official
+    LoadGen logs an error for and runs past the end of its sample set on
+    (performance_issue_same_index) stop the run instead: logged, and ``stopped`` says why.
     """
     if log_settings is None:
         log_settings = LogSettings()
@@ -552,12 +557,18 @@ def run_test(
 
         stall_ns = _stall_timeout_ns(stall_timeout_s)
         run = _TestRun(sut, qsl, detail, accuracy, trace, stall_ns, clock)
-        if eff.mode in (TestMode.SubmissionRun, TestMode.AccuracyOnly):
-            run.accuracy_run(eff)
-        if eff.mode in (TestMode.SubmissionRun, TestMode.PerformanceOnly):
-            result, report.issue_delay_ns = run.performance_run(eff)
-        elif eff.mode == TestMode.FindPeakPerformance:
-            result, report.find_peak_qps = run.find_peak(eff)
+        try:
+            if eff.mode in (TestMode.SubmissionRun, TestMode.AccuracyOnly):
+                run.accuracy_run(eff)
+            if eff.mode in (TestMode.SubmissionRun, TestMode.PerformanceOnly):
+                result, report.issue_delay_ns = run.performance_run(eff)
+            elif eff.mode == TestMode.FindPeakPerformance:
+                result, report.find_peak_qps = run.find_peak(eff)
+        except OutsideLoadedSet as exc:
+            # The official LoadGen logs the settings error and runs on garbage sample
+            # indices; stop instead, logged, and return as it returns.
+            failure = report.stopped = f"Test stopped: {exc}"
+            log_failure(detail, failure)
         report.result = result
     except BaseException as exc:
         if eff is not None:  # a run had started: its logs must not look finished

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import ctypes
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, SupportsIndex, TypeVar
 
 
 class QuerySample:
@@ -74,3 +75,73 @@ def response_bytes(data: Any, size: int) -> bytes:
     if view.nbytes < size:
         raise ValueError(f"response says size {size} but its data holds {view.nbytes} bytes")
     return view[:size].tobytes()
+
+
+_V = TypeVar("_V", bound="_TypedVector")
+
+
+class _TypedVector(list[Any]):
+    """A list that holds one item type only, as the official ``bind_vector`` containers do.
+
+    The official 6.0.17 wheel has these names, but every method of its containers (even
+    ``len``) raises RecursionError; these behave as the containers are meant to: a list whose
+    items are checked on the way in, and whose slices keep the container type.
+    """
+
+    __slots__ = ()
+    _item: type = object
+
+    def __init__(self, items: Iterable[Any] = ()) -> None:
+        super().__init__(self._all(items))
+
+    def _one(self, value: Any) -> Any:
+        if not isinstance(value, self._item):
+            raise TypeError(
+                f"{type(self).__name__} holds {self._item.__name__} objects; got {value!r}"
+            )
+        return value
+
+    def _all(self, values: Iterable[Any]) -> list[Any]:
+        return [self._one(v) for v in values]
+
+    def append(self, value: Any) -> None:
+        super().append(self._one(value))
+
+    def insert(self, index: SupportsIndex, value: Any) -> None:
+        super().insert(index, self._one(value))
+
+    def extend(self, values: Iterable[Any]) -> None:
+        super().extend(self._all(values))
+
+    def __iadd__(self: _V, values: Iterable[Any]) -> _V:  # type: ignore[misc]
+        self.extend(values)
+        return self
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        if isinstance(key, slice):
+            super().__setitem__(key, self._all(value))
+        else:
+            super().__setitem__(key, self._one(value))
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, slice):
+            return type(self)(super().__getitem__(key))
+        return super().__getitem__(key)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({list.__repr__(self)})"
+
+
+class VectorQuerySample(_TypedVector):
+    """A list of QuerySample (the official ``VectorQuerySample``)."""
+
+    __slots__ = ()
+    _item = QuerySample
+
+
+class VectorQuerySampleResponse(_TypedVector):
+    """A list of QuerySampleResponse (the official ``VectorQuerySampleResponse``); it can be
+    passed to QuerySamplesComplete as any sequence can."""
+
+    __slots__ = ()
+    _item = QuerySampleResponse

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from . import _cpp_types
 from ._config import Origin, apply_conf_files, from_config
 from ._enums import LoggingMode
 from ._fields import TEST_SETTINGS_DEFAULTS, SettingsFields
@@ -43,7 +46,8 @@ class TestSettings(SettingsFields):
 
 
 class LogOutputSettings:
-    """Where the log files go and how they are named."""
+    """Where the log files go and how they are named. Assignments are checked as the official
+    bindings check them (``_cpp_types``)."""
 
     __slots__ = (
         "outdir",
@@ -62,9 +66,26 @@ class LogOutputSettings:
         self.copy_detail_to_stdout = False
         self.copy_summary_to_stdout = False
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        convert = _LOG_OUTPUT_FIELDS.get(name)
+        if convert is not None:
+            value = _cpp_types.checked("LogOutputSettings", name, convert, value)
+        object.__setattr__(self, name, value)
+
+
+_LOG_OUTPUT_FIELDS: dict[str, _cpp_types.Converter] = {
+    "outdir": _cpp_types.string,
+    "prefix": _cpp_types.string,
+    "suffix": _cpp_types.string,
+    "prefix_with_datetime": _cpp_types.boolean,
+    "copy_detail_to_stdout": _cpp_types.boolean,
+    "copy_summary_to_stdout": _cpp_types.boolean,
+}
+
 
 class LogSettings:
-    """Log output plus the (inert) logging-mode knobs of the official API."""
+    """Log output plus the (inert) logging-mode knobs of the official API; assignments are
+    checked as for ``LogOutputSettings``."""
 
     __slots__ = ("log_output", "log_mode", "log_mode_async_poll_interval_ms", "enable_trace")
 
@@ -73,6 +94,20 @@ class LogSettings:
         self.log_mode = LoggingMode.AsyncPoll
         self.log_mode_async_poll_interval_ms = 1000
         self.enable_trace = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        convert = _LOG_FIELDS.get(name)
+        if convert is not None:
+            value = _cpp_types.checked("LogSettings", name, convert, value)
+        object.__setattr__(self, name, value)
+
+
+_LOG_FIELDS: dict[str, _cpp_types.Converter] = {
+    "log_output": _cpp_types.instance_of(LogOutputSettings),
+    "log_mode": _cpp_types.member_of(LoggingMode),
+    "log_mode_async_poll_interval_ms": _cpp_types.uint64,
+    "enable_trace": _cpp_types.boolean,
+}
 
 
 # --- the Pythonic entry points --------------------------------------------------------------

@@ -183,7 +183,7 @@ def test_loadgen_public_names_are_pinned():
         "DestroyQDL", "DestroyQSL", "DestroySUT", "FirstTokenComplete", "LogOutputSettings",
         "LogSettings", "LoggingMode", "QuerySample", "QuerySampleResponse",
         "QuerySamplesComplete", "StartTest", "StartTestWithLogSettings", "TestMode",
-        "TestScenario", "TestSettings",
+        "TestScenario", "TestSettings", "VectorQuerySample", "VectorQuerySampleResponse",
     }  # fmt: skip
     ours = {
         "AbortTest", "LogOutputError", "QuerySampleLibrary", "SystemUnderTest", "TestAborted",

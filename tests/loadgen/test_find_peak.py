@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import loadgen as lg
 from loadgen._detail_log import DetailLog
@@ -110,10 +109,12 @@ def test_a_failing_lower_bound_ends_the_search_with_no_peak():
     )
 
 
-def test_find_peak_outside_server_is_a_value_error():
+def test_find_peak_outside_server_logs_the_error_and_probes_nothing():
     eff = effective_settings(server_settings(scenario=lg.TestScenario.Offline), 16, 64)
-    with pytest.raises(ValueError, match="only supported in Server"):
-        find_peak_performance(eff, CapacityProbe(1), DetailLog(io.StringIO(), 0))
+    probe = CapacityProbe(1)
+    detail = DetailLog(io.StringIO(), 0)
+    assert find_peak_performance(eff, probe, detail) == (None, None)
+    assert probe.probed == [] and detail.error_count == 1
 
 
 # --- a whole search, run by the LoadGen on virtual time ----------------------------------------

@@ -282,6 +282,7 @@ def test_call_stamps_pack_into_int64_as_they_go():
 def test_a_completion_records_two_stamps_and_formats_nothing():
     """The completion entry point's extra work for the trace is a fixed few lines."""
     series = _completion.Series(np.arange(4, dtype=np.int64), 0, error_sink=print)
+    series.issued = 4  # only issued samples may complete
     _completion.set_active(series)
     try:
         response = [lg.QuerySampleResponse(series.base, b"")]

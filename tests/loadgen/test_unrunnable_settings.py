@@ -33,8 +33,16 @@ def run(tmp_path, scenario: str, **fields: object) -> None:
     [
         ("Server", {"server_target_qps": math.inf}, "target_qps is inf"),
         ("Offline", {"offline_expected_qps": math.inf}, "target_qps is inf"),
-        ("SingleStream", {"single_stream_expected_latency_ns": 0},
-         "single_stream_expected_latency_ns must be a positive number of ns, got 0"),
+        # Every query at 0 ns: the official generation never fills the duration.
+        ("SingleStream", {"single_stream_expected_latency_ns": 0, "min_duration_ms": 1000},
+         "single_stream_expected_latency_ns is 0 with min_duration_ms 1000"),
+        ("MultiStream", {"multi_stream_expected_latency_ns": 0, "min_duration_ms": 1},
+         "multi_stream_expected_latency_ns is 0 with min_duration_ms 1"),
+        ("SingleStream", {"single_stream_expected_latency_ns": 0,
+                          "sample_concatenate_permutation": True},
+         "single_stream_expected_latency_ns is 0 with sample_concatenate_permutation"),
+        ("SingleStream", {"single_stream_expected_latency_ns": -5.0},
+         "single_stream_expected_latency_ns must be a positive number of ns (or 0), got -5.0"),
         # user.conf "min_duration = -5" as the official parser reads it: 2**64 - 5 ms.
         ("Offline", {"min_duration_ms": 2**64 - 5},
          "would pre-generate 2.03e+16 samples"),
