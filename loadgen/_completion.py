@@ -81,6 +81,10 @@ class Series:
         self.wait_target = _NEVER
         self.event = threading.Event()
         self.lock = threading.Lock()
+        # Completions whose accuracy logging (and response_cb) is still running: a series is
+        # over only once they are done, so no logged response comes after the log is closed.
+        self._logging_calls = 0
+        self._logged = threading.Condition(self.lock)
         self.aborted: str | None = None
         self.closed = False
         self._error_sink = error_sink
@@ -130,6 +134,9 @@ class Series:
                     if bad is None:
                         bad = []
                     bad.append((r, self._why_rejected(i, issued)))
+            to_log = self._logging and count > 0
+            if to_log:
+                self._logging_calls += 1
             if count:
                 self.completed += count
                 self.last_done_ns = t
@@ -141,8 +148,14 @@ class Series:
         if bad is not None:
             for _, text in bad:
                 self._error_sink(text)
-        if self._logging:
-            self._log_accuracy(responses, bad, response_cb)
+        if to_log:
+            try:
+                self._log_accuracy(responses, bad, response_cb)
+            finally:
+                with self.lock:
+                    self._logging_calls -= 1
+                    if not self._logging_calls:
+                        self._logged.notify_all()
 
     def _has_first(self, i: int) -> bool:
         first = self.first_token
@@ -317,6 +330,12 @@ class Series:
                 clock.wait(event, wake)
         finally:
             self.wait_target = _NEVER
+
+    def wait_logged(self, timeout_s: float) -> bool:
+        """Wait until every accepted completion has finished its accuracy logging (the samples
+        count as done before their responses are copied, as officially); False on timeout."""
+        with self.lock:
+            return self._logged.wait_for(lambda: not self._logging_calls, timeout_s)
 
     def abort(self, reason: str) -> None:
         if self.aborted is None:
