@@ -84,6 +84,7 @@ class Series:
         # Completions whose accuracy logging (and response_cb) is still running: a series is
         # over only once they are done, so no logged response comes after the log is closed.
         self._logging_calls = 0
+        self._logging_waited = False  # notify only when the series is being waited for
         self._logged = threading.Condition(self.lock)
         self.aborted: str | None = None
         self.closed = False
@@ -154,7 +155,7 @@ class Series:
             finally:
                 with self.lock:
                     self._logging_calls -= 1
-                    if not self._logging_calls:
+                    if self._logging_waited and not self._logging_calls:
                         self._logged.notify_all()
 
     def _has_first(self, i: int) -> bool:
@@ -335,6 +336,7 @@ class Series:
         """Wait until every accepted completion has finished its accuracy logging (the samples
         count as done before their responses are copied, as officially); False on timeout."""
         with self.lock:
+            self._logging_waited = True
             return self._logged.wait_for(lambda: not self._logging_calls, timeout_s)
 
     def abort(self, reason: str) -> None:
