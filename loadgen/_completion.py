@@ -82,6 +82,11 @@ class Series:
         self.wait_target = _NEVER
         self.event = threading.Event()
         self.lock = threading.Lock()
+        # Completions whose accuracy logging (and response_cb) is still running: a series is
+        # over only once they are done, so no logged response comes after the log is closed.
+        self._logging_calls = 0
+        self._logging_waited = False  # notify only when the series is being waited for
+        self._logged = threading.Condition(self.lock)
         self.aborted: str | None = None
         self.closed = False
         self._error_sink = error_sink
@@ -134,29 +139,28 @@ class Series:
                     if bad is None:
                         bad = []
                     bad.append((r, self._why_rejected(i, issued)))
-            # A logged sample counts as done only once its response is in the accuracy log:
-            # the issuing thread closes the log as soon as the last sample counts.
-            deferred = self._logging
-            if count and not deferred:
-                self._count_done(count, t)
+            to_log = self._logging and count > 0
+            if to_log:
+                self._logging_calls += 1
+            if count:
+                self.completed += count
+                self.last_done_ns = t
+                if self.completed >= self.wait_target:
+                    self.event.set()
         if problems is not None:
             for p in problems:
                 self._error_sink(p)
         if bad is not None:
             for _, text in bad:
                 self._error_sink(text)
-        if self._logging:
-            self._log_accuracy(responses, bad, response_cb)
-        if count and deferred:
-            with self.lock:
-                self._count_done(count, t)
-
-    def _count_done(self, count: int, t: int) -> None:
-        """Called with the lock held: ``count`` more samples completed at ``t``."""
-        self.completed += count
-        self.last_done_ns = t
-        if self.completed >= self.wait_target:
-            self.event.set()
+        if to_log:
+            try:
+                self._log_accuracy(responses, bad, response_cb)
+            finally:
+                with self.lock:
+                    self._logging_calls -= 1
+                    if self._logging_waited and not self._logging_calls:
+                        self._logged.notify_all()
 
     def _has_first(self, i: int) -> bool:
         first = self.first_token
@@ -331,6 +335,13 @@ class Series:
                 clock.wait(event, wake)
         finally:
             self.wait_target = _NEVER
+
+    def wait_logged(self, timeout_s: float) -> bool:
+        """Wait until every accepted completion has finished its accuracy logging (the samples
+        count as done before their responses are copied, as officially); False on timeout."""
+        with self.lock:
+            self._logging_waited = True
+            return self._logged.wait_for(lambda: not self._logging_calls, timeout_s)
 
     def abort(self, reason: str) -> None:
         if self.aborted is None:

@@ -130,3 +130,16 @@ def checked(owner: str, name: str, convert: Converter, value: Any) -> Any:
         return convert(value)
     except _Refused as refused:
         raise TypeError(f"{owner}.{name} takes {refused.what}; got {value!r}") from None
+
+
+def typed_setattr(owner: str, fields: dict[str, Converter]) -> Callable[[Any, str, Any], None]:
+    """A ``__setattr__`` that checks the ``fields`` it has converters for (other names go to
+    ``object.__setattr__``, which refuses names a slotted class does not have)."""
+
+    def __setattr__(self: Any, name: str, value: Any) -> None:
+        convert = fields.get(name)
+        if convert is not None:
+            value = checked(owner, name, convert, value)
+        object.__setattr__(self, name, value)
+
+    return __setattr__

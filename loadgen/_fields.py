@@ -134,9 +134,5 @@ class SettingsFields:
         for name, value in TEST_SETTINGS_DEFAULTS.items():
             object.__setattr__(self, name, value)
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        """Refuse (TypeError) what the official C++ field would refuse; store its type."""
-        convert = _CONVERTERS.get(name)
-        if convert is not None:
-            value = _cpp_types.checked("TestSettings", name, convert, value)
-        object.__setattr__(self, name, value)
+    # Refuse (TypeError) what the official C++ field would refuse; store the field's type.
+    __setattr__ = _cpp_types.typed_setattr("TestSettings", _CONVERTERS)

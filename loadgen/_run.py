@@ -239,6 +239,8 @@ class _TestRun:
             outcome.stopped_by = series.wait_for(
                 outcome.samples_issued, deadline, self.stall_timeout_ns
             )
+        if not series.wait_logged(self.stall_timeout_ns / 1e9):
+            self.error("accuracy logging (or a response_cb) did not finish; entries may be missing")
         for name in (
             "logger_swap_request_slots_retry_count",
             "logger_swap_request_slots_retry_retry_count",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from . import _cpp_types
 from ._config import Origin, apply_conf_files, from_config
 from ._enums import LoggingMode
@@ -45,6 +43,16 @@ class TestSettings(SettingsFields):
         return f"TestSettings({', '.join(changed)})"
 
 
+_LOG_OUTPUT_FIELDS: dict[str, _cpp_types.Converter] = {
+    "outdir": _cpp_types.string,
+    "prefix": _cpp_types.string,
+    "suffix": _cpp_types.string,
+    "prefix_with_datetime": _cpp_types.boolean,
+    "copy_detail_to_stdout": _cpp_types.boolean,
+    "copy_summary_to_stdout": _cpp_types.boolean,
+}
+
+
 class LogOutputSettings:
     """Where the log files go and how they are named. Assignments are checked as the official
     bindings check them (``_cpp_types``)."""
@@ -66,20 +74,14 @@ class LogOutputSettings:
         self.copy_detail_to_stdout = False
         self.copy_summary_to_stdout = False
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        convert = _LOG_OUTPUT_FIELDS.get(name)
-        if convert is not None:
-            value = _cpp_types.checked("LogOutputSettings", name, convert, value)
-        object.__setattr__(self, name, value)
+    __setattr__ = _cpp_types.typed_setattr("LogOutputSettings", _LOG_OUTPUT_FIELDS)
 
 
-_LOG_OUTPUT_FIELDS: dict[str, _cpp_types.Converter] = {
-    "outdir": _cpp_types.string,
-    "prefix": _cpp_types.string,
-    "suffix": _cpp_types.string,
-    "prefix_with_datetime": _cpp_types.boolean,
-    "copy_detail_to_stdout": _cpp_types.boolean,
-    "copy_summary_to_stdout": _cpp_types.boolean,
+_LOG_FIELDS: dict[str, _cpp_types.Converter] = {
+    "log_output": _cpp_types.instance_of(LogOutputSettings),
+    "log_mode": _cpp_types.member_of(LoggingMode),
+    "log_mode_async_poll_interval_ms": _cpp_types.uint64,
+    "enable_trace": _cpp_types.boolean,
 }
 
 
@@ -95,19 +97,7 @@ class LogSettings:
         self.log_mode_async_poll_interval_ms = 1000
         self.enable_trace = True
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        convert = _LOG_FIELDS.get(name)
-        if convert is not None:
-            value = _cpp_types.checked("LogSettings", name, convert, value)
-        object.__setattr__(self, name, value)
-
-
-_LOG_FIELDS: dict[str, _cpp_types.Converter] = {
-    "log_output": _cpp_types.instance_of(LogOutputSettings),
-    "log_mode": _cpp_types.member_of(LoggingMode),
-    "log_mode_async_poll_interval_ms": _cpp_types.uint64,
-    "enable_trace": _cpp_types.boolean,
-}
+    __setattr__ = _cpp_types.typed_setattr("LogSettings", _LOG_FIELDS)
 
 
 # --- the Pythonic entry points --------------------------------------------------------------

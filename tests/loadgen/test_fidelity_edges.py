@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import decimal
 import fractions
+import json
 import math
 import re
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +134,40 @@ def test_response_cb_sees_each_logged_response_before_its_data_is_read(tmp_path)
     entries = Path(report.accuracy_path).read_text()
     assert entries.count(b"host!".hex().upper()) == 8
     assert b"device".hex().upper() not in entries
+
+
+def test_a_run_ends_only_after_every_logged_response_is_written(tmp_path):
+    """The samples count as done before their responses are copied (as officially, so the
+    LoadGen moves on at once); a slow response_cb on another thread must still not lose a
+    single entry to the log being closed under it."""
+
+    class ThreadedSUT(RecordingSUT):
+        def __init__(self) -> None:
+            super().__init__()
+            self.threads: list[threading.Thread] = []
+
+        def issue_query(self, samples):
+            super().issue_query(samples)
+            responses = [lg.QuerySampleResponse(q.id, b"ok") for q in samples]
+            slow = threading.Event()
+
+            def copy_to_host(response):
+                slow.wait(0.002)
+
+            worker = threading.Thread(
+                target=lg.QuerySamplesComplete, args=(responses, copy_to_host)
+            )
+            self.threads.append(worker)
+            worker.start()
+
+    sut = ThreadedSUT()
+    s = settings(lg.TestScenario.Offline, mode=lg.TestMode.AccuracyOnly)
+    report = lg.run_test(sut, CountingQSL(64, 64), s, log_settings(tmp_path), "")
+    for worker in sut.threads:
+        worker.join()
+    entries = json.loads(Path(report.accuracy_path).read_text())
+    assert sorted(e["qsl_idx"] for e in entries) == list(range(64))
+    assert report.errors == 0
 
 
 # --- response ids: only issued, not yet completed ids are accepted ---------------------------
