@@ -16,7 +16,7 @@ from ._completion import Series
 from ._effective import EffectiveSettings
 from ._enums import TestScenario
 from ._interfaces import SystemUnderTest
-from ._samples import QuerySample
+from ._query_chunks import QueryChunks
 from .clock import Clock
 
 FOLDED = np.iinfo(np.int64).min  # see IssueOutcome.issue_end_ns
@@ -41,8 +41,7 @@ class IssueOutcome:
 def issue_queries(
     sut: SystemUnderTest,
     settings: EffectiveSettings,
-    queries: list[list[QuerySample]],
-    scheduled_offset_ns: list[int],
+    queries: QueryChunks,
     series: Series,
     accuracy_mode: bool,
     stall_timeout_ns: int,
@@ -57,11 +56,11 @@ def issue_queries(
     if settings.scenario == TestScenario.Server:
         with clock.precise():  # the Server schedule wants its sleeps on time
             return _issue_loop(
-                sut, settings, queries, scheduled_offset_ns, series, accuracy_mode,
+                sut, settings, queries, series, accuracy_mode,
                 stall_timeout_ns, clock, coalesce, trace,
             )  # fmt: skip
     return _issue_loop(
-        sut, settings, queries, scheduled_offset_ns, series, accuracy_mode,
+        sut, settings, queries, series, accuracy_mode,
         stall_timeout_ns, clock, False, trace,
     )  # fmt: skip
 
@@ -69,8 +68,7 @@ def issue_queries(
 def _issue_loop(
     sut: SystemUnderTest,
     settings: EffectiveSettings,
-    queries: list[list[QuerySample]],
-    offsets: list[int],
+    chunks: QueryChunks,
     series: Series,
     accuracy_mode: bool,
     stall_timeout_ns: int,
@@ -97,13 +95,17 @@ def _issue_loop(
     check_limits = bool(settings.max_query_count or settings.max_duration_ms)
     issue_ns = array("q")
     record = issue_ns.append
-    nq = len(queries)
+    nq = chunks.query_count
+    # The queries issuing is at: chunk[k - lo] is query k's samples, offs[k - lo] its offset.
+    lo, hi, chunk, offs = chunks.chunk(0) if nq else (0, 0, [], [])
     ends = np.full(nq, FOLDED, dtype=np.int64) if trace else None
     start = now()
     out = IssueOutcome(start_ns=start, issue_ns=issue_ns, issue_end_ns=ends)
     samples = 0
     k = 0  # queries issued so far (a coalesced query counts for each query it holds)
     while k < nq:
+        if k >= hi:  # before the wait: in Server the next query is not due yet
+            lo, hi, chunk, offs = chunks.chunk(k)
         # --- the scenario's wait -------------------------------------------------------------
         if one_at_a_time and series.completed != samples:
             why = series.wait_for(samples, None, stall_timeout_ns)
@@ -115,20 +117,28 @@ def _issue_loop(
             break
         t = now()
         if server:
-            target = start + offsets[k]
+            target = start + offs[k - lo]
             if t < target:
                 t = sleep_until(target)
         # --- issue ----------------------------------------------------------------------------
-        query = queries[k]
+        query = chunk[k - lo]
         record(t)
         first = k
         k += 1
-        if coalesce and k < nq and start + offsets[k] <= t:
-            query = list(query)
-            while k < nq and start + offsets[k] <= t:
-                query.extend(queries[k])
+        if coalesce:
+            merged = None
+            while k < nq:
+                if k >= hi:
+                    lo, hi, chunk, offs = chunks.chunk(k)
+                if start + offs[k - lo] > t:
+                    break
+                if merged is None:
+                    merged = list(query)
+                merged.extend(chunk[k - lo])
                 record(t)
                 k += 1
+            if merged is not None:
+                query = merged
         samples += len(query)
         series.issued = samples  # before the call: a SUT may answer inside it
         issue(query)

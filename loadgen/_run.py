@@ -37,6 +37,7 @@ from ._interfaces import QuerySampleLibrary, SystemUnderTest
 from ._issue import FOLDED, IssueOutcome, issue_queries
 from ._log_files import open_log_files
 from ._pending_log import PendingEntry, drain_pending
+from ._query_chunks import QueryChunks
 from ._querygen import (
     LoadableSet,
     OutsideLoadedSet,
@@ -47,7 +48,6 @@ from ._querygen import (
 )
 from ._records import GeneratedQueries, PerformanceRecord
 from ._results import PerformanceResult, compute_results, perf_constraints_met
-from ._samples import QuerySample
 from ._settings import LogSettings, TestSettings
 from ._summary import write_summary
 from ._trace import TraceLog
@@ -199,8 +199,7 @@ class _TestRun:
         if self.trace is not None:
             series.completion_stamps = self.trace.completions
             series.first_token_stamps = self.trace.first_tokens
-        queries = _build_queries(gen, series.base)
-        offsets = gen.scheduled_offset_ns.tolist()
+        queries = QueryChunks(gen, series.base)
         _completion.set_active(series)
         pending = _completion.peek_pending_abort()  # after set_active, so no AbortTest is lost
         if pending is not None:
@@ -212,7 +211,6 @@ class _TestRun:
             self.sut,
             eff,
             queries,
-            offsets,
             series,
             accuracy_mode,
             self.stall_timeout_ns,
@@ -406,16 +404,6 @@ class _TestRun:
         if result is not None:
             self.log_result(result)
         return result, peak_qps
-
-
-def _build_queries(gen: GeneratedQueries, base: int) -> list[list[QuerySample]]:
-    """Every query's QuerySample list, made before issuing so the loop only hands them over."""
-    n = gen.sample_count
-    samples = list(map(QuerySample, range(base, base + n), gen.sample_index.tolist()))
-    offs = gen.query_offsets.tolist()
-    if gen.query_count == n:  # one sample per query (SingleStream, Server)
-        return [[s] for s in samples]
-    return [samples[offs[q] : offs[q + 1]] for q in range(gen.query_count)]
 
 
 def _scheduled_abs(eff: EffectiveSettings, gen: GeneratedQueries, out: IssueOutcome) -> np.ndarray:
