@@ -1,8 +1,9 @@
 """The issue loop: hand the pre-generated queries to the SUT on the scenario's schedule.
 
-Everything that can be computed ahead (queries, sample objects, schedule) is made before the
-loop starts, so each iteration only waits as its scenario says, calls the SUT and checks the end
-conditions. The loop returns an ``IssueOutcome``; it logs nothing itself.
+The schedule is computed before the loop starts; the QuerySample lists the SUT is handed are
+made a chunk at a time (``QueryChunks``), each before the wait that precedes its first query, so
+an iteration only waits as its scenario says, calls the SUT and checks the end conditions. The
+loop returns an ``IssueOutcome``; it logs nothing itself.
 """
 
 from __future__ import annotations
