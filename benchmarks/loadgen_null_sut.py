@@ -8,8 +8,9 @@ Two figures per scenario and LoadGen, because they measure different things:
 
 - the LoadGen's own figure (from its summary), timed between its start and the last
   completion. It leaves out what a LoadGen does before or after that window: ours builds
-  every QuerySample object before the clock starts (2.2 M of them in Offline) and does its
-  bookkeeping after it stops, while the official binding converts inside its window;
+  the first chunk of QuerySample objects before the clock starts (in Offline that is the one
+  query, 2.2 M of them) and does its bookkeeping after it stops, while the official binding
+  converts inside its window;
 - the whole StartTest wall time, timed around the call, everything included.
 
 The table gives both, with the ratios ours/official (a rate: above 1, ours is ahead) and

@@ -287,7 +287,7 @@ def measure_memory(
     )
     whole = run.rss_whole_run_per_sample
     table.add(
-        "  RSS growth per sample from before the test (LoadGen's pre-built queries included)",
+        "  RSS growth per sample from before the test (LoadGen's schedule included)",
         "-" if whole is None else f"{whole:.1f} B",
     )
 
