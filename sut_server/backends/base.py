@@ -53,6 +53,36 @@ The contract:
   ``seed``, ``hidden`` and ``classes`` from there). Without it the given options are reported.
 - Subclassing ``Backend`` is optional: any class with ``__init__(options)`` and ``infer`` works;
   ``name``, ``capacity`` and ``close`` are then looked up if present.
+
+Per-request backends (``AsyncBackend``) are the other style, for engines that batch continuously
+themselves (LLM servers behind vLLM, SGLang, trtllm-serve, llama.cpp): the node runs them on ONE
+asyncio event loop, one coroutine per sample, at most ``concurrency`` at once, with no thread
+per request::
+
+    class MyEngine(AsyncBackend):
+        name = "my-engine"
+
+        def __init__(self, options: dict[str, str]) -> None:
+            opts = OptionReader(options, self.name)
+            self.url = opts.string("url", "http://127.0.0.1:8000/v1")
+            self.concurrency = opts.integer("concurrency", 256, minimum=1)
+            self.options = opts.finish()
+
+        async def start(self) -> None:          # optional: connect, wait for the engine
+            ...
+
+        async def generate(self, request: InferRequest) -> InferResult | bytes:
+            ...                                 # request.first_token(first) as soon as it arrives
+            return InferResult(payload=all_ids, n_tokens=count)
+
+        def describe(self) -> Mapping[str, str]:   # optional: reported in Describe
+            return {"url": self.url, "model": "...", "version": "..."}
+
+        async def aclose(self) -> None:         # optional
+            ...
+
+The same rules hold for options, errors (return ``InferResult(error=...)``; an exception fails
+that one sample), first tokens and ``options``. ``generate`` must never block the loop.
 """
 
 from __future__ import annotations
@@ -139,6 +169,40 @@ class Backend(abc.ABC):
         """Release whatever the backend holds; called once when the node stops."""
 
 
+class AsyncBackend(abc.ABC):
+    """Base class of per-request backends run on the node's event loop (see the module
+    docstring): one ``generate`` coroutine per sample, ``concurrency`` of them at most."""
+
+    name: str = "async-backend"
+    options: Mapping[str, str] = {}  # the options in effect, defaults included
+    concurrency: int = 256  # samples in flight at once; the node queues the rest
+
+    def __init__(self, options: dict[str, str]) -> None:
+        """Take no options by default; override to read some with ``OptionReader``."""
+        self.options = OptionReader(options, self.name).finish()
+
+    @property
+    def capacity(self) -> float | None:
+        """Samples/s the backend expects to sustain, or None if it cannot tell."""
+        return None
+
+    async def start(self) -> None:  # noqa: B027  # optional hook, deliberately not abstract
+        """Called once on the node's event loop before the node serves: connect, wait for the
+        engine to be ready. Raise ``BackendError`` to stop the node with one clear line."""
+
+    @abc.abstractmethod
+    async def generate(self, request: InferRequest) -> InferResult | bytes:
+        """Answer one sample; call ``request.first_token(payload)`` once, the moment the first
+        token is known (token runs), then return the final result."""
+
+    def describe(self) -> Mapping[str, str]:
+        """What serves this backend, for Describe (e.g. an engine's url, model and version)."""
+        return {}
+
+    async def aclose(self) -> None:  # noqa: B027  # optional hook, deliberately not abstract
+        """Release what the backend holds; awaited once on the event loop when the node stops."""
+
+
 class OptionReader:
     """Typed access to a backend's string options, with one clear error per bad value.
 
@@ -212,4 +276,4 @@ class OptionReader:
         return BackendError(f"backend {self._backend!r}: option {key}={raw!r} must be {what}")
 
 
-__all__ = ["Backend", "BackendError", "InferRequest", "InferResult", "OptionReader"]
+__all__ = ["AsyncBackend", "Backend", "BackendError", "InferRequest", "InferResult", "OptionReader"]
