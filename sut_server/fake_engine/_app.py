@@ -253,11 +253,25 @@ class ReferenceEngine:
         form: _OpenAIChunks | _SGLangChunks,
         arrived: float,
     ) -> web.StreamResponse:
-        config = self.config
         response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
         )
         await response.prepare(request)
+        try:
+            await self._tokens(request, response, plan, form, arrived)
+        except ConnectionResetError:
+            pass  # the client went away mid-stream: nobody is left to answer
+        return response
+
+    async def _tokens(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        plan: _Plan,
+        form: _OpenAIChunks | _SGLangChunks,
+        arrived: float,
+    ) -> None:
+        config = self.config
         loop = asyncio.get_running_loop()
         start = loop.time()
         ttft, tpot = config.ttft_ms / 1e3, config.tpot_ms / 1e3
@@ -290,10 +304,9 @@ class ReferenceEngine:
                 if cut == config.stall_after:
                     await self._stall(request)
                 await response.write_eof()  # ends the HTTP response, without [DONE]
-                return response
+                return
         await response.write(form.ending().encode())
         await response.write_eof()
-        return response
 
     def _first_token(self, arrived: float) -> None:
         ttft = self._clock() - arrived

@@ -6,6 +6,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import tempfile
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -20,18 +21,23 @@ class EngineProcess:
     """A running ``python -m sut_server.fake_engine``; ``url`` is its base URL."""
 
     def __init__(self, *args: str) -> None:
+        # a file, not a pipe: a pipe nobody reads could fill and block the engine
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115  # closed in stop()
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "sut_server.fake_engine", "--listen", "127.0.0.1:0", *args],
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self.log,
             text=True,
         )
         assert self.proc.stdout is not None
         self.ready_line = self.proc.stdout.readline().strip()
         if "url=" not in self.ready_line:
             self.proc.kill()
-            raise RuntimeError(f"engine did not start: {self.proc.stderr.read()}")  # type: ignore[union-attr]
+            self.proc.wait()
+            self.log.seek(0)
+            raise RuntimeError(f"engine did not start: {self.log.read()}")
         self.url = self.ready_line.split("url=")[1].split()[0]
+        self.errors = ""
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.url + path, timeout=30) as resp:
@@ -49,9 +55,17 @@ class EngineProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for stream in (self.proc.stdout, self.proc.stderr):
-            if stream is not None:
-                stream.close()
+        self.errors = self.stderr()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.log.close()
+
+    def stderr(self) -> str:
+        """What the engine wrote on stderr so far."""
+        if self.log.closed:
+            return self.errors
+        self.log.seek(0)
+        return self.log.read()
 
 
 @contextmanager
