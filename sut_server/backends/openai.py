@@ -1,19 +1,20 @@
 """openai: an engine's OpenAI completions endpoint (vLLM, trtllm-serve, llama.cpp's server, ...).
 
-Each sample's prompt token ids are POSTed to ``{url}/completions`` with ``stream: true``; the
-answer's token ids come from the engine's own ``choices[0].token_ids`` (vLLM >= 0.10.2 sends them
-when asked with ``return_token_ids``). An engine that streams only text needs ``tokenizer=PATH``
-(a tokenizer.json) to re-tokenize it; without one that is a clear error. ``usage`` (asked for
-with ``stream_options.include_usage``) is checked against the ids received. Options: see
-``sut_server/README.md`` (LLM engines).
+Each sample's prompt token ids are POSTed to ``{url}/completions`` with ``stream: true``. The
+answer's token ids come from the engine's own ``choices[0].token_ids`` (vLLM >= 0.10.2 sends
+them when asked with ``return_token_ids``; trtllm-serve's chunks have the field too) or, with
+``token_ids=logprobs``, from ``logprobs.tokens`` reading ``token_id:<id>`` (older vLLM). An
+engine that streams only text needs ``tokenizer=PATH`` (a tokenizer.json) to re-tokenize it;
+without one that is a clear error. ``usage`` (asked for with ``stream_options.include_usage``)
+is checked against the ids received. Options: see ``sut_server/README.md`` (LLM engines).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ._http_engine import EngineError, HttpEngineBackend, TokenStream, boolean, int_list, shorten
-from .base import OptionReader
+from ._http_engine import EngineError, HttpEngineBackend, TokenStream, int_list, shorten
+from .base import BackendError, OptionReader
 
 
 class CompletionStream(TokenStream):
@@ -42,6 +43,8 @@ class CompletionStream(TokenStream):
             token_ids = choice.get("token_ids")
             if token_ids is not None:
                 self.ids.extend(int_list(token_ids, "choices[0].token_ids"))
+            elif (from_logprobs := _logprob_ids(choice.get("logprobs"))) is not None:
+                self.ids.extend(from_logprobs)
             elif choice.get("text"):
                 self.take_text(choice["text"], "choices[0].token_ids")
             if choice.get("finish_reason"):
@@ -63,6 +66,31 @@ class CompletionStream(TokenStream):
         return self.ids
 
 
+def _logprob_ids(logprobs: Any) -> list[int] | None:
+    """Token ids from vLLM's older way (``logprobs`` with ``return_tokens_as_token_ids``: each
+    token reads ``token_id:<id>``), or None where the chunk has no such tokens."""
+    if not isinstance(logprobs, dict):
+        return None
+    tokens = logprobs.get("tokens")
+    if not isinstance(tokens, list) or not tokens:
+        return None
+    ids = []
+    for token in tokens:
+        if not isinstance(token, str) or not token.startswith("token_id:"):
+            return None
+        try:
+            ids.append(int(token[len("token_id:") :]))
+        except ValueError:
+            raise EngineError(f"logprobs.tokens holds {token!r}, not token_id:<integer>") from None
+    return ids
+
+
+TOKEN_ID_WAYS = ("field", "logprobs", "none")
+"""How token ids are asked for: ``return_token_ids`` (vLLM >= 0.10.2), ``logprobs=1`` with
+``return_tokens_as_token_ids`` (older vLLM), or not at all (strict servers; text needs a
+tokenizer unless the engine sends ``token_ids`` anyway)."""
+
+
 class OpenAIBackend(HttpEngineBackend):
     """POST {url}/completions with the prompt's token ids; stream the answer's token ids."""
 
@@ -71,7 +99,12 @@ class OpenAIBackend(HttpEngineBackend):
     default_url = "http://127.0.0.1:8000/v1"
 
     def read_options(self, opts: OptionReader) -> None:
-        self.return_token_ids = boolean(opts, "return_token_ids", True, self.name)
+        self.token_ids = opts.string("token_ids", "field")
+        if self.token_ids not in TOKEN_ID_WAYS:
+            raise BackendError(
+                f"backend {self.name!r}: option token_ids={self.token_ids!r} must be one of "
+                f"{', '.join(TOKEN_ID_WAYS)}"
+            )
 
     @property
     def root(self) -> str:
@@ -102,8 +135,11 @@ class OpenAIBackend(HttpEngineBackend):
             body["min_tokens"] = self.min_tokens
         if self.ignore_eos:
             body["ignore_eos"] = True
-        if self.return_token_ids:
+        if self.token_ids == "field":
             body["return_token_ids"] = True
+        elif self.token_ids == "logprobs":
+            body["logprobs"] = 1
+            body["return_tokens_as_token_ids"] = True
         return body
 
     def token_stream(self) -> TokenStream:

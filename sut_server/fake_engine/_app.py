@@ -189,9 +189,15 @@ class ReferenceEngine:
         except RequestError as exc:
             return _error(400, str(exc), "BadRequestError")
         with_ids = bool(body.get("return_token_ids")) and not self.config.text_only
+        # vLLM's older way: logprobs whose tokens read "token_id:<id>"
+        as_logprobs = (
+            bool(body.get("logprobs"))
+            and bool(body.get("return_tokens_as_token_ids"))
+            and not self.config.text_only
+        )
         options = body.get("stream_options") or {}
         usage = isinstance(options, dict) and bool(options.get("include_usage"))
-        form = _OpenAIChunks(self, plan, with_ids, usage)
+        form = _OpenAIChunks(self, plan, with_ids, usage, as_logprobs)
         if body.get("stream"):
             return await self._stream(request, plan, form)
         await self._wait_whole(plan)
@@ -326,7 +332,15 @@ class ReferenceEngine:
 class _OpenAIChunks:
     """OpenAI completions stream chunks (vLLM's fields: ``token_ids`` with return_token_ids)."""
 
-    def __init__(self, engine: ReferenceEngine, plan: _Plan, with_ids: bool, usage: bool):
+    def __init__(
+        self,
+        engine: ReferenceEngine,
+        plan: _Plan,
+        with_ids: bool,
+        usage: bool,
+        as_logprobs: bool,
+    ):
+        self.as_logprobs = as_logprobs
         self.plan = plan
         self.with_ids = with_ids
         self.usage = usage
@@ -348,8 +362,14 @@ class _OpenAIChunks:
             if self.with_ids and j == 0:
                 extra += f',"prompt_token_ids":{json.dumps(self.plan.prompt)}'
             finish = f'"{self.plan.finish}"' if j == last else "null"
+            logprobs = "null"
+            if self.as_logprobs:
+                logprobs = (
+                    f'{{"text_offset":[0],"token_logprobs":[0.0],"tokens":["token_id:{token}"],'
+                    f'"top_logprobs":[{{"token_id:{token}":0.0}}]}}'
+                )
             parts.append(
-                f'{self._head}{token_text(token)}"{extra},"logprobs":null,'
+                f'{self._head}{token_text(token)}"{extra},"logprobs":{logprobs},'
                 f'"finish_reason":{finish}}}]}}\n\n'
             )
         return "".join(parts)
@@ -379,6 +399,11 @@ class _OpenAIChunks:
             "logprobs": None,
             "finish_reason": self.plan.finish,
         }
+        if self.as_logprobs:
+            choice["logprobs"] = {
+                "tokens": [f"token_id:{t}" for t in self.plan.ids],
+                "token_logprobs": [0.0] * self.plan.count,
+            }
         if self.with_ids:
             choice["token_ids"] = self.plan.ids
             choice["prompt_token_ids"] = self.plan.prompt

@@ -247,6 +247,7 @@ def test_text_only_engines_need_the_tokenizer_fallback(tmp_path):
         ({"concurrency": "0"}, "concurrency='0' must be an integer >= 1"),
         ({"tokenizer": "/nonexistent/tokenizer.json"}, "option tokenizer="),
         ({"api_key": "inline"}, "does not take option(s) api_key"),
+        ({"token_ids": "maybe"}, "token_ids='maybe' must be one of field, logprobs, none"),
     ],
 )
 def test_bad_options_are_one_clear_line(options, needle):
@@ -290,7 +291,7 @@ def test_against_a_real_llama_server(tmp_path):  # pragma: no cover - not instal
             f"http://127.0.0.1:{port}",
             wait_s="300",
             max_tokens="8",
-            return_token_ids="false",
+            token_ids="none",
             **_tokenizer_option(),
         )
         results, firsts = generate_all(backend, [[1, 450, 4996, 310]])
@@ -338,3 +339,14 @@ def test_against_a_real_vllm_server():  # pragma: no cover - not installed here
 def _tokenizer_option() -> dict[str, str]:
     path = os.environ.get("LON_TOKENIZER", "")
     return {"tokenizer": path} if path else {}
+
+
+def test_token_ids_from_logprobs_the_older_vllm_way(plain):
+    results, firsts = generate_all(openai(plain.url, token_ids="logprobs"), PROMPTS)
+    assert [ids_of(r) for r in results] == [expected(p) for p in PROMPTS]
+    assert firsts.late == []
+
+
+def test_token_ids_none_asks_for_nothing_and_then_needs_a_tokenizer(plain):
+    results, _ = generate_all(openai(plain.url, token_ids="none"), PROMPTS[:1])
+    assert "the engine sent text without token ids (no choices[0].token_ids)" in results[0].error
