@@ -81,6 +81,7 @@ class Stats:
         self.ttft_count = 0
         self.ttft_sum_s = 0.0
         self.ttft_max_s = 0.0
+        self.peers: set[Any] = set()  # client (host, port)s seen: connections opened
 
     def as_dict(self) -> dict[str, Any]:
         mean = self.ttft_sum_s / self.ttft_count if self.ttft_count else 0.0
@@ -91,6 +92,7 @@ class Stats:
             "queued": self.queued,
             "tokens_sent": self.tokens_sent,
             "failures_injected": self.failures_injected,
+            "connections": len(self.peers),
             "ttft_ms_mean": round(mean * 1e3, 3),
             "ttft_ms_max": round(self.ttft_max_s * 1e3, 3),
         }
@@ -161,6 +163,8 @@ class ReferenceEngine:
         if refusal:
             return None, refusal
         self.stats.requests += 1
+        if request.transport is not None:
+            self.stats.peers.add(request.transport.get_extra_info("peername"))
         every = self.config.fail_every
         if every and self.stats.requests % every == 0:
             self.stats.failures_injected += 1

@@ -18,7 +18,10 @@ from ._config import EngineConfig
 async def start(config: EngineConfig, host: str, port: int) -> tuple[web.AppRunner, str]:
     """Serve ``config`` on host:port (0 = any free port); returns the runner and the base URL."""
     engine = ReferenceEngine(config)
-    runner = web.AppRunner(engine.app(), access_log=None, handle_signals=False)
+    # shutdown_timeout: a stalled stream (--stall-after) must not hold a stop for long
+    runner = web.AppRunner(
+        engine.app(), access_log=None, handle_signals=False, shutdown_timeout=2.0
+    )
     await runner.setup()
     site = web.TCPSite(runner, host, port, backlog=1024)
     try:

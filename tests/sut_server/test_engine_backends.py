@@ -350,3 +350,13 @@ def test_token_ids_from_logprobs_the_older_vllm_way(plain):
 def test_token_ids_none_asks_for_nothing_and_then_needs_a_tokenizer(plain):
     results, _ = generate_all(openai(plain.url, token_ids="none"), PROMPTS[:1])
     assert "the engine sent text without token ids (no choices[0].token_ids)" in results[0].error
+
+
+@pytest.mark.parametrize("make", [openai, sglang], ids=["openai", "sglang"])
+def test_one_request_at_a_time_reuses_one_connection(make):
+    with engine("--output-tokens", "6") as e:
+        results, _ = generate_all(make(e.url, concurrency="1"), PROMPTS * 3)
+        stats = e.stats()
+    assert all(r.error == "" for r in results)
+    assert stats["requests"] == 12
+    assert stats["connections"] == 1
