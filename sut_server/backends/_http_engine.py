@@ -413,6 +413,7 @@ class HttpEngineBackend(AsyncBackend):
                     raise EngineError(
                         f"the stream ended without [DONE] after {stream.count} tokens"
                     )
+                await resp.content.read()  # to its end, so that the connection is kept for reuse
                 ids = stream.finish()
         except asyncio.TimeoutError:
             raise EngineError(
