@@ -254,6 +254,7 @@ class HttpEngineBackend(AsyncBackend):
             models = await self._wait_ready()
             if not self.model:
                 self.model = self._first_model(models)
+                self.options = {**self.options, "model": self.model}  # what runs, for the record
             self.version = await self._read_version()
         except BaseException:
             await self.aclose()

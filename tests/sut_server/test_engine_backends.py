@@ -8,6 +8,8 @@ import io
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -76,6 +78,7 @@ def test_describe_names_the_model_from_the_engines_list_and_its_version(plain, m
 
     described = asyncio.run(started())
     assert described["model"] == "m-1"
+    assert backend.options["model"] == "m-1"  # the options in effect name what ran
     assert "stand-in" in described["version"]
     assert described["api"] in ("openai-completions", "sglang-generate")
     assert described["url"].startswith(plain.url)
@@ -177,7 +180,7 @@ def test_an_engine_that_goes_down_fails_each_sample_naming_it():
 
 
 def test_start_waits_for_a_starting_engine_and_says_so_once():
-    with engine("--startup-delay-s", "1.5", "--output-tokens", "3") as e:
+    with engine("--startup-delay-s", "4", "--output-tokens", "3") as e:
         backend = openai(e.url, wait_s="60")
         backend.log = io.StringIO()
         results, _ = generate_all(backend, PROMPTS[:1])
@@ -273,7 +276,7 @@ def test_generate_before_start_is_an_error_not_a_crash():
 )
 def test_against_a_real_llama_server(tmp_path):  # pragma: no cover - not installed here
     port = _free_port()
-    proc = __import__("subprocess").Popen(
+    proc = subprocess.Popen(
         [
             "llama-server",
             "-m",
@@ -283,8 +286,8 @@ def test_against_a_real_llama_server(tmp_path):  # pragma: no cover - not instal
             "--port",
             str(port),
         ],
-        stdout=__import__("subprocess").DEVNULL,
-        stderr=__import__("subprocess").DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         backend = openai(
@@ -307,9 +310,6 @@ def test_against_a_real_llama_server(tmp_path):  # pragma: no cover - not instal
     reason="needs vllm importable and LON_VLLM_MODEL=<a model name or path>",
 )
 def test_against_a_real_vllm_server():  # pragma: no cover - not installed here
-    import subprocess
-    import sys
-
     port = _free_port()
     proc = subprocess.Popen(
         [
