@@ -12,6 +12,8 @@ BUILTIN = {
     "echo": "sut_server.backends.echo:EchoBackend",
     "numpy-mlp": "sut_server.backends.numpy_mlp:NumpyMLPBackend",
     "onnx": "sut_server.backends.onnx:OnnxBackend",
+    "openai": "sut_server.backends.openai:OpenAIBackend",
+    "sglang": "sut_server.backends.sglang:SGLangBackend",
     "synthetic": "sut_server.backends.synthetic:SyntheticBackend",
     "synthetic-llm": "sut_server.backends.synthetic_llm:SyntheticLLMBackend",
 }
