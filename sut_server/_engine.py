@@ -1,5 +1,10 @@
 """The backend side of a node: worker threads that decode, run the backend, and route results.
 
+One engine, two backend styles. A synchronous ``Backend`` (``infer(batch)``) runs on the worker
+threads described below; a per-request ``AsyncBackend`` (``async generate(request)``, LLM
+serving engines) runs on one event loop instead (``_async_runner``). Both share the in-flight
+limit, the node's books (``Pending``/``Result``) and the stream writers.
+
 Each worker loops: take a batch from the work queue, decompress each sample (timed, inside the
 node's measurement), call ``backend.infer`` once, and hand every result to its stream's writer.
 Each decoded sample is an ``InferRequest`` for the backend and, beside it, a ``Pending`` for the
@@ -17,25 +22,18 @@ import dataclasses
 import sys
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._async_runner import AsyncRunner, is_async_backend
 from ._batcher import Batcher, MessageQueue, Slice, WorkQueue
 from ._codec import CodecError, Decoder
 from ._config import NodeConfig
+from ._counters import WorkerCounters
+from ._errors import ConfigError
 from ._limit import InflightLimit
-from ._stream import Stream
-from ._work import Pending, Result, Work, error_result, now_ns
+from ._work import Pending, Result, ResultSink, Work, error_result, now_ns
 from .backends.base import InferRequest, InferResult
-
-
-@dataclasses.dataclass
-class _WorkerCounters:
-    batches: int = 0
-    samples: int = 0  # samples given to the backend
-    failed: int = 0  # samples answered with an error
-    skipped: int = 0  # samples not run because their stream had ended
-    peak_batch: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,12 +61,41 @@ class Engine:
         )
         self.inline = bool(getattr(backend, "inline", False)) and not config.max_batch
         self._threads: list[threading.Thread] = []
-        self._counters = [_WorkerCounters() for _ in range(config.workers)]
+        self._counters = [WorkerCounters() for _ in range(config.workers)]
+        self.runner: AsyncRunner | None = None
+        if is_async_backend(backend):
+            if config.max_batch:
+                raise ConfigError(
+                    f"--max-batch does not apply to backend {backend_label!r}: it takes one "
+                    "request at a time and its engine batches (set its concurrency instead)"
+                )
+            self.workers = 0  # no worker threads: the runner's loop does the work
+            self.inline = False
+            counters = WorkerCounters()
+            self._counters = [counters]
+            self.runner = AsyncRunner(backend, backend_label, counters)
         self._counters_lock = threading.Lock()
         self._local = threading.local()  # the decoder and counters of each inline reader thread
         self.failure: BaseException | None = None
 
+    @property
+    def is_async(self) -> bool:
+        return self.runner is not None
+
+    def describe(self) -> Mapping[str, str]:
+        """What serves the backend (an engine's url, model, version), for Describe."""
+        describe = getattr(self.backend, "describe", None)
+        if not callable(describe):
+            return {}
+        info = describe()
+        return {str(k): str(v) for k, v in info.items()} if isinstance(info, Mapping) else {}
+
     def start(self) -> None:
+        """Start the workers, or the async runner (awaiting the backend's ``start()``: this
+        is where a node in front of an engine waits for it)."""
+        if self.runner is not None:
+            self.runner.start()
+            return
         for index in range(self.workers):
             thread = threading.Thread(
                 target=self._run, args=(index,), name=f"sut-worker-{index}", daemon=True
@@ -78,6 +105,9 @@ class Engine:
 
     def submit(self, work: Work) -> None:
         """Queue ``work`` for the workers, or run it now on this thread if the backend is inline."""
+        if self.runner is not None:
+            self.runner.submit(work)
+            return
         if not self.inline:
             self.queue.put(work)
             return
@@ -85,13 +115,15 @@ class Engine:
         try:
             decoder, counters = local.decoder, local.counters
         except AttributeError:
-            decoder, counters = local.decoder, local.counters = Decoder(), _WorkerCounters()
+            decoder, counters = local.decoder, local.counters = Decoder(), WorkerCounters()
             with self._counters_lock:
                 self._counters.append(counters)
         self._guarded([(work, work.samples)], decoder, counters)
 
     def close(self, timeout: float) -> None:
         """Let the workers finish what is queued, then join them (up to ``timeout`` s)."""
+        if self.runner is not None:
+            self.runner.close(timeout)
         self.queue.close(self.workers)
         self.limit.close()
         for thread in self._threads:
@@ -114,7 +146,7 @@ class Engine:
             samples_failed=sum(c.failed for c in counters),
             samples_skipped=sum(c.skipped for c in counters),
             peak_batch=max((c.peak_batch for c in counters), default=0),
-            queued=self.queue.depth(),
+            queued=self.runner.queued if self.runner is not None else self.queue.depth(),
         )
 
     # --- worker threads --------------------------------------------------------------------
@@ -129,7 +161,7 @@ class Engine:
                 return
             self._guarded(batch, decoder, counters)
 
-    def _guarded(self, batch: list[Slice], decoder: Decoder, counters: _WorkerCounters) -> None:
+    def _guarded(self, batch: list[Slice], decoder: Decoder, counters: WorkerCounters) -> None:
         try:
             self._process(batch, decoder, counters)
         except Exception as exc:  # a bug in the node: keep serving, but say so loudly
@@ -137,7 +169,7 @@ class Engine:
                 self.failure = exc
             traceback.print_exc(file=sys.stderr)
 
-    def _process(self, batch: list[Slice], decoder: Decoder, counters: _WorkerCounters) -> None:
+    def _process(self, batch: list[Slice], decoder: Decoder, counters: WorkerCounters) -> None:
         decode = decoder.decode
         requests: list[InferRequest] = []  # what the backend sees
         pending: list[Pending] = []  # beside it, what the node needs to answer each one
@@ -168,7 +200,7 @@ class Engine:
             counters.peak_batch = count
         results = self._infer(requests)
         computed = now_ns()
-        by_stream: dict[Stream, list[Result]] = {}
+        by_stream: dict[ResultSink, list[Result]] = {}
         for books, result in zip(pending, results):
             if isinstance(result, bytes):
                 item = books.result(result, 0, "", computed)

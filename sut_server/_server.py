@@ -122,7 +122,11 @@ class NodeServer:
 
     def ready_line(self) -> str:
         """The one line ``sut-server`` prints once serving; other tools parse it."""
-        return f"sut-server ready: name={self.name} listen={self.address} backend={self.backend}"
+        line = f"sut-server ready: name={self.name} listen={self.address} backend={self.backend}"
+        engine = self._engine.describe()
+        if engine:
+            line += " engine=" + ",".join(f"{k}={v}" for k, v in sorted(engine.items()) if v)
+        return line
 
     def statistics(self) -> NodeStatistics:
         totals = self._servicer.totals()
@@ -249,15 +253,17 @@ def run_server(config: NodeConfig) -> NodeServer:
         if not bound:
             raise BindError(f"cannot listen on {config.listen}")
         name = config.name or f"{socket.gethostname()}-{bound}"
+        engine.start()  # an engine backend waits here for its engine, before anything is served
         capacity = getattr(backend, "capacity", None)
         options = getattr(backend, "options", None)
-        info = node_info(config, name, config.backend, capacity, _version(), options)
+        info = node_info(
+            config, name, config.backend, capacity, _version(), options, engine.describe()
+        )
         servicer = SutNodeServicer(config, engine, info)
         observer = servicer.observer = StreamObserver() if config.metrics_port is not None else None
         add_servicer_to_server(servicer, server)
         health_servicer = health.HealthServicer()
         add_health_to_server(health_servicer, server)
-        engine.start()
         server.start()
     except BaseException:
         server.stop(0)

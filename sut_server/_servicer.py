@@ -187,6 +187,7 @@ def node_info(
     capacity: float | None,
     version: str,
     backend_options: Mapping[str, str] | None = None,
+    engine: Mapping[str, str] | None = None,
 ) -> pb.NodeInfo:
     """What Describe answers; the capacity falls back to workers x DEFAULT_CAPACITY_PER_WORKER,
     the options in effect to the options given."""
@@ -196,6 +197,7 @@ def node_info(
         backend_options = config.backend_options
     return pb.NodeInfo(
         backend_options={str(k): str(v) for k, v in backend_options.items()},
+        engine=dict(engine or {}),
         name=name,
         backend=backend_label,
         version=version,

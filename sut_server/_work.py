@@ -13,17 +13,26 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from protos.v1 import sut_node_pb2 as pb
 
 if TYPE_CHECKING:
-    from ._stream import Stream
     from .backends.base import InferRequest
 
 now_ns = time.monotonic_ns
 FINAL = pb.SampleResult.KIND_FINAL
 FIRST_TOKEN = pb.SampleResult.KIND_FIRST_TOKEN
+
+
+class ResultSink(Protocol):
+    """Where a sample's results go: its Infer stream (``_stream.Stream``), seen from here only
+    as what the workers need, so that this module depends on no stream machinery."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def deliver(self, results: list[Result]) -> None: ...
 
 
 class Work:
@@ -32,7 +41,7 @@ class Work:
     __slots__ = ("stream", "samples", "received_ns", "nbytes", "remaining")
 
     def __init__(
-        self, stream: Stream, samples: Sequence[pb.Sample], received_ns: int, nbytes: int
+        self, stream: ResultSink, samples: Sequence[pb.Sample], received_ns: int, nbytes: int
     ) -> None:
         self.stream = stream
         self.samples = samples

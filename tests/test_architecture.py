@@ -151,10 +151,12 @@ def top_level_imports(path: pathlib.Path) -> list[str]:
     return _imports(top, _package_of(path))
 
 
-def test_qdl_has_no_import_circles():
-    """Each qdl module depends only on modules that do not depend on it (dispatch on the
-    Completer, the binding on dispatch, ...), so any of them can be imported first."""
-    files = python_files("qdl")
+@pytest.mark.parametrize("package", ["qdl", "sut_server"])
+def test_no_import_circles(package):
+    """Each module depends only on modules that do not depend on it (qdl: dispatch on the
+    Completer, the binding on dispatch; sut_server: the streams on the node's books, never the
+    books on the streams), so any of them can be imported first."""
+    files = python_files(package)
     names = {_package_of(f) if f.name == "__init__.py" else _package_of(f) + "." + f.stem: f
              for f in files}  # fmt: skip
     graph = {

@@ -87,8 +87,15 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("name", "backend", "version", "compressions", "capacity", "workers", "max_batch", "max_message_bytes", "backend_options")
+    __slots__ = ("name", "backend", "version", "compressions", "capacity", "workers", "max_batch", "max_message_bytes", "backend_options", "engine")
     class BackendOptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class EngineEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +111,7 @@ class NodeInfo(_message.Message):
     MAX_BATCH_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     BACKEND_OPTIONS_FIELD_NUMBER: _ClassVar[int]
+    ENGINE_FIELD_NUMBER: _ClassVar[int]
     name: str
     backend: str
     version: str
@@ -113,7 +121,8 @@ class NodeInfo(_message.Message):
     max_batch: int
     max_message_bytes: int
     backend_options: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., version: _Optional[str] = ..., compressions: _Optional[_Iterable[_Union[Compression, str]]] = ..., capacity: _Optional[float] = ..., workers: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., backend_options: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    engine: _containers.ScalarMap[str, str]
+    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., version: _Optional[str] = ..., compressions: _Optional[_Iterable[_Union[Compression, str]]] = ..., capacity: _Optional[float] = ..., workers: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., backend_options: _Optional[_Mapping[str, str]] = ..., engine: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class FlushRequest(_message.Message):
     __slots__ = ()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -42,8 +43,13 @@ def load_backend(spec: str, options: Mapping[str, str]) -> Any:
     cls = getattr(module, class_name, None)
     if not isinstance(cls, type):
         raise BackendError(f"backend {spec!r}: module {module_name!r} has no class {class_name!r}")
-    if not callable(getattr(cls, "infer", None)):
-        raise BackendError(f"backend {spec!r}: class {class_name!r} has no infer() method")
+    if not callable(getattr(cls, "infer", None)) and not inspect.iscoroutinefunction(
+        getattr(cls, "generate", None)
+    ):
+        raise BackendError(
+            f"backend {spec!r}: class {class_name!r} has neither infer() (a batch backend) nor "
+            "async generate() (a per-request backend)"
+        )
     try:
         return cls(dict(options))
     except BackendError:

@@ -5,21 +5,24 @@ Options (flags ``--ttft-ms``, ``--tpot-ms``, ``--output-tokens`` or ``--backend-
     ttft_ms        time to the first token; default 10
     tpot_ms        time per further output token; default 1
     output_tokens  tokens per answer (N >= 1); default 16
+    concurrency    requests in flight at once; default 1024 (the node queues the rest)
 
-For a batch, every request's first token is sent ``ttft_ms`` after the batch starts, and the final
-results follow ``tpot_ms x (N - 1)`` later. Token j (0-based) of sample s is
-``(s + j) % 32000``; payloads are token ids as int32 little-endian. The KIND_FIRST_TOKEN result
-carries token 0 (4 bytes); the final result carries all N tokens with ``n_tokens = N``.
+A per-request backend (``AsyncBackend``): each request gets its first token ``ttft_ms`` after it
+starts and its final result ``tpot_ms x (N - 1)`` later, on the node's event loop, so hundreds are
+in flight at once and each first token goes out on its own, as from a serving engine.
+
+Token j (0-based) of sample s is ``(s + j) % 32000``; payloads are token ids as int32
+little-endian. The KIND_FIRST_TOKEN result carries token 0 (4 bytes); the final
+result carries all N tokens with ``n_tokens = N``.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Sequence
+import asyncio
 
 import numpy as np
 
-from .base import Backend, InferRequest, InferResult, OptionReader
+from .base import AsyncBackend, InferRequest, InferResult, OptionReader
 
 VOCABULARY = 32000
 
@@ -30,8 +33,8 @@ def tokens_for(sample_index: int, count: int) -> bytes:
     return ids.astype("<i4").tobytes()
 
 
-class SyntheticLLMBackend(Backend):
-    """Sleeps ttft, emits first tokens, sleeps tpot x (N - 1), returns the full answers."""
+class SyntheticLLMBackend(AsyncBackend):
+    """Per request: waits ttft, emits the first token, waits tpot x (N - 1), answers."""
 
     name = "synthetic-llm"
 
@@ -40,19 +43,12 @@ class SyntheticLLMBackend(Backend):
         self.ttft_s = opts.number("ttft_ms", 10.0, minimum=0.0, maximum=60e3) / 1e3
         self.tpot_s = opts.number("tpot_ms", 1.0, minimum=0.0, maximum=60e3) / 1e3
         self.output_tokens = opts.integer("output_tokens", 16, minimum=1, maximum=1_000_000)
+        self.concurrency = opts.integer("concurrency", 1024, minimum=1, maximum=1_000_000)
         self.options = opts.finish()
 
-    def infer(self, requests: Sequence[InferRequest]) -> Sequence[InferResult | bytes]:
-        start = time.monotonic()
-        answers = [tokens_for(request.sample_index, self.output_tokens) for request in requests]
-        _sleep_until(start + self.ttft_s)
-        for request, answer in zip(requests, answers):
-            request.first_token(answer[:4])
-        _sleep_until(start + self.ttft_s + self.tpot_s * (self.output_tokens - 1))
-        return [InferResult(payload=answer, n_tokens=self.output_tokens) for answer in answers]
-
-
-def _sleep_until(deadline: float) -> None:
-    delay = deadline - time.monotonic()
-    if delay > 0:
-        time.sleep(delay)
+    async def generate(self, request: InferRequest) -> InferResult:
+        answer = tokens_for(request.sample_index, self.output_tokens)
+        await asyncio.sleep(self.ttft_s)
+        request.first_token(answer[:4])
+        await asyncio.sleep(self.tpot_s * (self.output_tokens - 1))
+        return InferResult(payload=answer, n_tokens=self.output_tokens)

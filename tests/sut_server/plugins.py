@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import struct
 import threading
 import time
 
-from sut_server import Backend, InferResult, OptionReader
+from sut_server import AsyncBackend, Backend, BackendError, InferRequest, InferResult, OptionReader
 
 
 class BatchSize(Backend):
@@ -109,3 +110,50 @@ class Fields(Backend):
             + f" | {r.sample_index} {r.dtype} {r.shape} {r.data!r}".encode()
             for r in requests
         ]
+
+
+class StaggeredLLM(AsyncBackend):
+    """Per request: the first token after ``(count - sample_index) x step_ms`` (later samples
+    first), the final result one step later; records the peak of concurrent generate calls."""
+
+    name = "staggered-llm"
+
+    def __init__(self, options: dict[str, str]) -> None:
+        opts = OptionReader(options, self.name)
+        self.count = opts.integer("count", 8, minimum=0)
+        self.step_s = opts.number("step_ms", 20.0, minimum=0.0) / 1e3
+        self.hold_s = opts.number("hold_ms", 0.0, minimum=0.0) / 1e3
+        self.concurrency = opts.integer("concurrency", 256, minimum=1)
+        self.fail_index = opts.integer("fail_index", -1)
+        self.options = opts.finish()
+        self.active = 0
+        self.peak = 0
+
+    async def generate(self, request: InferRequest) -> InferResult:
+        self.active += 1
+        self.peak = max(self.peak, self.active)
+        try:
+            index = request.sample_index
+            if index == self.fail_index:
+                raise ValueError(f"no answer for sample {index}")
+            await asyncio.sleep(self.hold_s + max(0, self.count - index) * self.step_s)
+            request.first_token(struct.pack("<i", index))
+            await asyncio.sleep(self.step_s)
+            return InferResult(payload=struct.pack("<ii", index, self.peak), n_tokens=2)
+        finally:
+            self.active -= 1
+
+    def describe(self) -> dict[str, str]:
+        return {"url": "http://127.0.0.1:1/v1", "model": "staggered", "version": ""}
+
+
+class NeverReady(AsyncBackend):
+    """An engine backend whose engine never comes up: start() fails with one clear line."""
+
+    name = "never-ready"
+
+    async def start(self) -> None:
+        raise BackendError("engine at http://127.0.0.1:1/v1 not ready within 0 s")
+
+    async def generate(self, request: InferRequest) -> bytes:
+        return b""

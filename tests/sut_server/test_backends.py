@@ -137,10 +137,18 @@ def test_synthetic_llm_sends_the_first_token_then_the_answer(start_node):
 @pytest.mark.parametrize(
     "spec, options, message",
     [
-        ("nope", {}, "unknown backend 'nope' (built-in: echo, numpy-mlp, onnx, synthetic"),
+        (
+            "nope",
+            {},
+            "unknown backend 'nope' (built-in: echo, numpy-mlp, onnx, openai, sglang, synthetic",
+        ),
         ("no_such_module:Thing", {}, "cannot import module 'no_such_module'"),
         ("tests.sut_server.plugins:Missing", {}, "has no class 'Missing'"),
-        ("tests.sut_server.plugins:NotABackend", {}, "has no infer() method"),
+        (
+            "tests.sut_server.plugins:NotABackend",
+            {},
+            "has neither infer() (a batch backend) nor async generate()",
+        ),
         ("tests.sut_server.plugins:BrokenInit", {}, "the model file is missing"),
         ("echo", {"hidden": "3"}, "backend 'echo' does not take option(s) hidden"),
         ("synthetic", {"max_qps": "fast"}, "option max_qps='fast' must be a number"),

@@ -20,9 +20,9 @@ FINAL = pb.SampleResult.KIND_FINAL
 
 def test_exported_names_are_pinned():
     assert set(sut_server.__all__) == {
-        "Backend", "BackendError", "BindError", "ConfigError", "InferRequest", "InferResult",
-        "NodeConfig", "NodeServer", "NodeStatistics", "OptionReader", "State", "SutServerError",
-        "run_server",
+        "AsyncBackend", "Backend", "BackendError", "BindError", "ConfigError", "InferRequest",
+        "InferResult", "NodeConfig", "NodeServer", "NodeStatistics", "OptionReader", "State",
+        "SutServerError", "run_server",
     }  # fmt: skip
     for name in sut_server.__all__:
         assert hasattr(sut_server, name)
