@@ -23,9 +23,10 @@ from typing import Any, TextIO
 import loadgen
 from loadgen import config as loadgen_config
 from loadgen import logs
+from loadgen import submission as lg_submission
 from loadgen.cli import EXIT_BAD_INPUT, Parser
 from loadgen.logs import FindPeakOutcome, LoggedErrors, mark_run_failed
-from loadgen.submission import DIVISIONS
+from loadgen.submission import DIVISIONS, INTERACTIVE, Benchmark
 from qdl import (
     BALANCE_POLICIES,
     COMPRESSIONS,
@@ -60,7 +61,7 @@ from ._node_stats import NODE_STATS_FILE
 from ._submission import SubmissionRequest, layout_for, network_record, place, user_conf_text
 from ._versions import version_text
 
-SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream")
+SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream", INTERACTIVE)
 MODES = ("PerformanceOnly", "AccuracyOnly", "SubmissionRun", "FindPeakPerformance")
 DEFAULT_AUDIT_CONFIG = "audit.config"
 NO_AUDIT_CONFIG = "none"
@@ -131,17 +132,35 @@ class BadInput(Exception):
     """A user mistake found before the run started; exit code 2."""
 
 
+def benchmark_of(options: RunOptions) -> Benchmark:
+    """The benchmark the run's settings come from: ``--model`` by the checker's name or by
+    mlperf.conf's key (``lg_submission.resolve``), in ``--scenario``; ConfigError for a name
+    that is no benchmark (but in the open division) or an Interactive scenario it lacks."""
+    if options.scenario not in SCENARIOS:
+        raise ConfigError(f"unknown scenario {options.scenario!r}; expected {', '.join(SCENARIOS)}")
+    if options.model is None:
+        if options.scenario == INTERACTIVE:
+            raise ConfigError(
+                "--scenario Interactive needs --model: it runs the model's -interactive settings "
+                f"(models that have them: {', '.join(lg_submission.interactive_benchmarks())})"
+            )
+        return Benchmark("*", "*", options.scenario, options.scenario)
+    try:
+        return lg_submission.resolve(options.model, options.scenario, options.division)
+    except lg_submission.SubmissionError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def build_settings(options: RunOptions, err: TextIO | None = None) -> loadgen.TestSettings:
     """mlperf.conf, then --user-conf, then --mode, then every --set, in that order.
 
     Every value is checked before anything starts, with the audit.config the run will apply
     (``loadgen.config.check_settings``); keys nothing reads are warned about on ``err``.
     """
-    if options.scenario not in SCENARIOS:
-        raise ConfigError(f"unknown scenario {options.scenario!r}; expected {', '.join(SCENARIOS)}")
+    bench = benchmark_of(options)
     if options.mode not in MODES:
         raise ConfigError(f"unknown mode {options.mode!r}; expected {', '.join(MODES)}")
-    if options.mode == "FindPeakPerformance" and options.scenario != "Server":
+    if options.mode == "FindPeakPerformance" and bench.loadgen_scenario != "Server":
         raise ConfigError(
             f"--mode FindPeakPerformance works only with --scenario Server, not {options.scenario}"
         )
@@ -157,10 +176,10 @@ def build_settings(options: RunOptions, err: TextIO | None = None) -> loadgen.Te
             raise ConfigError(f"--set {item!r}: expected FIELD=VALUE, e.g. min_duration_ms=10000")
         sets.append((name.strip(), value))
         if name.strip() in ("scenario", "mode"):
-            _check_no_conflict(options, name.strip(), value)
+            _check_no_conflict(options, bench, name.strip(), value)
     checked = loadgen_config.check_settings(
-        options.model or "*",
-        options.scenario,
+        bench.conf_key,
+        bench.loadgen_scenario,
         user_conf=options.user_conf,
         mode=loadgen.TestMode[options.mode],
         sets=sets,
@@ -171,11 +190,11 @@ def build_settings(options: RunOptions, err: TextIO | None = None) -> loadgen.Te
     return checked.settings
 
 
-def _check_no_conflict(options: RunOptions, name: str, value: str) -> None:
+def _check_no_conflict(options: RunOptions, bench: Benchmark, name: str, value: str) -> None:
     """``--set scenario=``/``mode=`` may only repeat --scenario/--mode, which lon-run uses too."""
     scratch = loadgen.TestSettings()
     loadgen_config.set_field(scratch, name, value)
-    given = options.scenario if name == "scenario" else options.mode
+    given = bench.loadgen_scenario if name == "scenario" else options.mode
     if getattr(scratch, name).name != given:
         raise ConfigError(
             f"--set {name}={value.strip()} conflicts with --{name} {given}; "
@@ -257,6 +276,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     """
     try:
         settings = build_settings(options)
+        bench = benchmark_of(options)
         if options.submission_dir is not None:
             layout_for(_submission_request(options), options.mode)
         audit_config = resolve_audit_config(options, out)
@@ -265,7 +285,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         binding = make_binding(options.loadgen)
         sample_timeout = options.sample_timeout
         if sample_timeout is None:
-            sample_timeout = default_sample_timeout(options.scenario, settings)
+            sample_timeout = default_sample_timeout(bench.loadgen_scenario, settings)
         config = DispatchConfig(
             balance=options.balance,
             streams_per_node=options.streams_per_node,
@@ -284,7 +304,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     close = True
     live = progress.Progress(
         qdl,
-        progress.target_of(settings, options.scenario),
+        progress.target_of(settings, bench.loadgen_scenario),
         out,
         quiet=options.quiet,
         detail_path=_detail_path(options),
@@ -317,7 +337,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         result.behind_schedule = issue_delay.behind_schedule(
             delay, settings.server_target_latency_ns
         )
-    elif options.scenario == "Server" and report.loadgen == "official" and report.finished:
+    elif bench.loadgen_scenario == "Server" and report.loadgen == "official" and report.finished:
         out.write("issue delay: not measured (the official LoadGen does not expose its schedule)\n")
         out.flush()
     if report.finished:
@@ -325,9 +345,11 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         result.logged_errors = detail.logged_errors() if detail else LoggedErrors()
         if options.mode == "FindPeakPerformance":
             result.find_peak = detail.find_peak() if detail else FindPeakOutcome()
-            _print_find_peak(out, result.find_peak, options.model)
+            _print_find_peak(out, result.find_peak, bench)
     if options.submission_dir is not None and report.aborted is None:
-        result.submission_run_dir = _place_in_submission(options, settings, report, reports, out)
+        result.submission_run_dir = _place_in_submission(
+            options, bench, settings, report, reports, out
+        )
     return result
 
 
@@ -347,12 +369,12 @@ def _read_detail_log(path: str) -> logs.DetailLog | None:
         return None
 
 
-def _print_find_peak(out: TextIO, outcome: FindPeakOutcome, model: str | None) -> None:
+def _print_find_peak(out: TextIO, outcome: FindPeakOutcome, bench: Benchmark) -> None:
     if outcome.peak_qps is not None:
         out.write(
             f"FindPeakPerformance: peak server_target_qps = {outcome.peak_qps:f} "
             f"after {len(outcome.probes)} probes (each is in the detail log)\n"
-            f"for user.conf:\n{model or '*'}.Server.target_qps = {outcome.peak_qps:f}\n"
+            f"for user.conf:\n{bench.conf_key}.Server.target_qps = {outcome.peak_qps:f}\n"
         )
         out.flush()
 
@@ -371,6 +393,7 @@ def _submission_request(options: RunOptions) -> SubmissionRequest:
 
 def _place_in_submission(
     options: RunOptions,
+    bench: Benchmark,
     settings: loadgen.TestSettings,
     report: RunReport,
     reports: list[dict[str, Any]],
@@ -380,7 +403,7 @@ def _place_in_submission(
     layout = layout_for(_submission_request(options), options.mode)
     changed = [item.partition("=")[0].strip() for item in options.sets]
     conf_lines = loadgen_config.user_conf_lines(
-        settings, changed, layout.benchmark, options.scenario
+        settings, changed, bench.conf_key, bench.loadgen_scenario
     )
     try:
         return place(
@@ -568,7 +591,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--scenario", required=True, choices=SCENARIOS)
     p.add_argument("--mode", default="PerformanceOnly", choices=MODES)
-    p.add_argument("--model", help="model name for mlperf.conf/user.conf lookups")
+    p.add_argument(
+        "--model",
+        help="the benchmark: the checker's name (llama2-70b-99.9, llama3.1-8b, resnet) or "
+        "mlperf.conf's key (llama2-70b, llama3_1-8b, resnet50); its settings come from mlperf.conf",
+    )
     p.add_argument("--user-conf", metavar="PATH", help="a user.conf to apply")
     p.add_argument(
         "--set",

@@ -11,11 +11,11 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from ._benchmarks import check_benchmark
 from ._errors import SubmissionError
+from ._names import check_benchmark
 
 DIVISIONS = ("closed", "open", "network")
-SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline")
+SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline", "Interactive")
 RUN_DIRS = {
     "PerformanceOnly": os.path.join("performance", "run_1"),
     "SubmissionRun": os.path.join("performance", "run_1"),
