@@ -85,6 +85,8 @@ def engines(shape: Shape, count: int = 2) -> Iterator[list[str]]:
         for proc in procs:
             proc.terminate()
             proc.wait()
+            if proc.stdout is not None:
+                proc.stdout.close()
 
 
 def backend_options(shape: Shape, concurrency: int) -> dict[str, str]:
