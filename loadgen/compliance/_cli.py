@@ -25,16 +25,26 @@ PROG = "lon-verify"
 BASELINE = "mlperf_log_accuracy_baseline.json"  # where the official baseline script writes it
 
 
+_EXAMPLES = """\
+examples (R: a scenario's results directory, RUN: the compliance run's logs):
+  lon-verify TEST01 -r R -c RUN -o R
+  lon-verify TEST04 -r R -c RUN -o R
+  lon-verify TEST06 -c RUN -o R
+  lon-verify TEST07 -c RUN -o R --audit-config TEST07/gpt-oss-120b/audit.config \\
+      --accuracy-script 'python3 eval_mlperf_accuracy.py --mlperf-log {accuracy_log} ...'
+  lon-verify TEST08 -r R -c RUN -o R            # dlrm-v3; R holds accuracy/
+  lon-verify TEST09 -c RUN -o R --audit-config TEST09/gpt-oss-120b/audit.config
+
+Exit status: 0 PASS, 1 FAIL, 2 bad input."""
+
+
 def _parser() -> Parser:
     p = Parser(
         prog=PROG,
-        description="Verify a TEST01, TEST04, TEST06, TEST07, TEST08 or TEST09 compliance run "
+        description="Verify a TEST01, TEST04, TEST06, TEST07, TEST08 or TEST09 compliance run\n"
         "and write the files the submission needs under OUTPUT_DIR/TESTxx.",
-        epilog="Exit status: 0 PASS, 1 FAIL, 2 bad input. Examples: "
-        "lon-verify TEST07 -c RUN -o OUT --audit-config TEST07/gpt-oss-120b/audit.config "
-        "--accuracy-script 'python3 eval.py --mlperf-log {accuracy_log}'; "
-        "lon-verify TEST08 -r RESULTS -c RUN -o OUT; "
-        "lon-verify TEST09 -c RUN -o OUT --audit-config TEST09/gpt-oss-120b/audit.config",
+        epilog=_EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("test", metavar="TEST", help=", ".join(TESTS))
     p.add_argument(

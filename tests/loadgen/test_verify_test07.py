@@ -168,3 +168,22 @@ def test_test07_needs_the_accuracy_script(good_run, tmp_path, capsys):
     compliance, audit = good_run
     line = fails_cleanly(capsys, "TEST07", "-c", str(compliance), "-o", str(tmp_path / "o"))
     assert "TEST07 needs --accuracy-script" in line
+
+
+def test_help_shows_the_tests_and_their_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        verify("--help", capsys=capsys)
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for word in (
+        "TEST07",
+        "TEST08",
+        "TEST09",
+        "--accuracy-script",
+        "--score-pattern",
+        "--accuracy-threshold",
+        "--tolerance",
+        "--min-output-tokens",
+        "{accuracy_log}",
+    ):
+        assert word in text, word
