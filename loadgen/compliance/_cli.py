@@ -222,7 +222,7 @@ def run(argv: Sequence[str] | None = None) -> Verdict:
             args.output_dir,
             accuracy_script=args.accuracy_script,
             audit_config=args.audit_config,
-            accuracy_threshold_value=args.accuracy_threshold,
+            accuracy_threshold=args.accuracy_threshold,
             score_pattern=args.score_pattern or SCORE_PATTERN,
             echo=_echo,
         )

@@ -28,7 +28,7 @@ SCORE_PATTERN = r"'exact_match':\s*([\d.]+)"
 RULE = "=" * 80
 
 
-def accuracy_threshold(audit_config: str | Path | None, threshold: float | None) -> float:
+def pick_threshold(audit_config: str | Path | None, threshold: float | None) -> float:
     """The threshold given, or else the audit.config's; VerifyError when there is neither."""
     from_config = None
     if audit_config is not None:
@@ -105,21 +105,22 @@ def verify_test07(
     *,
     accuracy_script: str,
     audit_config: str | Path | None = None,
-    accuracy_threshold_value: float | None = None,
+    accuracy_threshold: float | None = None,
     score_pattern: str = SCORE_PATTERN,
     echo: Callable[[str], None] | None = None,
 ) -> Verdict:
     """Score the TEST07 run's accuracy log with ``accuracy_script`` and write ``OUTPUT/TEST07``.
 
     ``accuracy_script`` is a shell command in which ``{accuracy_log}`` stands for the run's
-    ``mlperf_log_accuracy.json``; it runs in the current directory.
+    ``mlperf_log_accuracy.json``; it runs in the current directory, and each line of its
+    output goes to ``echo`` as it comes. ``accuracy_threshold`` overrides the audit.config's.
     """
     compliance = require_dir(compliance_dir, "compliance directory")
     accuracy_log = require_file(compliance / "mlperf_log_accuracy.json", "TEST07 accuracy log")
     detail = require_file(compliance / "mlperf_log_detail.txt", "TEST07 detail log")
     summary = require_file(compliance / "mlperf_log_summary.txt", "TEST07 summary log")
     require_mode(detail, PERFORMANCE_MODES, "the TEST07 run (made with its audit.config)")
-    threshold = accuracy_threshold(audit_config, accuracy_threshold_value)
+    threshold = pick_threshold(audit_config, accuracy_threshold)
     pattern = compile_score_pattern(score_pattern)
     log_name = os.path.join(os.fspath(compliance_dir), "mlperf_log_accuracy.json")
     command = accuracy_command(accuracy_script, log_name)

@@ -163,9 +163,13 @@ def compare(
 
 
 def _accuracy_log(path: str | Path, inside: str, role: str) -> Path:
-    """``path`` if it is a file, else the accuracy log ``inside`` the directory it names."""
+    """``path`` if it is a file, else the accuracy log ``inside`` the directory it names (or
+    directly in it)."""
     p = Path(path)
     if p.is_dir():
+        direct = p / "mlperf_log_accuracy.json"
+        if not (p / inside).is_file() and direct.is_file():
+            return direct
         return require_file(p / inside, f"{role} accuracy log")
     if not p.exists():
         raise VerifyError(f"{role} {p} does not exist")
@@ -182,9 +186,9 @@ def verify_test08(
     """Compare the TEST08 run's logged predictions with the accuracy run's; write
     ``OUTPUT/TEST08/verify_accuracy.txt``.
 
-    ``reference`` is the accuracy run's ``mlperf_log_accuracy.json`` or the results directory
-    holding it in ``accuracy/``; ``compliance`` the TEST08 run's, or the directory holding it.
-    Each log's run must have left its ``mlperf_log_detail.txt`` beside it.
+    ``reference`` is the accuracy run's ``mlperf_log_accuracy.json``, the directory holding it,
+    or the results directory holding it in ``accuracy/``; ``compliance`` the TEST08 run's, or
+    the directory holding it. Each log's run must have left its ``mlperf_log_detail.txt`` beside it.
     """
     if not tolerance >= 0:
         raise VerifyError(f"--tolerance {tolerance} must be a number >= 0")

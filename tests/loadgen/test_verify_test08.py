@@ -200,3 +200,14 @@ def test_bad_options(results, good_run, tmp_path, capsys, options, message):
 def test_test08_needs_the_results_dir(good_run, tmp_path, capsys):
     line = fails_cleanly(capsys, "TEST08", "-c", str(good_run), "-o", str(tmp_path / "o"))
     assert "TEST08 needs --results-dir" in line
+
+
+@pytest.mark.parametrize("form", ["files", "directories"])
+def test_logs_named_as_files_or_as_their_directories(results, good_run, tmp_path, capsys, form):
+    if form == "files":
+        args = ["-r", str(results / "accuracy" / "mlperf_log_accuracy.json"),
+                "-t", str(good_run / "mlperf_log_accuracy.json")]  # fmt: skip
+    else:
+        args = ["-r", str(results / "accuracy"), "-c", str(good_run)]
+    status, out = verify("TEST08", *args, "-o", str(tmp_path / "o"), capsys=capsys)
+    assert status == 0 and out.splitlines()[-1] == "TEST08 verdict: PASS"
