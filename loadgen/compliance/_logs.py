@@ -85,3 +85,21 @@ def check_dtype(dtype: str, dtypes: dict[str, type], test: str) -> None:
         raise VerifyError(
             f"--dtype {dtype!r} is not valid for {test}; choose one of {', '.join(dtypes)}"
         )
+
+
+PERFORMANCE_MODES = ("PerformanceOnly",)
+ACCURACY_MODES = ("AccuracyOnly", "SubmissionRun")
+
+
+def require_mode(detail: Path, modes: tuple[str, ...], what: str) -> str:
+    """The test mode the run of ``detail`` logged; VerifyError unless it is one of ``modes``.
+
+    Catches the commonest mix-up of the accuracy-in-performance tests: pointing them at the
+    accuracy run's logs (or the other way round), whose entries they would judge wrongly.
+    """
+    mode = require(read_detail_log(detail), "effective_test_mode")
+    if mode not in modes:
+        raise VerifyError(
+            f"{detail} is the log of a {mode} run, but {what} must be a {' or '.join(modes)} run"
+        )
+    return str(mode)

@@ -43,6 +43,30 @@ TEST06_AUDIT = (
     "*.*.min_duration = 0\n"
     "*.*.sample_concatenate_permutation = 0\n"
 )
+# TEST07 and TEST09 log every response of the run; the thresholds are the verification's own.
+TEST07_AUDIT = (
+    "*.*.mode = 2\n"
+    "*.*.accuracy_log_rng_seed = 720381539243781796\n"
+    "*.*.accuracy_log_sampling_target = 1000\n"
+    "*.*.min_duration = 0\n"
+    "*.*.sample_concatenate_permutation = 0\n"
+    "*.*.test07_accuracy_threshold = {threshold}\n"
+)
+TEST08_AUDIT = (
+    "*.*.mode = 2\n"
+    "*.*.accuracy_log_rng_seed = 720381539243781796\n"
+    "*.*.accuracy_log_sampling_target = 4096\n"
+)
+TEST09_AUDIT = (
+    "*.*.mode = 2\n"
+    "*.*.accuracy_log_rng_seed = 720381539243781796\n"
+    "*.*.accuracy_log_sampling_target = 1000\n"
+    "*.*.min_duration = 0\n"
+    "*.*.sample_concatenate_permutation = 0\n"
+    "# the bounds: 10 tokens +/- 10 %\n"
+    "*.*.test09_min_output_tokens = 9.0\n"
+    "*.*.test09_max_output_tokens = 11.0\n"
+)
 SLOW_NS = 10_000_000  # a slow SUT's least time per sample; a fast SUT's p90 stays far below
 FAST_EXPECTED_NS = 2_000  # expected latency of the runs: no SUT here is faster
 _SPIN_TAIL_NS = 120_000  # the end of each sample's work is spun, the rest slept
@@ -50,7 +74,14 @@ OFFICIAL_TIMEOUT_S = 300  # a bound against hanging, not a speed test
 
 
 def run_official(script: Path, *args: str, cwd: Path) -> str:
-    """Run an official script; its output (it exits 0 whatever the verdict).
+    """Run an official script that exits 0 whatever the verdict; its output."""
+    proc = run_official_process(script, *args, cwd=cwd)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def run_official_process(script: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run an official script; the finished process, its output captured as text.
 
     No bytecode is written: the official directory may be read-only, or a user's own clone.
     """
@@ -63,8 +94,7 @@ def run_official(script: Path, *args: str, cwd: Path) -> str:
         timeout=OFFICIAL_TIMEOUT_S,
         env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
     )
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    return proc.stdout
+    return proc
 
 
 def work(ns: int) -> None:
