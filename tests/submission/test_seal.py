@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from loadgen.submission import seal_tree, truncated
 from loadgen.submission._cli import main as lon_submission
 
@@ -25,24 +27,30 @@ def accuracy_log(entries: int) -> str:
     return "[\n" + body + "\n]\n"
 
 
-def tree(root: Path, *, test01_txt: bool) -> dict[str, Path]:
+def tree(root: Path, *, test01_txt: bool, llm_tests: bool = False) -> dict[str, Path]:
     scenario = root / "network" / "Org" / "results" / "lan2" / "resnet50" / "Offline"
     dirs = {"small": scenario.parent / "SingleStream" / "accuracy", "big": scenario / "accuracy"}
     dirs["test01"] = scenario / "TEST01" / "accuracy"
+    if llm_tests:  # their accuracy/ has a log and no accuracy.txt
+        dirs["TEST07"] = scenario / "TEST07" / "accuracy"
+        dirs["TEST09"] = scenario / "TEST09" / "accuracy"
     for name, d in dirs.items():
         d.mkdir(parents=True)
         (d / "mlperf_log_accuracy.json").write_text(accuracy_log(20 if name == "small" else 400))
+        if name.startswith("TEST"):
+            continue
         if name != "test01" or test01_txt:
             (d / "accuracy.txt").write_text(RESULT)
     (scenario / "TEST04").mkdir()  # has no accuracy log: left alone
     return dirs
 
 
-def test_seal_matches_the_official_truncate_script(tmp_path):
+@pytest.mark.parametrize("llm_tests", [False, True])
+def test_seal_matches_the_official_truncate_script(tmp_path, llm_tests):
     inference = mlperf_inference_dir()
     ours, source = tmp_path / "ours", tmp_path / "source"
-    tree(ours, test01_txt=True)
-    tree(source, test01_txt=True)
+    tree(ours, test01_txt=True, llm_tests=llm_tests)
+    tree(source, test01_txt=True, llm_tests=llm_tests)
     theirs = tmp_path / "theirs"
     script = inference / "tools" / "submission" / "truncate_accuracy_log.py"
     subprocess.run(
@@ -51,7 +59,7 @@ def test_seal_matches_the_official_truncate_script(tmp_path):
         check=True, capture_output=True, timeout=60,
     )  # fmt: skip
     outcomes = seal_tree(str(ours))
-    assert sorted(o.outcome for o in outcomes) == ["sealed"] * 3
+    assert sorted(o.outcome for o in outcomes) == ["sealed"] * (5 if llm_tests else 3)
     files = sorted(p.relative_to(ours) for p in ours.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(theirs) for p in theirs.rglob("*") if p.is_file())
     for rel in files:
