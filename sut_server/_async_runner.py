@@ -78,8 +78,14 @@ class AsyncRunner:
         self._thread.start()
         self._call(self._make_idle())
         start = getattr(self.backend, "start", None)
-        if start is not None:
+        if start is None:
+            return
+        try:
             self._call(start())
+        except BackendError:
+            raise
+        except Exception as exc:  # a plugin's bug: still one line for the user, not a traceback
+            raise BackendError(f"backend {self.label!r} failed to start: {exc!r}") from exc
 
     def submit(self, work: Work) -> None:
         """Queue the samples of one received message (called on a stream's reader thread)."""
@@ -98,7 +104,7 @@ class AsyncRunner:
         try:
             self._call(self._drain(), timeout + 1.0)
         except concurrent.futures.TimeoutError:
-            pass
+            self._call(self._cancel(), 5.0)  # what is still running after the grace is dropped
         aclose = getattr(self.backend, "aclose", None)
         if aclose is not None:
             try:
@@ -171,6 +177,13 @@ class AsyncRunner:
     async def _drain(self) -> None:
         assert self._idle is not None
         await self._idle.wait()
+
+    async def _cancel(self) -> None:
+        self._waiting.clear()
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     # --- from other threads ----------------------------------------------------------------
 

@@ -157,3 +157,15 @@ class NeverReady(AsyncBackend):
 
     async def generate(self, request: InferRequest) -> bytes:
         return b""
+
+
+class BrokenStart(AsyncBackend):
+    """A plugin whose start() has a bug: the node still says it in one line."""
+
+    name = "broken-start"
+
+    async def start(self) -> None:
+        raise RuntimeError("engine client misconfigured")
+
+    async def generate(self, request: InferRequest) -> bytes:
+        return b""

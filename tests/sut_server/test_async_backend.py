@@ -125,13 +125,20 @@ def test_max_batch_does_not_apply_to_a_per_request_backend():
         run_server(NodeConfig(listen="127.0.0.1:0", backend=STAGGERED, max_batch=8))
 
 
-def test_a_backend_whose_engine_never_comes_up_stops_sut_server_with_one_line():
+@pytest.mark.parametrize(
+    ("plugin", "line"),
+    [
+        ("NeverReady", "sut-server: error: engine at http://127.0.0.1:1/v1 not ready within 0 s"),
+        ("BrokenStart", "sut-server: error: backend 'tests.sut_server.plugins:BrokenStart' "
+         "failed to start: RuntimeError('engine client misconfigured')"),
+    ],
+)  # fmt: skip
+def test_a_backend_that_cannot_start_stops_sut_server_with_one_line(plugin, line):
     proc = subprocess.run(
         [sys.executable, "-m", "sut_server", "--listen", "127.0.0.1:0",
-         "--backend", "tests.sut_server.plugins:NeverReady"],
+         "--backend", f"tests.sut_server.plugins:{plugin}"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stdout == ""  # never said it was ready
-    lines = proc.stderr.strip().splitlines()
-    assert lines == ["sut-server: error: engine at http://127.0.0.1:1/v1 not ready within 0 s"]
+    assert proc.stderr.strip().splitlines() == [line]
