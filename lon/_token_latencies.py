@@ -9,6 +9,7 @@ percentiles, and a Server run has a bound on each at the target percentile
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -132,3 +133,14 @@ def recap(block: dict[str, Any]) -> str:
     if rate:
         parts.append(f"{rate['value']:.6g} tokens/s")
     return "tokens: " + ", ".join(parts)
+
+
+def recap_of(result_path: str) -> str | None:
+    """The recap line of the ``result.json`` at ``result_path``; None for a run without tokens
+    (or a file that cannot be read: the run's logs stand on their own)."""
+    try:
+        with open(result_path, encoding="utf-8") as f:
+            block = json.load(f).get("token_latencies")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return recap(block) if isinstance(block, dict) else None
