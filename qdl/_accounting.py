@@ -107,6 +107,8 @@ class NodeAccount:
         self._responses = 0
         self._bytes_received = 0
         self._columns = [_Column() for _ in _STORED]
+        self._ttft = _Column()  # token runs: issue -> first token (ns), in arrival order
+        self._tpot = _Column()  # token runs: time per output token after the first (ns)
 
     def issued(self, n_samples: int, n_bytes: int) -> None:
         with self._lock:
@@ -147,6 +149,23 @@ class NodeAccount:
                 add_compute(nan)
             for column in self._columns:
                 column.spill_if_full()
+
+    def token_times(self, ttfts: list[int], tpots: list[float]) -> None:
+        """First tokens' times from issue, and finished samples' time per output token (ns):
+        called only in token runs, so runs without tokens pay nothing per sample."""
+        with self._lock:
+            for column, values in ((self._ttft, ttfts), (self._tpot, tpots)):
+                for value in values:
+                    column.append(value)
+                column.spill_if_full()
+
+    def ttfts_since(self, start: int) -> np.ndarray:
+        """Times to first token (ns) from position ``start`` on, without the lock."""
+        return self._ttft.since(start)
+
+    def tpots_since(self, start: int) -> np.ndarray:
+        """Times per output token (ns) from position ``start`` on, without the lock."""
+        return self._tpot.since(start)
 
     @property
     def answered(self) -> int:
