@@ -164,46 +164,92 @@ def samples_per_message_plot(nodes: list[dict[str, Any]]) -> str | None:
     return _svg(fig)
 
 
+def token_samples(nodes: list[dict[str, Any]], name: str) -> np.ndarray | None:
+    """Per-sample ``name`` ("ttft" or "tpot") latencies in ms over all nodes, from the
+    histograms the QDL kept (each value at its 2%-wide bin's middle); None when none kept."""
+    parts = []
+    for node in nodes:
+        histogram = (node.get("token_histograms") or {}).get(name)
+        if not isinstance(histogram, dict):
+            continue
+        edges = np.asarray(histogram.get("edges_ms") or [], dtype=np.float64)
+        counts = np.asarray(histogram.get("counts") or [], dtype=np.int64)
+        if edges.size == counts.size + 1 and counts.size and (edges > 0).all():
+            parts.append(np.repeat(np.sqrt(edges[:-1] * edges[1:]), np.clip(counts, 0, None)))
+    values = np.concatenate(parts) if parts else np.empty(0)
+    return values if values.size else None
+
+
+def token_plot(
+    block: dict[str, Any] | None, samples: dict[str, np.ndarray | None] | None = None
+) -> str | None:
+    """TTFT and TPOT of a token run, their bounds marked and the maxima written: the
+    distribution of the per-sample values the QDL measured where it kept them (the axis to
+    the p99.9), else the percentiles the LoadGen logged."""
+    if not block:
+        return None
+    samples = samples or {}
+    parts = [
+        (n, block[k], samples.get(k[:4]))
+        for n, k in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"))
+        if block[k]["percentiles"] or samples.get(k[:4]) is not None
+    ]
+    if not parts:
+        return None
+    fig = _figure()
+    axes = fig.subplots(1, len(parts), squeeze=False)[0]
+    for ax, (name, part, values) in zip(axes, parts):
+        if values is not None:
+            _token_histogram(ax, name, part, values)
+        else:
+            _token_percentiles(ax, name, part)
+    return _svg(fig)
+
+
+def _token_histogram(ax: Any, name: str, part: dict[str, Any], values: np.ndarray) -> None:
+    bound = part.get("bound")
+    limit = bulk_limit(values, bound)
+    shown = values[values <= limit]
+    ax.hist(shown, bins=min(100, max(10, shown.size // 20)), color="#4c72b0")
+    ax.set_xlim(None, limit)
+    ax.set_xlabel(f"{name} (ms), as the QDL measured")
+    ax.set_ylabel("samples")
+    if bound is not None and bound <= limit:
+        ax.axvline(bound, color="#c44e52", label=f"bound {bound:g} ms")
+        ax.legend(fontsize=8, loc="center right")
+    elif bound is not None:
+        ax.set_title(f"bound {bound:g} ms (beyond the axis)", fontsize=8)
+    _beyond(ax, values, limit)
+
+
 def _nines(pct: np.ndarray) -> np.ndarray:
     """Percentile to "nines" (p90 = 1, p99 = 2, p99.9 = 3): the tail gets room on the axis."""
     return -np.log10(np.clip(1 - pct / 100, 1e-9, None))
 
 
-def token_plot(block: dict[str, Any] | None) -> str | None:
-    """TTFT and TPOT at each percentile the LoadGen logged (it logs no per-sample values),
-    their bounds marked and the maxima written, for token runs."""
-    if not block:
-        return None
-    parts = [(n, block[k]) for n, k in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"))]
-    parts = [(n, p) for n, p in parts if p["percentiles"]]
-    if not parts:
-        return None
-    fig = _figure()
-    axes = fig.subplots(1, len(parts), squeeze=False)[0]
-    for ax, (name, part) in zip(axes, parts):
-        points = sorted((float(k), v) for k, v in part["percentiles"].items())
-        pct = np.array([p for p, _ in points])
-        ms = np.array([v for _, v in points])
-        ax.plot(_nines(pct), ms, "o-", color="#4c72b0", label=name)
-        ax.set_xticks(_nines(pct), [f"p{p:g}" for p in pct], fontsize=7)
-        ax.set_xlabel("percentile")
-        ax.set_ylabel(f"{name} (ms)")
-        bound = part.get("bound")
-        top = float(ms.max())
-        if bound is not None:
-            if bound <= BOUND_IN_VIEW * top:
-                top = max(top, bound)
-                ax.axhline(bound, color="#c44e52", label=f"bound {bound:g} ms")
-            else:
-                ax.set_title(f"bound {bound:g} ms (above the axis)", fontsize=8)
-        ax.set_ylim(0, top * 1.1 if top > 0 else 1.0)
-        if part.get("max") is not None:
-            ax.text(
-                0.02, 0.95, f"max {part['max']:.4g} ms", transform=ax.transAxes,
-                ha="left", va="top", fontsize=8,
-            )  # fmt: skip
-        ax.legend(fontsize=8, loc="lower right")
-    return _svg(fig)
+def _token_percentiles(ax: Any, name: str, part: dict[str, Any]) -> None:
+    points = sorted((float(k), v) for k, v in part["percentiles"].items())
+    pct = np.array([p for p, _ in points])
+    ms = np.array([v for _, v in points])
+    ax.plot(_nines(pct), ms, "o-", color="#4c72b0", label=name)
+    ax.set_xticks(_nines(pct), [f"p{p:g}" for p in pct], fontsize=7)
+    ax.set_xlabel("percentile")
+    ax.set_ylabel(f"{name} (ms)")
+    bound = part.get("bound")
+    top = float(ms.max())
+    if bound is not None:
+        if bound <= BOUND_IN_VIEW * top:
+            top = max(top, bound)
+            ax.axhline(bound, color="#c44e52", label=f"bound {bound:g} ms")
+        else:
+            ax.set_title(f"bound {bound:g} ms (above the axis)", fontsize=8)
+    ax.set_ylim(0, top * 1.1 if top > 0 else 1.0)
+    if part.get("max") is not None:
+        ax.text(
+            0.02, 0.95, f"max {part['max']:.4g} ms", transform=ax.transAxes,
+            ha="left", va="top", fontsize=8,
+        )  # fmt: skip
+    ax.legend(fontsize=8, loc="lower right")
 
 
 _STYLE = """
@@ -235,7 +281,8 @@ def build(directory: str) -> str:
             )
     sections.append(("Where the time went, per node", node_plot(nodes)))
     sections.append(("Samples per message", samples_per_message_plot(nodes)))
-    sections.append(("Token latencies: TTFT and TPOT", token_plot(doc.get("token_latencies"))))
+    samples = {name: token_samples(nodes, name) for name in ("ttft", "tpot")}
+    sections.append(("Token latencies: TTFT and TPOT", token_plot(doc["token_latencies"], samples)))
     return _page(doc, times, [(t, s) for t, s in sections if s])
 
 

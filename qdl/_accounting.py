@@ -36,6 +36,8 @@ TIMING_PARTS = (
 )  # fmt: skip
 _STORED = ("round_trip", "node", "queueing", "decompression", "compute")  # the others are derived
 _NAN = float("nan")
+# Token latency histograms in lon_node_stats.json: log-spaced bins 2% wide, 1 us to 1000 s.
+TOKEN_BIN_EDGES_NS = np.geomspace(1e3, 1e12, int(np.log(1e9) / np.log(1.02)) + 1)
 
 
 class _Column:
@@ -206,6 +208,14 @@ class NodeAccount:
             ),
         }
         timing = {part: _summary_ms(parts[part]) for part in TIMING_PARTS}
+        with self._lock:
+            ttft, tpot = self._ttft.values(), self._tpot.values()
+        tokens = {}
+        if ttft.size or tpot.size:  # token runs only
+            tokens["token_histograms"] = {
+                "ttft": _log_histogram(ttft),
+                "tpot": _log_histogram(tpot),
+            }
         return {
             "address": d.address,
             "name": d.name,
@@ -220,7 +230,24 @@ class NodeAccount:
             "responses_received": c.responses_received,
             "bytes_received": c.bytes_received,
             "timing_ms": timing,
+            **tokens,
         }
+
+
+def _log_histogram(values: np.ndarray) -> dict[str, list[float] | list[int]] | None:
+    """Per-sample values (ns) as counts in ``TOKEN_BIN_EDGES_NS`` bins, the occupied span only:
+    ``edges_ms`` has one more entry than ``counts``. None when there are no values."""
+    if not values.size:
+        return None
+    edges = TOKEN_BIN_EDGES_NS
+    clipped = np.clip(values.astype(np.float64), edges[0] * 1.000001, edges[-1])
+    index = np.searchsorted(edges, clipped)  # bin i holds (edges[i-1], edges[i]]
+    lo, hi = int(index.min()), int(index.max())
+    counts = np.bincount(index - lo, minlength=hi - lo + 1)
+    return {
+        "edges_ms": [round(float(e) / 1e6, 6) for e in edges[lo - 1 : hi + 1]],
+        "counts": [int(c) for c in counts],
+    }
 
 
 def _summary_ms(values: np.ndarray) -> dict[str, float | int] | None:

@@ -111,8 +111,15 @@ def test_a_token_run_shows_ttft_and_tpot_everywhere(llm_node, tmp_path, lg):
     assert tokens["tokens_per_second"]["name"] == "completed_tokens_per_second"
     assert tokens["tokens_per_second"]["value"] > 0
 
+    # The QDL kept each sample's TTFT and TPOT: the report draws their distribution.
+    (node,) = json.loads((out / "lon_node_stats.json").read_text())["nodes"]
+    for name in ("ttft", "tpot"):
+        histogram = node["token_histograms"][name]
+        assert sum(histogram["counts"]) == node["samples"]
+        assert len(histogram["edges_ms"]) == len(histogram["counts"]) + 1
     page = (out / "report.html").read_text()
     assert "Token latencies: TTFT and TPOT" in page
+    assert "TTFT (ms), as the QDL measured" in page
     assert "TTFT (ms)" in page and "TPOT (ms)" in page
     assert f"bound {TTFT_BOUND_MS} ms" in page and f"bound {TPOT_BOUND_MS} ms" in page
     assert "<th>TTFT</th>" in page and "<th>TPOT</th>" in page and "<th>tokens/s</th>" in page
@@ -203,6 +210,32 @@ def test_token_plots_mark_the_bounds_and_write_the_maxima():
     assert token_plot(None) is None
 
 
+def test_token_distributions_end_near_the_p99_9_with_the_max_written():
+    from lon._report import token_samples
+    from qdl._accounting import _log_histogram
+
+    rng = np.random.default_rng(2)
+    ttft_ns = rng.normal(50e6, 2e6, 10_000)
+    ttft_ns[7] = 4e9  # one first token 4 s late
+    tpot_ns = rng.normal(1e6, 0.05e6, 10_000)
+    nodes = [
+        {"token_histograms": {"ttft": _log_histogram(ttft_ns), "tpot": _log_histogram(tpot_ns)}}
+    ]
+    samples = {name: token_samples(nodes, name) for name in ("ttft", "tpot")}
+    assert samples["ttft"] is not None and samples["ttft"].size == 10_000
+    ttft = block({"50.00": 50.0, "99.00": 55.0}, 60.0, 4000.0)
+    tpot = block({"50.00": 1.0, "99.00": 1.1}, 100.0, 1.2)
+    svg = token_plot({"ttft_ms": ttft, "tpot_ms": tpot}, samples)
+    assert svg is not None
+    texts = svg_texts(svg)
+    assert "TTFT (ms), as the QDL measured" in texts and "TPOT (ms), as the QDL measured" in texts
+    assert any(t.startswith("max 4") and t.endswith("ms") for t in texts)  # about 4000 ms
+    assert "1 beyond the axis" in texts
+    assert "bound 60 ms" in texts and "bound 100 ms (beyond the axis)" in texts
+    ticks = axis_ticks(svg, "x")
+    assert max(ticks) < 200  # the TTFT axis ends near its p99.9 (and the bound), not at 4 s
+
+
 def test_a_log_without_token_results_has_no_token_block():
     assert token_latencies("Server", {"result_99.00_percentile_latency_ns": 5}) is None
     values = {
@@ -246,6 +279,7 @@ def test_the_qdl_counts_ttft_and_tpot_only_in_token_runs(recording):
         (ttft,) = account.ttfts_since(0)
         (tpot,) = account.tpots_since(0)
         (round_trip,) = account.round_trips_since(0)
+        assert sum(account.report()["token_histograms"]["tpot"]["counts"]) == 1
     assert 0 < ttft < round_trip
     assert tpot >= 0.06e9 / 6  # at least the 60 ms between first token and answer, over 6
     assert tpot <= (round_trip - ttft) / 6 * 1.01
@@ -256,3 +290,4 @@ def test_the_qdl_counts_ttft_and_tpot_only_in_token_runs(recording):
         (account,) = qdl.accounts
         assert len(account.round_trips_since(0)) == 1
         assert len(account.ttfts_since(0)) == 0 and len(account.tpots_since(0)) == 0
+        assert "token_histograms" not in account.report()
