@@ -291,3 +291,25 @@ def test_the_qdl_counts_ttft_and_tpot_only_in_token_runs(recording):
         assert len(account.round_trips_since(0)) == 1
         assert len(account.ttfts_since(0)) == 0 and len(account.tpots_since(0)) == 0
         assert "token_histograms" not in account.report()
+
+
+def test_the_terminal_table_shows_ttft_and_tpot_against_their_bounds():
+    from rich.console import Console
+
+    from lon._progress import Target, View, plain_line, rich_table
+
+    target = Target("Server", 1.0, 100.0, 10.0, 99.0, True, 2000.0, 200.0)
+    view = View(1.0, 10, 8, 2, 8.0, 3.0, [], ttft_ms=2500.0, tpot_ms=12.5)
+    console = Console(record=True, width=120, force_terminal=True)
+    console.print(rich_table(view, target))
+    text = console.export_text(clear=False)
+    assert re.search(r"p99 TTFT\s+│\s+2500.00 ms\s+│\s+2000 ms", text), text
+    assert re.search(r"p99 TPOT\s+│\s+12.50 ms\s+│\s+200 ms", text), text
+    assert "[red]" not in text and "\x1b[31m" in console.export_text(styles=True)  # over: red
+    line = plain_line(view, target)
+    assert "p99 TTFT 2500.00 ms (bound 2000 ms) TPOT 12.50 ms (bound 200 ms)" in line
+    plain = Target("Server", 1.0, 100.0, 10.0, 99.0)
+    assert "TTFT" not in plain_line(view, plain)
+    console = Console(record=True, width=120)
+    console.print(rich_table(view, plain))
+    assert "TTFT" not in console.export_text()
