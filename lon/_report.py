@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from qdl._accounting import TOKEN_BIN_EDGES_NS
+
 from . import _result_json as result_json
 from ._node_stats import read_node_stats
 from ._report_data import SampleTimes, read_sample_times
@@ -54,13 +56,14 @@ def bulk_limit(values: np.ndarray, bound: float | None = None) -> float:
     return top * 1.05 if top > 0 else 1.0
 
 
-def _beyond(ax: Any, values: np.ndarray, limit: float, unit: str = "ms") -> None:
-    """Write the maximum (and how many samples lie past the axis) in the plot's corner."""
+def _beyond(ax: Any, values: np.ndarray, limit: float, top: bool = True) -> None:
+    """Write the maximum (and how many samples lie past the axis) in a right-hand corner."""
     beyond = int(np.count_nonzero(values > limit))
-    text = f"max {float(values.max()):.4g} {unit}"
+    text = f"max {float(values.max()):.4g} ms"
     if beyond:
         text += f"\n{beyond} beyond the axis"
-    ax.text(0.98, 0.95, text, transform=ax.transAxes, ha="right", va="top", fontsize=8)
+    y, align = (0.95, "top") if top else (0.05, "bottom")
+    ax.text(0.98, y, text, transform=ax.transAxes, ha="right", va=align, fontsize=8)
 
 
 def latency_plot(times: SampleTimes, bound_ms: float | None, pct: float) -> str:
@@ -83,8 +86,8 @@ def latency_plot(times: SampleTimes, bound_ms: float | None, pct: float) -> str:
         ax.axvline(at, color="#dd8452", linestyle="--", label=f"p{pct:g} {at:.2f} ms")
         if bound_ms and bound_ms <= limit:
             ax.axvline(bound_ms, color="#c44e52", label=f"bound {bound_ms:g} ms")
-        ax.set_xlim(None, limit)
-        _beyond(ax, ms, limit)
+        ax.set_xlim(float(ms[0]) - 0.03 * (limit - float(ms[0])), limit)
+        _beyond(ax, ms, limit, top=ax is hist)  # the CDF's top right holds its curve
     cdf.axhline(pct / 100, color="#999999", linewidth=0.5)
     hist.legend(fontsize=8, loc="center right")
     return _svg(fig)
@@ -210,8 +213,7 @@ def _token_histogram(ax: Any, name: str, part: dict[str, Any], values: np.ndarra
     bound = part.get("bound")
     limit = bulk_limit(values, bound)
     shown = values[values <= limit]
-    ax.hist(shown, bins=min(100, max(10, shown.size // 20)), color="#4c72b0")
-    ax.set_xlim(None, limit)
+    ax.hist(shown, bins=_grid_bins(float(shown.min()), limit), color="#4c72b0")
     ax.set_xlabel(f"{name} (ms), as the QDL measured")
     ax.set_ylabel("samples")
     if bound is not None and bound <= limit:
@@ -220,6 +222,16 @@ def _token_histogram(ax: Any, name: str, part: dict[str, Any], values: np.ndarra
     elif bound is not None:
         ax.set_title(f"bound {bound:g} ms (beyond the axis)", fontsize=8)
     _beyond(ax, values, limit)
+
+
+def _grid_bins(low: float, high: float, most: int = 80) -> np.ndarray:
+    """Histogram edges (ms) on the QDL's 2% grid (the values sit at its bins' middles, so
+    each falls inside one bin: no comb), merged a few at a time to at most ``most`` bins."""
+    grid = TOKEN_BIN_EDGES_NS / 1e6
+    first = max(int(np.searchsorted(grid, low)) - 1, 0)
+    last = min(int(np.searchsorted(grid, high)) + 1, grid.size - 1)
+    step = max(1, -(-(last - first) // most))
+    return grid[first : last + step : step]
 
 
 def _nines(pct: np.ndarray) -> np.ndarray:
@@ -237,18 +249,16 @@ def _token_percentiles(ax: Any, name: str, part: dict[str, Any]) -> None:
     ax.set_ylabel(f"{name} (ms)")
     bound = part.get("bound")
     top = float(ms.max())
+    notes = [] if part.get("max") is None else [f"max {part['max']:.4g} ms"]
     if bound is not None:
         if bound <= BOUND_IN_VIEW * top:
             top = max(top, bound)
             ax.axhline(bound, color="#c44e52", label=f"bound {bound:g} ms")
         else:
-            ax.set_title(f"bound {bound:g} ms (above the axis)", fontsize=8)
+            notes.append(f"bound {bound:g} ms (above the axis)")
     ax.set_ylim(0, top * 1.1 if top > 0 else 1.0)
-    if part.get("max") is not None:
-        ax.text(
-            0.02, 0.95, f"max {part['max']:.4g} ms", transform=ax.transAxes,
-            ha="left", va="top", fontsize=8,
-        )  # fmt: skip
+    for i, note in enumerate(notes):  # above the plot: the curve fills the inside
+        ax.text(0.0, 1.03 + 0.08 * i, note, transform=ax.transAxes, fontsize=8)
     ax.legend(fontsize=8, loc="lower right")
 
 
