@@ -5,6 +5,8 @@ and each node's round trips, both read without the QDL's lock, so the issue and 
 paths never wait for it) and shows elapsed time against the minimum duration, samples issued,
 completed and outstanding, the completion rate against the target, the running percentile of
 the QDL's round trips against the latency bound, and per node its outstanding count and rate.
+Token runs add the running TTFT (the QDL's issue -> first token) and TPOT (final answer less
+first token, over n_tokens - 1) at the same percentile against ttft_latency/tpot_latency.
 It works the same under either LoadGen because it reads only what the QDL counts.
 
 On a terminal the display is a ``rich`` live table; otherwise one plain line every
@@ -14,6 +16,7 @@ probe, read from the detail log as the LoadGen writes it (``FindPeakTracker``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 from collections.abc import Sequence
@@ -23,6 +26,8 @@ from typing import Any, TextIO
 import numpy as np
 
 from loadgen.clock import Clock, RealClock
+
+from ._token_latencies import BOUND_SCENARIOS as TOKEN_BOUND_SCENARIOS
 
 POLL_S = 0.25
 DRAW_EVERY_S = 0.5  # the terminal table (drawing it costs the run's process more than polling)
@@ -63,10 +68,26 @@ class Target:
     target_qps: float | None  # Server and Offline; None otherwise
     latency_bound_ms: float | None  # Server only (the other scenarios have no bound)
     percentile: float
+    tokens: bool = False  # use_token_latencies: show TTFT and TPOT
+    ttft_bound_ms: float | None = None  # token runs, Server only
+    tpot_bound_ms: float | None = None  # token runs, Server only
 
 
 def target_of(settings: Any, scenario: str) -> Target:
     """The display's targets from a ``loadgen.TestSettings``."""
+    target = _target_of(settings, scenario)
+    if not getattr(settings, "use_token_latencies", False):
+        return target
+    bounds = scenario in TOKEN_BOUND_SCENARIOS
+    return dataclasses.replace(
+        target,
+        tokens=True,
+        ttft_bound_ms=settings.ttft_latency / 1e6 if bounds else None,
+        tpot_bound_ms=settings.tpot_latency / 1e6 if bounds else None,
+    )
+
+
+def _target_of(settings: Any, scenario: str) -> Target:
     if scenario == "Server":
         return Target(
             scenario,
@@ -118,6 +139,8 @@ class View:
     rate: float = 0.0
     percentile_ms: float | None = None
     nodes: list[NodeView] = field(default_factory=list)
+    ttft_ms: float | None = None  # token runs: the QDL's issue -> first token, at the percentile
+    tpot_ms: float | None = None  # token runs: time per output token, at the percentile
 
 
 class Sampler:
@@ -132,6 +155,9 @@ class Sampler:
         self._labels = [f"{a.description.name} ({a.description.address})" for a in self._accounts]
         self._seen = [0] * len(self._accounts)
         self.histogram = LatencyHistogram()
+        self.ttft = LatencyHistogram()
+        self.tpot = LatencyHistogram()
+        self._tokens_seen = [[0, 0] for _ in self._accounts]
         self._history: list[tuple[float, int, list[int]]] = []
 
     def _now(self) -> float:
@@ -145,6 +171,8 @@ class Sampler:
             new = account.round_trips_since(self._seen[i])
             self._seen[i] += len(new)
             self.histogram.add(new)
+            if self._target.tokens:
+                self._poll_tokens(i, account)
         history = self._history
         history.append((now, completed, answered))
         while len(history) > 2 and now - history[1][0] >= RATE_WINDOW_S:
@@ -160,16 +188,31 @@ class Sampler:
             )
             for i, label in enumerate(self._labels)
         ]
-        p = self.histogram.percentile_ns(self._target.percentile)
+        pct = self._target.percentile
         return View(
             now - self._start,
             issued,
             completed,
             max(issued - completed, 0),
             rate,
-            None if p is None else p / 1e6,
+            _to_ms(self.histogram.percentile_ns(pct)),
             nodes,
+            _to_ms(self.ttft.percentile_ns(pct)),
+            _to_ms(self.tpot.percentile_ns(pct)),
         )
+
+    def _poll_tokens(self, i: int, account: Any) -> None:
+        seen = self._tokens_seen[i]
+        for j, (since, histogram) in enumerate(
+            ((account.ttfts_since, self.ttft), (account.tpots_since, self.tpot))
+        ):
+            new = since(seen[j])
+            seen[j] += len(new)
+            histogram.add(new)
+
+
+def _to_ms(ns: float | None) -> float | None:
+    return None if ns is None else ns / 1e6
 
 
 def plain_line(view: View, target: Target) -> str:
@@ -181,6 +224,13 @@ def plain_line(view: View, target: Target) -> str:
         rate += f" (target {target.target_qps:g})"
     parts.append(rate)
     parts.append(f"p{target.percentile:g} rtt {_ms(view.percentile_ms)}" + _bound(target))
+    if target.tokens:
+        parts.append(
+            f"p{target.percentile:g} TTFT {_ms(view.ttft_ms)}"
+            + _bound_of(target.ttft_bound_ms)
+            + f" TPOT {_ms(view.tpot_ms)}"
+            + _bound_of(target.tpot_bound_ms)
+        )
     parts.append(
         "nodes "
         + " ".join(f"{n.label.split(' ')[0]}:{n.outstanding}@{n.rate:.0f}/s" for n in view.nodes)
@@ -193,7 +243,15 @@ def _ms(value: float | None) -> str:
 
 
 def _bound(target: Target) -> str:
-    return "" if target.latency_bound_ms is None else f" (bound {target.latency_bound_ms:g} ms)"
+    return _bound_of(target.latency_bound_ms)
+
+
+def _bound_of(bound_ms: float | None) -> str:
+    return "" if bound_ms is None else f" (bound {bound_ms:g} ms)"
+
+
+def _over(value: float | None, bound: float | None) -> bool:
+    return bound is not None and value is not None and value > bound
 
 
 def rich_table(view: View, target: Target) -> Any:
@@ -221,6 +279,17 @@ def rich_table(view: View, target: Target) -> Any:
         f"[red]{p}[/red]" if over else p,
         "-" if target.latency_bound_ms is None else f"{target.latency_bound_ms:g} ms",
     )
+    if target.tokens:
+        for name, value, bound in (
+            ("TTFT", view.ttft_ms, target.ttft_bound_ms),
+            ("TPOT", view.tpot_ms, target.tpot_bound_ms),
+        ):
+            shown = _ms(value)
+            table.add_row(
+                f"p{target.percentile:g} {name}",
+                f"[red]{shown}[/red]" if _over(value, bound) else shown,
+                "-" if bound is None else f"{bound:g} ms",
+            )
     for n in view.nodes:
         table.add_row(f"node {n.label}", f"{n.outstanding} out, {n.rate:.1f} /s", "")
     return table

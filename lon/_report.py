@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from qdl._accounting import TOKEN_BIN_EDGES_NS
+
 from . import _result_json as result_json
 from ._node_stats import read_node_stats
 from ._report_data import SampleTimes, read_sample_times
@@ -22,6 +24,8 @@ from ._report_data import SampleTimes, read_sample_times
 REPORT_FILE = "report.html"
 NODE_PARTS = ("network", "queueing", "decompression", "compute", "sending")
 MAX_POINTS = 2000  # a line or scatter plot draws at most this many points (the SVG stays small)
+BULK_PERCENTILE = 99.9  # latency axes end here; the maximum is written beside the plot
+BOUND_IN_VIEW = 2.0  # a bound up to this many times the axis's end is kept in view
 
 
 def _figure(width: float = 7.5, height: float = 3.2) -> Any:
@@ -34,19 +38,44 @@ def _figure(width: float = 7.5, height: float = 3.2) -> Any:
 
 
 def _svg(fig: Any) -> str:
+    import matplotlib
+
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", metadata={"Date": None})
+    with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text: searchable, small
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 
 
+def bulk_limit(values: np.ndarray, bound: float | None = None) -> float:
+    """Where a latency axis ends: at the p99.9, so one slow sample does not squeeze the bulk
+    into a sliver at the left; a bound a little beyond it stays in view."""
+    top = float(np.percentile(values, BULK_PERCENTILE))
+    if bound and top < bound <= BOUND_IN_VIEW * top:
+        top = bound
+    return top * 1.05 if top > 0 else 1.0
+
+
+def _beyond(ax: Any, values: np.ndarray, limit: float, top: bool = True) -> None:
+    """Write the maximum (and how many samples lie past the axis) in a right-hand corner."""
+    beyond = int(np.count_nonzero(values > limit))
+    text = f"max {float(values.max()):.4g} ms"
+    if beyond:
+        text += f"\n{beyond} beyond the axis"
+    y, align = (0.95, "top") if top else (0.05, "bottom")
+    ax.text(0.98, y, text, transform=ax.transAxes, ha="right", va=align, fontsize=8)
+
+
 def latency_plot(times: SampleTimes, bound_ms: float | None, pct: float) -> str:
-    """Histogram and CDF of the sample latencies, the bound and the percentile marked."""
+    """Histogram and CDF of the sample latencies up to the p99.9, the bound and the
+    percentile marked, the maximum written beside."""
     fig = _figure()
     hist, cdf = fig.subplots(1, 2)
     ms = np.sort(times.latency_ns / 1e6)
     at = float(np.percentile(ms, pct))
-    hist.hist(ms, bins=min(100, max(10, ms.size // 20)), color="#4c72b0")
+    limit = bulk_limit(ms, bound_ms)
+    shown = ms[ms <= limit]
+    hist.hist(shown, bins=min(100, max(10, shown.size // 20)), color="#4c72b0")
     hist.set_xlabel("latency (ms)")
     hist.set_ylabel("samples")
     fractions = np.linspace(0, 1, min(ms.size, MAX_POINTS))
@@ -55,10 +84,12 @@ def latency_plot(times: SampleTimes, bound_ms: float | None, pct: float) -> str:
     cdf.set_ylabel("fraction of samples")
     for ax in (hist, cdf):
         ax.axvline(at, color="#dd8452", linestyle="--", label=f"p{pct:g} {at:.2f} ms")
-        if bound_ms:
+        if bound_ms and bound_ms <= limit:
             ax.axvline(bound_ms, color="#c44e52", label=f"bound {bound_ms:g} ms")
+        ax.set_xlim(float(ms[0]) - 0.03 * (limit - float(ms[0])), limit)
+        _beyond(ax, ms, limit, top=ax is hist)  # the CDF's top right holds its curve
     cdf.axhline(pct / 100, color="#999999", linewidth=0.5)
-    hist.legend(fontsize=8)
+    hist.legend(fontsize=8, loc="center right")
     return _svg(fig)
 
 
@@ -136,29 +167,99 @@ def samples_per_message_plot(nodes: list[dict[str, Any]]) -> str | None:
     return _svg(fig)
 
 
-def token_plot(values: dict[str, Any]) -> str | None:
-    """TTFT and TPOT percentiles, for token runs."""
-    series = {}
-    for name, prefix, suffix in (
-        ("TTFT", "result_first_token_", "_percentile_latency_ns"),
-        ("TPOT", "result_time_per_output_token_", "_percentile_ns"),
-    ):
-        points = sorted(
-            (float(k[len(prefix) : -len(suffix)]), float(v) / 1e6)
-            for k, v in values.items()
-            if k.startswith(prefix) and k.endswith(suffix) and isinstance(v, (int, float))
-        )
-        if points:
-            series[name] = points
-    if not series:
+def token_samples(nodes: list[dict[str, Any]], name: str) -> np.ndarray | None:
+    """Per-sample ``name`` ("ttft" or "tpot") latencies in ms over all nodes, from the
+    histograms the QDL kept (each value at its 2%-wide bin's middle); None when none kept."""
+    parts = []
+    for node in nodes:
+        histogram = (node.get("token_histograms") or {}).get(name)
+        if not isinstance(histogram, dict):
+            continue
+        edges = np.asarray(histogram.get("edges_ms") or [], dtype=np.float64)
+        counts = np.asarray(histogram.get("counts") or [], dtype=np.int64)
+        if edges.size == counts.size + 1 and counts.size and (edges > 0).all():
+            parts.append(np.repeat(np.sqrt(edges[:-1] * edges[1:]), np.clip(counts, 0, None)))
+    values = np.concatenate(parts) if parts else np.empty(0)
+    return values if values.size else None
+
+
+def token_plot(
+    block: dict[str, Any] | None, samples: dict[str, np.ndarray | None] | None = None
+) -> str | None:
+    """TTFT and TPOT of a token run, their bounds marked and the maxima written: the
+    distribution of the per-sample values the QDL measured where it kept them (the axis to
+    the p99.9), else the percentiles the LoadGen logged."""
+    if not block:
+        return None
+    samples = samples or {}
+    parts = [
+        (n, block[k], samples.get(k[:4]))
+        for n, k in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms"))
+        if block[k]["percentiles"] or samples.get(k[:4]) is not None
+    ]
+    if not parts:
         return None
     fig = _figure()
-    axes = fig.subplots(1, len(series), squeeze=False)[0]
-    for ax, (name, points) in zip(axes, series.items()):
-        ax.plot([p for p, _ in points], [v for _, v in points], "o-")
-        ax.set_xlabel("percentile")
-        ax.set_ylabel(f"{name} (ms)")
+    axes = fig.subplots(1, len(parts), squeeze=False)[0]
+    for ax, (name, part, values) in zip(axes, parts):
+        if values is not None:
+            _token_histogram(ax, name, part, values)
+        else:
+            _token_percentiles(ax, name, part)
     return _svg(fig)
+
+
+def _token_histogram(ax: Any, name: str, part: dict[str, Any], values: np.ndarray) -> None:
+    bound = part.get("bound")
+    limit = bulk_limit(values, bound)
+    shown = values[values <= limit]
+    ax.hist(shown, bins=_grid_bins(float(shown.min()), limit), color="#4c72b0")
+    ax.set_xlabel(f"{name} (ms), as the QDL measured")
+    ax.set_ylabel("samples")
+    if bound is not None and bound <= limit:
+        ax.axvline(bound, color="#c44e52", label=f"bound {bound:g} ms")
+        ax.legend(fontsize=8, loc="center right")
+    elif bound is not None:
+        ax.set_title(f"bound {bound:g} ms (beyond the axis)", fontsize=8)
+    _beyond(ax, values, limit)
+
+
+def _grid_bins(low: float, high: float, most: int = 80) -> np.ndarray:
+    """Histogram edges (ms) on the QDL's 2% grid (the values sit at its bins' middles, so
+    each falls inside one bin: no comb), merged a few at a time to at most ``most`` bins."""
+    grid = TOKEN_BIN_EDGES_NS / 1e6
+    first = max(int(np.searchsorted(grid, low)) - 1, 0)
+    last = min(int(np.searchsorted(grid, high)) + 1, grid.size - 1)
+    step = max(1, -(-(last - first) // most))
+    return grid[first : last + step : step]
+
+
+def _nines(pct: np.ndarray) -> np.ndarray:
+    """Percentile to "nines" (p90 = 1, p99 = 2, p99.9 = 3): the tail gets room on the axis."""
+    return -np.log10(np.clip(1 - pct / 100, 1e-9, None))
+
+
+def _token_percentiles(ax: Any, name: str, part: dict[str, Any]) -> None:
+    points = sorted((float(k), v) for k, v in part["percentiles"].items())
+    pct = np.array([p for p, _ in points])
+    ms = np.array([v for _, v in points])
+    ax.plot(_nines(pct), ms, "o-", color="#4c72b0", label=name)
+    ax.set_xticks(_nines(pct), [f"p{p:g}" for p in pct], fontsize=7)
+    ax.set_xlabel("percentile")
+    ax.set_ylabel(f"{name} (ms)")
+    bound = part.get("bound")
+    top = float(ms.max())
+    notes = [] if part.get("max") is None else [f"max {part['max']:.4g} ms"]
+    if bound is not None:
+        if bound <= BOUND_IN_VIEW * top:
+            top = max(top, bound)
+            ax.axhline(bound, color="#c44e52", label=f"bound {bound:g} ms")
+        else:
+            notes.append(f"bound {bound:g} ms (above the axis)")
+    ax.set_ylim(0, top * 1.1 if top > 0 else 1.0)
+    for i, note in enumerate(notes):  # above the plot: the curve fills the inside
+        ax.text(0.0, 1.03 + 0.08 * i, note, transform=ax.transAxes, fontsize=8)
+    ax.legend(fontsize=8, loc="lower right")
 
 
 _STYLE = """
@@ -173,9 +274,6 @@ text-align: left; } figure { margin: 1em 0; } svg { max-width: 100%; height: aut
 def build(directory: str) -> str:
     """The report page for the run in ``directory``; LogError when its detail log is missing."""
     doc = result_json.build(directory)
-    detail_values = result_json.last_values(
-        result_json.logs.read_detail_log(os.path.join(directory, result_json.DETAIL_FILE))
-    )
     stats, _ = read_node_stats(directory)
     nodes = [n for n in stats.get("nodes", []) if isinstance(n, dict)]
     times = read_sample_times(directory)
@@ -193,7 +291,8 @@ def build(directory: str) -> str:
             )
     sections.append(("Where the time went, per node", node_plot(nodes)))
     sections.append(("Samples per message", samples_per_message_plot(nodes)))
-    sections.append(("Token latencies", token_plot(detail_values)))
+    samples = {name: token_samples(nodes, name) for name in ("ttft", "tpot")}
+    sections.append(("Token latencies: TTFT and TPOT", token_plot(doc["token_latencies"], samples)))
     return _page(doc, times, [(t, s) for t, s in sections if s])
 
 
@@ -216,6 +315,13 @@ def _page(doc: dict[str, Any], times: SampleTimes | None, plots: list[tuple[str,
         f"p{k}: {v:.3f} ms" for k, v in doc["latency_ms"]["percentiles"].items()
     )
     rows.append(("latency", percentiles or "-"))
+    tokens = doc.get("token_latencies")
+    if tokens:
+        for name, key in (("TTFT", "ttft_ms"), ("TPOT", "tpot_ms")):
+            rows.append((name, _token_row(tokens, key)))
+        rate = tokens.get("tokens_per_second")
+        if rate:
+            rows.append(("tokens/s", f"{rate['value']:.6g} ({rate['name']})"))
     table = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in rows)
     figures = "".join(
         f'<section class="plot"><h2>{e(title)}</h2><figure>{svg}</figure></section>'
@@ -231,6 +337,19 @@ def _page(doc: dict[str, Any], times: SampleTimes | None, plots: list[tuple[str,
         "String(document.querySelectorAll('section.plot svg').length);</script>"
         "</body></html>\n"
     )
+
+
+def _token_row(tokens: dict[str, Any], key: str) -> str:
+    """A TTFT or TPOT row: its percentiles, and the target one against the bound."""
+    part = tokens[key]
+    text = ", ".join(f"p{k}: {v:.3f} ms" for k, v in part["percentiles"].items()) or "-"
+    if part["bound"] is not None:
+        verdict = "met" if part["bound_met"] else "NOT met"
+        at = part["at_target_percentile"]
+        at_text = "-" if at is None else f"{at:.3f} ms"
+        bound = part["bound"]
+        text += f"; p{tokens['target_percentile']} {at_text} against {bound:g} ms: {verdict}"
+    return text
 
 
 def write(directory: str) -> str:

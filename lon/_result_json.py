@@ -17,6 +17,7 @@ from typing import Any
 from loadgen import logs
 
 from ._node_stats import read_node_stats
+from ._token_latencies import token_latencies
 from ._versions import git_describe, lon_version, official_loadgen_version
 
 RESULT_FILE = "result.json"
@@ -104,6 +105,7 @@ def build(directory: str) -> dict[str, Any]:
             "mean": _ms(values.get("result_mean_latency_ns")),
             "max": _ms(values.get("result_max_latency_ns")),
         },
+        "token_latencies": token_latencies(scenario, values),
         "queries": values.get("result_query_count"),
         "completed_samples_per_second": values.get("result_completed_samples_per_sec"),
         "durations": {

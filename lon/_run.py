@@ -59,6 +59,7 @@ from ._discovery import node_addresses
 from ._node_loss import default_sample_timeout, loss_record, record_losses
 from ._node_stats import NODE_STATS_FILE
 from ._submission import SubmissionRequest, layout_for, network_record, place, user_conf_text
+from ._token_latencies import recap_of as token_recap_of
 from ._versions import version_text
 
 SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream", INTERACTIVE)
@@ -473,6 +474,8 @@ def _write_result_and_report(output: str, out: TextIO) -> None:
     for name, writer in (("result.json", result_json.write), ("report.html", report_page.write)):
         try:
             written.append(writer(output))
+            if name == "result.json" and (line := token_recap_of(written[-1])):
+                out.write(line + "\n")
         except (logs.LogError, OSError, ImportError, ValueError) as exc:
             sys.stderr.write(f"lon-run: warning: {name} not written: {exc}\n")
     if written:

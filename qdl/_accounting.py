@@ -36,6 +36,8 @@ TIMING_PARTS = (
 )  # fmt: skip
 _STORED = ("round_trip", "node", "queueing", "decompression", "compute")  # the others are derived
 _NAN = float("nan")
+# Token latency histograms in lon_node_stats.json: log-spaced bins 2% wide, 1 us to 1000 s.
+TOKEN_BIN_EDGES_NS = np.geomspace(1e3, 1e12, int(np.log(1e9) / np.log(1.02)) + 1)
 
 
 class _Column:
@@ -107,6 +109,8 @@ class NodeAccount:
         self._responses = 0
         self._bytes_received = 0
         self._columns = [_Column() for _ in _STORED]
+        self._ttft = _Column()  # token runs: issue -> first token (ns), in arrival order
+        self._tpot = _Column()  # token runs: time per output token after the first (ns)
 
     def issued(self, n_samples: int, n_bytes: int) -> None:
         with self._lock:
@@ -148,6 +152,23 @@ class NodeAccount:
             for column in self._columns:
                 column.spill_if_full()
 
+    def token_times(self, ttfts: list[int], tpots: list[float]) -> None:
+        """First tokens' times from issue, and finished samples' time per output token (ns):
+        called only in token runs, so runs without tokens pay nothing per sample."""
+        with self._lock:
+            for column, values in ((self._ttft, ttfts), (self._tpot, tpots)):
+                for value in values:
+                    column.append(value)
+                column.spill_if_full()
+
+    def ttfts_since(self, start: int) -> np.ndarray:
+        """Times to first token (ns) from position ``start`` on, without the lock."""
+        return self._ttft.since(start)
+
+    def tpots_since(self, start: int) -> np.ndarray:
+        """Times per output token (ns) from position ``start`` on, without the lock."""
+        return self._tpot.since(start)
+
     @property
     def answered(self) -> int:
         """Samples answered so far, read without the lock (for a live display)."""
@@ -187,6 +208,14 @@ class NodeAccount:
             ),
         }
         timing = {part: _summary_ms(parts[part]) for part in TIMING_PARTS}
+        with self._lock:
+            ttft, tpot = self._ttft.values(), self._tpot.values()
+        tokens = {}
+        if ttft.size or tpot.size:  # token runs only
+            tokens["token_histograms"] = {
+                "ttft": _log_histogram(ttft),
+                "tpot": _log_histogram(tpot),
+            }
         return {
             "address": d.address,
             "name": d.name,
@@ -201,7 +230,24 @@ class NodeAccount:
             "responses_received": c.responses_received,
             "bytes_received": c.bytes_received,
             "timing_ms": timing,
+            **tokens,
         }
+
+
+def _log_histogram(values: np.ndarray) -> dict[str, list[float] | list[int]] | None:
+    """Per-sample values (ns) as counts in ``TOKEN_BIN_EDGES_NS`` bins, the occupied span only:
+    ``edges_ms`` has one more entry than ``counts``. None when there are no values."""
+    if not values.size:
+        return None
+    edges = TOKEN_BIN_EDGES_NS
+    clipped = np.clip(values.astype(np.float64), edges[0] * 1.000001, edges[-1])
+    index = np.searchsorted(edges, clipped)  # bin i holds (edges[i-1], edges[i]]
+    lo, hi = int(index.min()), int(index.max())
+    counts = np.bincount(index - lo, minlength=hi - lo + 1)
+    return {
+        "edges_ms": [round(float(e) / 1e6, 6) for e in edges[lo - 1 : hi + 1]],
+        "counts": [int(c) for c in counts],
+    }
 
 
 def _summary_ms(values: np.ndarray) -> dict[str, float | int] | None:

@@ -159,6 +159,9 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         self._balancer: Balancer | None = None
         self._name: str | None = None
         self._pending: dict[int, _Pending] = {}
+        # Token runs only: when each sample's first token arrived (QDL clock), until its final
+        # answer, for TPOT; empty (one truthiness test per batch) in runs without tokens.
+        self._first_token_at: dict[int, int] = {}
         self._outstanding = [0] * n
         self._peak_node = [0] * n
         self._clock: Clock = clock if clock is not None else RealClock()
@@ -480,6 +483,8 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         finals: list[Completion] = []
         firsts: list[Completion] = []
         timings = []
+        ttfts: list[int] = []  # token runs: issue -> first token, per sample (ns)
+        tpots: list[float] = []  # token runs: (final - first token) / (n_tokens - 1) (ns)
         errored: list[tuple[_Pending, int, str]] = []
         problem: QDLError | None = None
         now = self._clock.now_ns()
@@ -500,8 +505,11 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                     del pending[rid]
                     self._outstanding[node] -= 1
                     errored.append((rec, rid, r.error))
+                    self._first_token_at.pop(rid, None)
                 elif r.kind == FIRST_TOKEN:
                     firsts.append((rid, r.payload, r.n_tokens))
+                    self._first_token_at[rid] = t
+                    ttfts.append(t - (rec.message.sent_ns or rec.message.enqueued_ns))
                 else:
                     del pending[rid]
                     self._outstanding[node] -= 1
@@ -509,6 +517,10 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                         answered_seq = rec.seq
                     finals.append((rid, r.payload, r.n_tokens))
                     timings.append((t - (rec.message.sent_ns or rec.message.enqueued_ns), r.timing))
+                    if self._first_token_at:
+                        first = self._first_token_at.pop(rid, None)
+                        if first is not None and r.n_tokens > 1:
+                            tpots.append((t - first) / (r.n_tokens - 1))
             self._completed += len(finals)
             self._last_progress[node] = now
             self._answered_seq[node] = answered_seq
@@ -517,6 +529,8 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         if finals:
             self._binding.complete(finals)
         self._accounts[node].received(size, timings)
+        if ttfts or tpots:
+            self._accounts[node].token_times(ttfts, tpots)
         if errored:
             rec, rid, text = errored[0]
             label = self._descriptions[node].label
@@ -664,6 +678,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                 self._failure = error
                 self._completed += len(ids)
                 self._pending.clear()
+                self._first_token_at.clear()
                 self._outstanding = [0] * len(self._outstanding)
             else:
                 ids = list(extra_ids)

@@ -112,6 +112,7 @@ def test_lon_run_writes_a_valid_result_and_a_self_contained_report(our_run):
     assert doc["metric"]["name"] == "scheduled_samples_per_second"
     assert doc["metric"]["value"] > 0 and "99.00" in doc["latency_ms"]["percentiles"]
     assert doc["versions"]["loadgen"] == "ours"
+    assert doc["token_latencies"] is None  # not a token run
     (node,) = doc["nodes"]
     assert node["name"] == "report-node" and node["samples"] >= 50
     page = (our_run / "report.html").read_text()
@@ -127,6 +128,9 @@ def test_lon_report_remakes_both_from_the_official_loadgens_logs(official_run, c
     validate(doc)
     assert doc["scenario"] == "SingleStream" and doc["nodes"] == []
     assert doc["metric"]["name"] == "p90_latency_ms" and doc["metric"]["unit"] == "ms"
+    tokens = doc["token_latencies"]  # a token run: TTFT and TPOT, no bounds (not Server)
+    assert tokens["target_percentile"] == "90.00" and tokens["ttft_ms"]["bound"] is None
+    assert "90.00" in tokens["tpot_ms"]["percentiles"] and tokens["tokens_per_second"]
     page = (official_run / "report.html").read_text()
     assert plots(page) == 3  # latency, rates and token latencies (no nodes, no Server)
     assert "TTFT" in page and "TPOT" in page
