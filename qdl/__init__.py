@@ -48,6 +48,14 @@ from ._exceptions import (
     TransportError,
     UsageError,
 )
+from ._llm_dataset import (
+    SyntheticLLMSpec,
+    TokenQSL,
+    read_token_file,
+    synthetic_prompts,
+    synthetic_token_qsl,
+    token_file_qsl,
+)
 from ._qsl import (
     EncodedSample,
     EncodingQSL,
@@ -111,7 +119,13 @@ __all__ = [
     "RunReport",
     "SampleNotLoaded",
     "StreamBroken",
+    "SyntheticLLMSpec",
     "SyntheticQSL",
+    "TokenQSL",
+    "read_token_file",
+    "synthetic_prompts",
+    "synthetic_token_qsl",
+    "token_file_qsl",
     "SyntheticSpec",
     "Timeouts",
     "TlsConfig",

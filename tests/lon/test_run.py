@@ -309,7 +309,8 @@ QPS_1E9 = (
          {"user.conf": "# mine\n*.*.min_duration = -5\n"},
          "{user.conf}:2: key '*.*.min_duration': value '-5' is negative; min_duration is "
          "unsigned, so it would wrap to 18446744073709551611"),
-        (["--scenario", "Server", "--model", "mlp", "--user-conf", "{user.conf}"],
+        (["--scenario", "Server", "--model", "mlp", "--division", "open", "--user-conf",
+          "{user.conf}"],
          {"user.conf": "mlp.Server.target_qps = 0\n"},
          "{user.conf}:1: key 'mlp.Server.target_qps': value '0' must be more than 0"),
         (["--scenario", "Server", "--set", "server_target_qps=-5"], {},
@@ -369,7 +370,8 @@ def test_a_user_conf_typo_is_a_warning_and_the_run_goes_on(node, tmp_path):
     conf.write_text("# mine\nmlp.Server.targt_qps = 900\nmlp.Server.min_query_count = 20\n")
     out = tmp_path / "out"
     proc = lon_run(
-        ["--nodes", node, "--scenario", "Server", "--model", "mlp", "--user-conf", str(conf),
+        ["--nodes", node, "--scenario", "Server", "--model", "mlp", "--division", "open",
+         "--user-conf", str(conf),
          "--set", "server_target_qps=200", "--set", "min_duration_ms=100",
          "--synthetic", "4:uint8:8", "--output", str(out), "--audit-config", "none",
          "--loadgen", USABLE]
