@@ -263,8 +263,8 @@ def build_qsl(options: RunOptions) -> EncodingQSL:
             "--synthetic-llm IN:OUT:COUNT"
         )
     if options.synthetic_llm is not None:
-        prompts = synthetic_prompts(SyntheticLLMSpec.parse(options.synthetic_llm))
-        return _token_qsl(options, prompts, f"synthetic-llm {options.synthetic_llm}")
+        spec = synthetic_llm_spec(options)
+        return _token_qsl(options, synthetic_prompts(spec), f"synthetic-llm {spec}")
     if options.dataset is not None and _is_token_file(options.dataset):
         prompts = read_token_file(options.dataset, options.dataset_column)
         return _token_qsl(options, prompts, options.dataset)
@@ -287,15 +287,33 @@ def _is_token_file(path: str) -> bool:
     return os.path.isfile(path) or os.path.splitext(path)[1].lower() in TOKEN_FILE_EXTENSIONS
 
 
+def _conf_sample_count(options: RunOptions) -> int:
+    """The --model's performance_sample_count_override in mlperf.conf (0: none)."""
+    model, scenario = benchmark(options).settings_key(options.scenario)
+    return int(loadgen_config.load_settings(model, scenario).performance_sample_count_override)
+
+
+def synthetic_llm_spec(options: RunOptions) -> SyntheticLLMSpec:
+    """--synthetic-llm; without COUNT, the --model's sample count in mlperf.conf."""
+    assert options.synthetic_llm is not None
+    spec = SyntheticLLMSpec.parse(options.synthetic_llm)
+    if spec.count:
+        return spec
+    count = _conf_sample_count(options)
+    if not count:
+        raise ConfigError(
+            f"--synthetic-llm {options.synthetic_llm}: give IN:OUT:COUNT; mlperf.conf has no "
+            f"sample count for --model {options.model or '(none)'}"
+        )
+    return spec.with_count(count)
+
+
 def _token_qsl(options: RunOptions, prompts: list[Any], label: str) -> TokenQSL:
     """Token prompts; the performance count defaults to the --model's
     performance_sample_count_override in mlperf.conf (at most the prompts there are)."""
     count = options.performance_count
     if count is None:
-        model, scenario = benchmark(options).settings_key(options.scenario)
-        override = int(
-            loadgen_config.load_settings(model, scenario).performance_sample_count_override
-        )
+        override = _conf_sample_count(options)
         count = min(override, len(prompts)) if override else None
     return TokenQSL(prompts, label, performance_count=count, compression=_compression(options))
 
@@ -535,9 +553,9 @@ def _dataset_record(options: RunOptions) -> dict[str, Any]:
     if options.synthetic is not None:
         return {"synthetic": options.synthetic, "synthetic_seed": 0}
     if options.synthetic_llm is not None:
-        spec = SyntheticLLMSpec.parse(options.synthetic_llm)
+        spec = synthetic_llm_spec(options)
         return {
-            "synthetic_llm": options.synthetic_llm,
+            "synthetic_llm": str(spec),
             "synthetic_seed": 0,
             "prompt_tokens_median": spec.input_tokens,
             "output_tokens_advisory": spec.output_tokens,  # the node decides output lengths
@@ -700,9 +718,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     data.add_argument(
         "--synthetic-llm",
-        metavar="IN:OUT:COUNT",
+        metavar="IN:OUT[:COUNT]",
         help="COUNT random token prompts, lengths log-normal around IN tokens (e.g. "
-        "1024:256:1000); OUT is advisory, recorded with the run: the node decides output lengths",
+        "1024:256:1000; without COUNT, the --model's sample count in mlperf.conf); OUT is "
+        "advisory, recorded with the run: the node decides output lengths",
     )
     p.add_argument(
         "--dataset-column",

@@ -136,8 +136,9 @@ def token_file_qsl(
 
 @dataclass(frozen=True)
 class SyntheticLLMSpec:
-    """``--synthetic-llm IN:OUT:COUNT``: COUNT prompts of about IN tokens; OUT (the output
-    length wanted) is advisory, recorded with the run: the node decides output lengths."""
+    """``--synthetic-llm IN:OUT[:COUNT]``: COUNT prompts of about IN tokens; OUT (the output
+    length wanted) is advisory, recorded with the run: the node decides output lengths.
+    ``count`` 0: not given (the caller takes the benchmark's sample count)."""
 
     input_tokens: int
     output_tokens: int
@@ -146,12 +147,16 @@ class SyntheticLLMSpec:
     @classmethod
     def parse(cls, text: str) -> SyntheticLLMSpec:
         parts = text.split(":")
-        if len(parts) != 3 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        if len(parts) not in (2, 3) or not all(p.isdigit() and int(p) >= 1 for p in parts):
             raise ConfigError(
-                f"--synthetic-llm {text!r}: expected IN:OUT:COUNT, whole numbers >= 1, "
-                "e.g. 1024:256:1000"
+                f"--synthetic-llm {text!r}: expected IN:OUT:COUNT or IN:OUT, whole numbers "
+                ">= 1, e.g. 1024:256:1000"
             )
-        return cls(int(parts[0]), int(parts[1]), int(parts[2]))
+        count = int(parts[2]) if len(parts) == 3 else 0
+        return cls(int(parts[0]), int(parts[1]), count)
+
+    def with_count(self, count: int) -> SyntheticLLMSpec:
+        return SyntheticLLMSpec(self.input_tokens, self.output_tokens, count)
 
     def __str__(self) -> str:
         return f"{self.input_tokens}:{self.output_tokens}:{self.count}"
@@ -164,7 +169,7 @@ LENGTH_SIGMA = 0.6
 
 
 def synthetic_prompts(spec: SyntheticLLMSpec, seed: int = 0) -> list[np.ndarray]:
-    """``spec.count`` prompts whose lengths are log-normal with median ``spec.input_tokens``
+    """``spec.count`` (>= 1) prompts whose lengths are log-normal with median ``spec.input_tokens``
     (at least 1, at most 8 times the median); the same for the same seed."""
     rng = np.random.default_rng([seed, spec.input_tokens, spec.count])
     lengths = rng.lognormal(np.log(spec.input_tokens), LENGTH_SIGMA, spec.count)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from lon._nodes import running_nodes, sut_server_command
-from lon._run import build_settings, parse_options, run
+from lon._run import build_qsl, build_settings, parse_options, run
 from tests.conftest import FINISHED
 
 LLM = ("--ttft-ms", "2", "--tpot-ms", "1", "--output-tokens", "4")
@@ -157,4 +157,25 @@ def test_a_bad_dataset_file_is_one_line(tmp_path):
     assert (code, err) == (
         2,
         f"lon-run: error: dataset {path}: no column 'tok_input'; its columns are: input\n",
+    )
+
+
+def test_synthetic_prompts_take_the_benchmarks_sample_count_without_count():
+    options = parse_options(
+        ["--nodes", "127.0.0.1:1", "--output", "o", "--scenario", "Offline",
+         "--model", "deepseek-r1", "--synthetic-llm", "8:4"]
+    )  # fmt: skip
+    qsl = build_qsl(options)
+    assert qsl.total_sample_count() == qsl.performance_sample_count() == 4388
+
+
+def test_synthetic_prompts_without_count_need_a_benchmark(tmp_path):
+    code, _, err = lon_run(
+        ["--nodes", "127.0.0.1:1", "--output", str(tmp_path / "o"), "--scenario", "Offline",
+         "--synthetic-llm", "8:4"]
+    )  # fmt: skip
+    assert code == 2
+    assert err == (
+        "lon-run: error: --synthetic-llm 8:4: give IN:OUT:COUNT; mlperf.conf has no sample "
+        "count for --model (none)\n"
     )

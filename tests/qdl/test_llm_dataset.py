@@ -132,7 +132,12 @@ def test_synthetic_prompts_are_deterministic_and_long_tailed():
     assert all(p.dtype == np.int32 and p.min() >= 0 and p.max() < 32000 for p in first)
 
 
-@pytest.mark.parametrize("text", ["200:64", "200:0:4", "a:1:2", "1:2:3:4"])
+def test_the_count_may_be_left_to_the_benchmark():
+    assert SyntheticLLMSpec.parse("200:64") == SyntheticLLMSpec(200, 64, 0)
+    assert str(SyntheticLLMSpec.parse("200:64").with_count(5)) == "200:64:5"
+
+
+@pytest.mark.parametrize("text", ["200", "200:0:4", "a:1:2", "1:2:3:4", "1:2:0"])
 def test_a_bad_synthetic_llm_spec(text):
     with pytest.raises(ConfigError, match="expected IN:OUT:COUNT"):
         SyntheticLLMSpec.parse(text)
