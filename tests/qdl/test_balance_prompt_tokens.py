@@ -10,6 +10,8 @@ from qdl._balance import PromptTokens, make_balancer
 
 from .conftest import queries
 from .test_balance import spread, transports
+from .test_dispatch import mock
+from .test_redispatch import answer, ids_sent_to, wait_until
 
 
 def test_prompt_tokens_picks_the_node_owing_the_fewest_tokens():
@@ -61,3 +63,22 @@ def test_answers_give_a_node_its_tokens_back(recording):
         for q in queries([[i] for i in range(len(lengths))]):
             qdl.issue_query(q)
     assert spread([fast, slow]) == [5, 1]
+
+
+def test_a_lost_nodes_prompts_move_with_their_tokens(recording):
+    nodes = [mock(0), mock(1), mock(2)]
+    config = DispatchConfig(balance="prompt-tokens", on_node_loss="redispatch")
+    with QueryDispatchLibrary(nodes, token_qsl([100, 10, 50, 5]), recording, config) as qdl:
+        for q in queries([[0], [1], [2]]):
+            qdl.issue_query(q)
+        assert [ids_sent_to(n) for n in nodes] == [[1], [2], [3]]
+        nodes[0].break_stream("connection reset")  # it owed the 100-token prompt
+        # It goes to the node owing fewer tokens (node 1: 10, node 2: 50).
+        wait_until(lambda: ids_sent_to(nodes[1]) == [2, 1])
+        qdl.issue_query(queries([[3]], first_id=4)[0])
+        # Node 1 now owes 110 tokens, node 2 50: the 5-token prompt goes to node 2.
+        assert ids_sent_to(nodes[2]) == [3, 4]
+        answer(nodes[1], 2, 1)
+        answer(nodes[2], 3, 4)
+        assert qdl.failure is None
+    assert recording.completed_ids() == {1: 1, 2: 1, 3: 1, 4: 1}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -141,3 +144,19 @@ def test_the_count_may_be_left_to_the_benchmark():
 def test_a_bad_synthetic_llm_spec(text):
     with pytest.raises(ConfigError, match="expected IN:OUT:COUNT"):
         SyntheticLLMSpec.parse(text)
+
+
+@pytest.mark.parametrize("missing", ["pandas", "pyarrow"])
+def test_a_missing_library_says_what_to_install(tmp_path, missing):
+    path = write(tmp_path, "parquet")
+    # A real interpreter in which the library cannot be imported.
+    code = (
+        f"import sys; sys.modules[{missing!r}] = None\n"
+        "from qdl import DatasetError, read_token_file\n"
+        f"try: read_token_file({path!r})\n"
+        "except DatasetError as exc: print(exc)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"dataset {path}: reading it needs ")
+    assert "pip install 'lon[llm-data]'" in proc.stdout and missing in proc.stdout
