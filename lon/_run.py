@@ -668,7 +668,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--nodes-file", metavar="FILE", help="one HOST:PORT (or dns:NAME:PORT) per line, # comments"
     )
-    p.add_argument("--scenario", required=True, choices=SCENARIOS)
+    p.add_argument(
+        "--scenario",
+        required=True,
+        choices=SCENARIOS,
+        help="Interactive runs the Server scenario with the --model's -interactive settings "
+        "of mlperf.conf (LLM benchmarks that have them)",
+    )
     p.add_argument("--mode", default="PerformanceOnly", choices=MODES)
     p.add_argument(
         "--model",
@@ -745,7 +751,12 @@ def build_parser() -> argparse.ArgumentParser:
         "SYSTEM/MODEL/SCENARIO/{performance/run_1,accuracy} with mlperf.conf, user.conf, "
         "measurements.json and README.md, and skeletons of systems/SYSTEM.json and src/",
     )
-    p.add_argument("--division", choices=DIVISIONS, help="submission division for --submission-dir")
+    p.add_argument(
+        "--division",
+        choices=DIVISIONS,
+        help="submission division for --submission-dir; open lets --model name a model of "
+        "its own; network refuses --compression for LLM benchmarks",
+    )
     p.add_argument(
         "--submitter", metavar="ORG", help="submitting organization for --submission-dir"
     )
