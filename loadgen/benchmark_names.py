@@ -86,8 +86,10 @@ class Benchmark:
         if scenario != INTERACTIVE:
             return self.conf_key, scenario
         interactive = self.conf_key + INTERACTIVE_SUFFIX
+        have = ", ".join(interactive_benchmarks())
+        if self.conf_key == "*":
+            raise BenchmarkNameError(f"--scenario Interactive needs --model, one of: {have}")
         if interactive not in mlperf_conf_models():
-            have = ", ".join(interactive_benchmarks())
             raise BenchmarkNameError(
                 f"--scenario Interactive: --model {self.name} has no Interactive settings in "
                 f"mlperf.conf; these have: {have}"

@@ -62,6 +62,8 @@ def test_interactive_is_server_with_the_interactive_settings():
         (("--model", "bert-99", "--scenario", "Interactive"),
          "--scenario Interactive: --model bert-99 has no Interactive settings in mlperf.conf; "
          "these have: llama2-70b-99, "),
+        (("--scenario", "Interactive"),
+         "--scenario Interactive needs --model, one of: llama2-70b-99, llama2-70b-99.9, "),
         (("--model", "llama2-70", "--scenario", "Server"),
          "--model 'llama2-70' is not an MLPerf benchmark; did you mean llama2-70b, "),
         (("--model", "llama3.1-8b", "--scenario", "Offline", "--compression", "zstd",
