@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 
 import pandas as pd
 import pytest
 
 from lon._nodes import running_nodes, sut_server_command
 from lon._run import build_qsl, build_settings, parse_options, run
-from tests.conftest import FINISHED
+from tests.conftest import FINISHED, LON_RUN, need_loadgen
 
 LLM = ("--ttft-ms", "2", "--tpot-ms", "1", "--output-tokens", "4")
 SUBMISSION = ("--division", "network", "--submitter", "Org", "--system", "lan2")
@@ -181,3 +182,21 @@ def test_synthetic_prompts_without_count_need_a_benchmark(tmp_path):
         "lon-run: error: --synthetic-llm 8:4: give IN:OUT:COUNT; mlperf.conf has no sample "
         "count for --model (none)\n"
     )
+
+
+def test_the_official_loadgen_runs_interactive_with_the_interactive_bounds(llm_nodes, tmp_path):
+    need_loadgen("official")
+    out = tmp_path / "out"
+    argv = short_server(
+        llm_nodes, out, "--scenario", "Interactive", "--model", "deepseek-r1",
+        "--synthetic-llm", "16:4:32", "--loadgen", "official",
+    )  # fmt: skip
+    # A process of its own: the official LoadGen keeps process-wide state.
+    proc = subprocess.run(
+        [*LON_RUN, *argv], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode in FINISHED, proc.stderr
+    detail = (out / "mlperf_log_detail.txt").read_text()
+    assert '"key": "requested_scenario", "value": "Server"' in detail
+    assert '"key": "requested_server_ttft_latency", "value": 1500000000' in detail
+    assert '"key": "requested_server_tpot_latency", "value": 15000000' in detail
