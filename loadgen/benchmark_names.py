@@ -122,6 +122,29 @@ def conf_key(name: str) -> str | None:
     return name if name in models else None
 
 
+def unread_model_lines(
+    text: str, path: str, benchmark: Benchmark, model: str, scenario: str
+) -> list[str]:
+    """Warnings for user.conf lines written under a spelling of the benchmark that no run
+    reads (its checker name, say: runs read mlperf.conf's key, here ``model``). Lines under
+    mlperf.conf keys are other runs' (a user.conf may serve Server and Interactive alike)."""
+    if not benchmark.known:
+        return []
+    spellings = {benchmark.name, *(n for n in CHECKER_NAMES if conf_key(n) == benchmark.conf_key)}
+    spellings |= {f"{n}{INTERACTIVE_SUFFIX}" for n in spellings}
+    spellings -= set(mlperf_conf_models())
+    parsed = parse_config(text, path)
+    warnings = []
+    for key, line in parsed.lines.items():
+        name, _, rest = key.partition(".")
+        if name in spellings and rest.split(".", 1)[0] in (scenario, "*"):
+            warnings.append(
+                f"{path}:{line}: key '{key}' is not read: this run reads its settings as "
+                f"'{model}.{rest}' (mlperf.conf's name for the benchmark)"
+            )
+    return warnings
+
+
 def interactive_benchmarks() -> tuple[str, ...]:
     """The checker's names of the benchmarks mlperf.conf has Interactive settings for."""
     models = mlperf_conf_models()

@@ -179,9 +179,20 @@ def build_settings(options: RunOptions, err: TextIO | None = None) -> loadgen.Te
         sets=sets,
         audit_config=_audit_config_path(options) or None,
     )
-    for warning in checked.warnings:
+    for warning in [*checked.warnings, *_unread_user_conf_lines(options, model, scenario)]:
         (err or sys.stderr).write(f"lon-run: warning: {warning}\n")
     return checked.settings
+
+
+def _unread_user_conf_lines(options: RunOptions, model: str, scenario: str) -> list[str]:
+    """user.conf lines under another name of the benchmark (llama2-70b-99.Server...)."""
+    if options.user_conf is None:
+        return []
+    with open(options.user_conf, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    return benchmark_names.unread_model_lines(
+        text, options.user_conf, benchmark(options), model, scenario
+    )
 
 
 def benchmark(options: RunOptions) -> benchmark_names.Benchmark:

@@ -200,3 +200,28 @@ def test_the_official_loadgen_runs_interactive_with_the_interactive_bounds(llm_n
     assert '"key": "requested_scenario", "value": "Server"' in detail
     assert '"key": "requested_server_ttft_latency", "value": 1500000000' in detail
     assert '"key": "requested_server_tpot_latency", "value": 15000000' in detail
+
+
+def test_user_conf_lines_under_the_checker_name_are_named_as_unread(tmp_path):
+    conf = tmp_path / "user.conf"
+    conf.write_text(
+        "llama2-70b-99.Server.target_qps = 7\n"
+        "llama2-70b-interactive.Server.target_qps = 3\n"
+        "llama2-70b.Server.min_query_count = 50\n"
+        "llama2-70b.Offline.target_qps = 9\n"
+        "llama2-70b-99.9.Offline.target_qps = 9\n"
+    )
+    err = io.StringIO()
+    settings = build_settings(
+        parse_options(
+            ["--nodes", "127.0.0.1:1", "--output", "o", "--synthetic-llm", "8:8:8",
+             "--model", "llama2-70b-99", "--scenario", "Interactive", "--user-conf", str(conf)]
+        ),
+        err,
+    )  # fmt: skip
+    assert settings.server_target_qps == 3  # the -interactive key is the one read
+    assert err.getvalue().splitlines() == [
+        f"lon-run: warning: {conf}:1: key 'llama2-70b-99.Server.target_qps' is not read: this "
+        "run reads its settings as 'llama2-70b-interactive.Server.target_qps' (mlperf.conf's "
+        "name for the benchmark)",
+    ]  # the Server run's line (3) is no mistake: a user.conf may serve both
