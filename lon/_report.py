@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from qdl._accounting import TOKEN_BIN_EDGES_NS
+from qdl import TOKEN_BIN_EDGES_NS
 
 from . import _result_json as result_json
 from ._node_stats import read_node_stats

@@ -21,12 +21,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
 import loadgen
+from loadgen import benchmark_names, logs
 from loadgen import config as loadgen_config
-from loadgen import logs
-from loadgen import submission as lg_submission
 from loadgen.cli import EXIT_BAD_INPUT, Parser
 from loadgen.logs import FindPeakOutcome, LoggedErrors, mark_run_failed
-from loadgen.submission import DIVISIONS, INTERACTIVE, Benchmark
+from loadgen.submission import DIVISIONS
 from qdl import (
     BALANCE_POLICIES,
     COMPRESSIONS,
@@ -34,6 +33,7 @@ from qdl import (
     FRAMINGS,
     LOADGENS,
     NODE_LOSS_POLICIES,
+    TOKEN_FILE_READERS,
     CompressionConfig,
     ConfigError,
     DispatchConfig,
@@ -43,12 +43,16 @@ from qdl import (
     QDLStatistics,
     QueryDispatchLibrary,
     RunReport,
+    SyntheticLLMSpec,
     SyntheticQSL,
     SyntheticSpec,
     Timeouts,
     TlsConfig,
+    TokenQSL,
     format_table,
     make_binding,
+    read_token_file,
+    synthetic_prompts,
 )
 
 from . import _issue_delay as issue_delay
@@ -62,8 +66,9 @@ from ._submission import SubmissionRequest, layout_for, network_record, place, u
 from ._token_latencies import recap_of as token_recap_of
 from ._versions import version_text
 
-SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream", INTERACTIVE)
+SCENARIOS = ("Offline", "Server", "SingleStream", "MultiStream", "Interactive")
 MODES = ("PerformanceOnly", "AccuracyOnly", "SubmissionRun", "FindPeakPerformance")
+TOKEN_FILE_EXTENSIONS = tuple(TOKEN_FILE_READERS)
 DEFAULT_AUDIT_CONFIG = "audit.config"
 NO_AUDIT_CONFIG = "none"
 
@@ -95,7 +100,9 @@ class RunOptions:
     streams_per_node: int = 1
     framing: str = "opportunistic"
     dataset: str | None = None
+    dataset_column: str = "tok_input"
     synthetic: str | None = None
+    synthetic_llm: str | None = None  # IN:OUT:COUNT token prompts (see qdl._llm_dataset)
     performance_count: int | None = None
     loadgen: str = "ours"
     audit_config: str | None = None
@@ -133,35 +140,17 @@ class BadInput(Exception):
     """A user mistake found before the run started; exit code 2."""
 
 
-def benchmark_of(options: RunOptions) -> Benchmark:
-    """The benchmark the run's settings come from: ``--model`` by the checker's name or by
-    mlperf.conf's key (``lg_submission.resolve``), in ``--scenario``; ConfigError for a name
-    that is no benchmark (but in the open division) or an Interactive scenario it lacks."""
-    if options.scenario not in SCENARIOS:
-        raise ConfigError(f"unknown scenario {options.scenario!r}; expected {', '.join(SCENARIOS)}")
-    if options.model is None:
-        if options.scenario == INTERACTIVE:
-            raise ConfigError(
-                "--scenario Interactive needs --model: it runs the model's -interactive settings "
-                f"(models that have them: {', '.join(lg_submission.interactive_benchmarks())})"
-            )
-        return Benchmark("*", "*", options.scenario, options.scenario)
-    try:
-        return lg_submission.resolve(options.model, options.scenario, options.division)
-    except lg_submission.SubmissionError as exc:
-        raise ConfigError(str(exc)) from None
-
-
 def build_settings(options: RunOptions, err: TextIO | None = None) -> loadgen.TestSettings:
     """mlperf.conf, then --user-conf, then --mode, then every --set, in that order.
 
     Every value is checked before anything starts, with the audit.config the run will apply
     (``loadgen.config.check_settings``); keys nothing reads are warned about on ``err``.
     """
-    bench = benchmark_of(options)
+    if options.scenario not in SCENARIOS:
+        raise ConfigError(f"unknown scenario {options.scenario!r}; expected {', '.join(SCENARIOS)}")
     if options.mode not in MODES:
         raise ConfigError(f"unknown mode {options.mode!r}; expected {', '.join(MODES)}")
-    if options.mode == "FindPeakPerformance" and bench.loadgen_scenario != "Server":
+    if options.mode == "FindPeakPerformance" and loadgen_scenario(options.scenario) != "Server":
         raise ConfigError(
             f"--mode FindPeakPerformance works only with --scenario Server, not {options.scenario}"
         )
@@ -170,6 +159,11 @@ def build_settings(options: RunOptions, err: TextIO | None = None) -> loadgen.Te
             f"--zstd-level {options.zstd_level} needs --compression zstd, "
             f"not --compression {options.compression}"
         )
+    try:
+        model, scenario = benchmark(options).settings_key(options.scenario)
+    except benchmark_names.BenchmarkNameError as exc:
+        raise ConfigError(str(exc)) from None
+    check_compression_rule(options, model, scenario)
     sets = []
     for item in options.sets:
         name, sep, value = item.partition("=")
@@ -177,25 +171,64 @@ def build_settings(options: RunOptions, err: TextIO | None = None) -> loadgen.Te
             raise ConfigError(f"--set {item!r}: expected FIELD=VALUE, e.g. min_duration_ms=10000")
         sets.append((name.strip(), value))
         if name.strip() in ("scenario", "mode"):
-            _check_no_conflict(options, bench, name.strip(), value)
+            _check_no_conflict(options, name.strip(), value)
     checked = loadgen_config.check_settings(
-        bench.conf_key,
-        bench.loadgen_scenario,
+        model,
+        scenario,
         user_conf=options.user_conf,
         mode=loadgen.TestMode[options.mode],
         sets=sets,
         audit_config=_audit_config_path(options) or None,
     )
-    for warning in checked.warnings:
+    for warning in [*checked.warnings, *_unread_user_conf_lines(options, model, scenario)]:
         (err or sys.stderr).write(f"lon-run: warning: {warning}\n")
     return checked.settings
 
 
-def _check_no_conflict(options: RunOptions, bench: Benchmark, name: str, value: str) -> None:
+def _unread_user_conf_lines(options: RunOptions, model: str, scenario: str) -> list[str]:
+    """user.conf lines under another name of the benchmark (llama2-70b-99.Server...)."""
+    if options.user_conf is None:
+        return []
+    with open(options.user_conf, encoding="utf-8", errors="replace") as f:
+        text = f.read()
+    return benchmark_names.unread_model_lines(
+        text, options.user_conf, benchmark(options), model, scenario
+    )
+
+
+def benchmark(options: RunOptions) -> benchmark_names.Benchmark:
+    """``--model`` resolved (see ``loadgen.benchmark_names``); ConfigError for no benchmark."""
+    return benchmark_names.resolve(options.model, options.division)
+
+
+def loadgen_scenario(scenario: str) -> str:
+    """The LoadGen scenario that runs ``scenario`` (Interactive is Server with its settings)."""
+    return "Server" if scenario == benchmark_names.INTERACTIVE else scenario
+
+
+def check_compression_rule(options: RunOptions, model: str, scenario: str) -> None:
+    """Refuse compressed LLM samples in the network division (see ``LLM_COMPRESSION_RULE``)."""
+    if options.division != "network" or options.compression == "none":
+        return
+    probe = loadgen_config.load_settings(model, scenario)
+    if probe.use_token_latencies:
+        raise ConfigError(
+            f"--compression {options.compression}: {LLM_COMPRESSION_RULE} "
+            f"(--model {options.model} is an LLM benchmark); use --compression none"
+        )
+
+
+LLM_COMPRESSION_RULE = (
+    "the MLPerf Inference rules allow no compression for LLM benchmarks in the network "
+    "division (inference_rules.adoc, Network Division, Benchmarks and QSL Preprocessing)"
+)
+
+
+def _check_no_conflict(options: RunOptions, name: str, value: str) -> None:
     """``--set scenario=``/``mode=`` may only repeat --scenario/--mode, which lon-run uses too."""
     scratch = loadgen.TestSettings()
     loadgen_config.set_field(scratch, name, value)
-    given = bench.loadgen_scenario if name == "scenario" else options.mode
+    given = loadgen_scenario(options.scenario) if name == "scenario" else options.mode
     if getattr(scratch, name).name != given:
         raise ConfigError(
             f"--set {name}={value.strip()} conflicts with --{name} {given}; "
@@ -235,8 +268,18 @@ def _compression(options: RunOptions) -> CompressionConfig:
 
 def build_qsl(options: RunOptions) -> EncodingQSL:
     compression = _compression(options)
-    if (options.dataset is None) == (options.synthetic is None):
-        raise ConfigError("give exactly one of --dataset DIR and --synthetic SHAPE:DTYPE:COUNT")
+    given = [x for x in (options.dataset, options.synthetic, options.synthetic_llm) if x]
+    if len(given) != 1:
+        raise ConfigError(
+            "give exactly one of --dataset PATH, --synthetic SHAPE:DTYPE:COUNT and "
+            "--synthetic-llm IN:OUT:COUNT"
+        )
+    if options.synthetic_llm is not None:
+        spec = synthetic_llm_spec(options)
+        return _token_qsl(options, synthetic_prompts(spec), f"synthetic-llm {spec}")
+    if options.dataset is not None and _is_token_file(options.dataset):
+        prompts = read_token_file(options.dataset, options.dataset_column)
+        return _token_qsl(options, prompts, options.dataset)
     if options.dataset is not None:
         return NpyDirectoryQSL(
             options.dataset,
@@ -249,6 +292,42 @@ def build_qsl(options: RunOptions) -> EncodingQSL:
         performance_count=options.performance_count,
         compression=compression,
     )
+
+
+def _is_token_file(path: str) -> bool:
+    """A file (or a name with a token-file extension) is an LLM data set; else a .npy dir."""
+    return os.path.isfile(path) or os.path.splitext(path)[1].lower() in TOKEN_FILE_EXTENSIONS
+
+
+def _conf_sample_count(options: RunOptions) -> int:
+    """The --model's performance_sample_count_override in mlperf.conf (0: none)."""
+    model, scenario = benchmark(options).settings_key(options.scenario)
+    return int(loadgen_config.load_settings(model, scenario).performance_sample_count_override)
+
+
+def synthetic_llm_spec(options: RunOptions) -> SyntheticLLMSpec:
+    """--synthetic-llm; without COUNT, the --model's sample count in mlperf.conf."""
+    assert options.synthetic_llm is not None
+    spec = SyntheticLLMSpec.parse(options.synthetic_llm)
+    if spec.count:
+        return spec
+    count = _conf_sample_count(options)
+    if not count:
+        raise ConfigError(
+            f"--synthetic-llm {options.synthetic_llm}: give IN:OUT:COUNT; mlperf.conf has no "
+            f"sample count for --model {options.model or '(none)'}"
+        )
+    return spec.with_count(count)
+
+
+def _token_qsl(options: RunOptions, prompts: list[Any], label: str) -> TokenQSL:
+    """Token prompts; the performance count defaults to the --model's
+    performance_sample_count_override in mlperf.conf (at most the prompts there are)."""
+    count = options.performance_count
+    if count is None:
+        override = _conf_sample_count(options)
+        count = min(override, len(prompts)) if override else None
+    return TokenQSL(prompts, label, performance_count=count, compression=_compression(options))
 
 
 def _tls(options: RunOptions) -> TlsConfig | None:
@@ -277,7 +356,6 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     """
     try:
         settings = build_settings(options)
-        bench = benchmark_of(options)
         if options.submission_dir is not None:
             layout_for(_submission_request(options), options.mode)
         audit_config = resolve_audit_config(options, out)
@@ -286,7 +364,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         binding = make_binding(options.loadgen)
         sample_timeout = options.sample_timeout
         if sample_timeout is None:
-            sample_timeout = default_sample_timeout(bench.loadgen_scenario, settings)
+            sample_timeout = default_sample_timeout(loadgen_scenario(options.scenario), settings)
         config = DispatchConfig(
             balance=options.balance,
             streams_per_node=options.streams_per_node,
@@ -305,7 +383,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     close = True
     live = progress.Progress(
         qdl,
-        progress.target_of(settings, bench.loadgen_scenario),
+        progress.target_of(settings, loadgen_scenario(options.scenario)),
         out,
         quiet=options.quiet,
         detail_path=_detail_path(options),
@@ -338,7 +416,11 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         result.behind_schedule = issue_delay.behind_schedule(
             delay, settings.server_target_latency_ns
         )
-    elif bench.loadgen_scenario == "Server" and report.loadgen == "official" and report.finished:
+    elif (
+        loadgen_scenario(options.scenario) == "Server"
+        and report.loadgen == "official"
+        and report.finished
+    ):
         out.write("issue delay: not measured (the official LoadGen does not expose its schedule)\n")
         out.flush()
     if report.finished:
@@ -346,11 +428,10 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         result.logged_errors = detail.logged_errors() if detail else LoggedErrors()
         if options.mode == "FindPeakPerformance":
             result.find_peak = detail.find_peak() if detail else FindPeakOutcome()
-            _print_find_peak(out, result.find_peak, bench)
+            model, scenario = benchmark(options).settings_key(options.scenario)
+            _print_find_peak(out, result.find_peak, f"{model}.{scenario}")
     if options.submission_dir is not None and report.aborted is None:
-        result.submission_run_dir = _place_in_submission(
-            options, bench, settings, report, reports, out
-        )
+        result.submission_run_dir = _place_in_submission(options, settings, report, reports, out)
     return result
 
 
@@ -370,12 +451,12 @@ def _read_detail_log(path: str) -> logs.DetailLog | None:
         return None
 
 
-def _print_find_peak(out: TextIO, outcome: FindPeakOutcome, bench: Benchmark) -> None:
+def _print_find_peak(out: TextIO, outcome: FindPeakOutcome, conf_prefix: str) -> None:
     if outcome.peak_qps is not None:
         out.write(
             f"FindPeakPerformance: peak server_target_qps = {outcome.peak_qps:f} "
             f"after {len(outcome.probes)} probes (each is in the detail log)\n"
-            f"for user.conf:\n{bench.conf_key}.Server.target_qps = {outcome.peak_qps:f}\n"
+            f"for user.conf:\n{conf_prefix}.target_qps = {outcome.peak_qps:f}\n"
         )
         out.flush()
 
@@ -394,7 +475,6 @@ def _submission_request(options: RunOptions) -> SubmissionRequest:
 
 def _place_in_submission(
     options: RunOptions,
-    bench: Benchmark,
     settings: loadgen.TestSettings,
     report: RunReport,
     reports: list[dict[str, Any]],
@@ -403,9 +483,8 @@ def _place_in_submission(
     """Lay the run out in the submission tree (see ``lon._submission``); None if refused."""
     layout = layout_for(_submission_request(options), options.mode)
     changed = [item.partition("=")[0].strip() for item in options.sets]
-    conf_lines = loadgen_config.user_conf_lines(
-        settings, changed, bench.conf_key, bench.loadgen_scenario
-    )
+    model, scenario = benchmark(options).settings_key(options.scenario)
+    conf_lines = loadgen_config.user_conf_lines(settings, changed, model, scenario)
     try:
         return place(
             layout,
@@ -487,7 +566,18 @@ def _dataset_record(options: RunOptions) -> dict[str, Any]:
     """What lon-accuracy needs to regenerate the samples of this run."""
     if options.synthetic is not None:
         return {"synthetic": options.synthetic, "synthetic_seed": 0}
-    return {"dataset_dir": os.path.abspath(options.dataset or "")}
+    if options.synthetic_llm is not None:
+        spec = synthetic_llm_spec(options)
+        return {
+            "synthetic_llm": str(spec),
+            "synthetic_seed": 0,
+            "prompt_tokens_median": spec.input_tokens,
+            "output_tokens_advisory": spec.output_tokens,  # the node decides output lengths
+        }
+    path = os.path.abspath(options.dataset or "")
+    if _is_token_file(options.dataset or ""):
+        return {"dataset_file": path, "dataset_column": options.dataset_column}
+    return {"dataset_dir": path}
 
 
 def _print_outcome(
@@ -592,12 +682,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--nodes-file", metavar="FILE", help="one HOST:PORT (or dns:NAME:PORT) per line, # comments"
     )
-    p.add_argument("--scenario", required=True, choices=SCENARIOS)
+    p.add_argument(
+        "--scenario",
+        required=True,
+        choices=SCENARIOS,
+        help="Interactive runs the Server scenario with the --model's -interactive settings "
+        "of mlperf.conf (LLM benchmarks that have them)",
+    )
     p.add_argument("--mode", default="PerformanceOnly", choices=MODES)
     p.add_argument(
         "--model",
-        help="the benchmark: the checker's name (llama2-70b-99.9, llama3.1-8b, resnet) or "
-        "mlperf.conf's key (llama2-70b, llama3_1-8b, resnet50); its settings come from mlperf.conf",
+        help="the benchmark: the submission checker's name (llama2-70b-99, llama3.1-8b, "
+        "resnet50, ...) or an mlperf.conf key (llama3_1-8b); settings are read under its "
+        "mlperf.conf key. Another name needs --division open",
     )
     p.add_argument("--user-conf", metavar="PATH", help="a user.conf to apply")
     p.add_argument(
@@ -612,7 +709,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--zstd-level", type=int, metavar="N", help="1..22 (default 3); with --compression zstd"
     )
-    p.add_argument("--balance", default="least-outstanding", choices=BALANCE_POLICIES)
+    p.add_argument(
+        "--balance",
+        default="least-outstanding",
+        choices=BALANCE_POLICIES,
+        help="which node gets each sample: least-outstanding (default; fewest samples owed), "
+        "prompt-tokens (fewest prompt tokens owed: for LLM data sets), round-robin, weighted "
+        "(the capacities nodes report)",
+    )
     p.add_argument("--streams-per-node", type=int, default=1, metavar="N")
     p.add_argument(
         "--framing",
@@ -622,9 +726,28 @@ def build_parser() -> argparse.ArgumentParser:
         "never waiting for more; per-query: one query per message",
     )
     data = p.add_mutually_exclusive_group(required=True)
-    data.add_argument("--dataset", metavar="DIR", help="a directory of .npy files")
+    data.add_argument(
+        "--dataset",
+        metavar="PATH",
+        help="a directory of .npy files, or an LLM data set file of token-id prompts: .pkl "
+        "(a pandas DataFrame; a pickle can run code when read: name only files you trust), "
+        ".json or .parquet; see --dataset-column",
+    )
     data.add_argument(
         "--synthetic", metavar="SHAPE:DTYPE:COUNT", help="random samples, e.g. 224x224x3:uint8:1024"
+    )
+    data.add_argument(
+        "--synthetic-llm",
+        metavar="IN:OUT[:COUNT]",
+        help="COUNT random token prompts, lengths log-normal around IN tokens (e.g. "
+        "1024:256:1000; without COUNT, the --model's sample count in mlperf.conf); OUT is "
+        "advisory, recorded with the run: the node decides output lengths",
+    )
+    p.add_argument(
+        "--dataset-column",
+        default="tok_input",
+        metavar="NAME",
+        help="the token-id column of an LLM data set file (default: %(default)s)",
     )
     p.add_argument("--performance-count", type=int, metavar="N")
     p.add_argument("--output", required=True, metavar="DIR", help="where the logs go")
@@ -642,7 +765,12 @@ def build_parser() -> argparse.ArgumentParser:
         "SYSTEM/MODEL/SCENARIO/{performance/run_1,accuracy} with mlperf.conf, user.conf, "
         "measurements.json and README.md, and skeletons of systems/SYSTEM.json and src/",
     )
-    p.add_argument("--division", choices=DIVISIONS, help="submission division for --submission-dir")
+    p.add_argument(
+        "--division",
+        choices=DIVISIONS,
+        help="submission division for --submission-dir; open lets --model name a model of "
+        "its own; network refuses --compression for LLM benchmarks",
+    )
     p.add_argument(
         "--submitter", metavar="ORG", help="submitting organization for --submission-dir"
     )
@@ -715,7 +843,9 @@ def parse_options(argv: Sequence[str] | None) -> RunOptions:
         streams_per_node=args.streams_per_node,
         framing=args.framing,
         dataset=args.dataset,
+        dataset_column=args.dataset_column,
         synthetic=args.synthetic,
+        synthetic_llm=args.synthetic_llm,
         performance_count=args.performance_count,
         output=args.output,
         loadgen=args.loadgen,

@@ -6,7 +6,7 @@ completes them through a ``LoadgenBinding`` (``OurLoadgen`` or ``OfficialLoadgen
 prepare samples untimed at load time. ``lon-run`` (``lon._run``) puts it all together.
 """
 
-from ._accounting import format_table
+from ._accounting import TOKEN_BIN_EDGES_NS, format_table
 from ._binding import LOADGENS, LoadgenBinding, OfficialLoadgen, OurLoadgen, RunReport, make_binding
 from ._completer import Completer, Completion
 from ._config import (
@@ -48,6 +48,15 @@ from ._exceptions import (
     TransportError,
     UsageError,
 )
+from ._llm_dataset import READERS as TOKEN_FILE_READERS
+from ._llm_dataset import (
+    SyntheticLLMSpec,
+    TokenQSL,
+    read_token_file,
+    synthetic_prompts,
+    synthetic_token_qsl,
+    token_file_qsl,
+)
 from ._qsl import (
     EncodedSample,
     EncodingQSL,
@@ -65,6 +74,8 @@ from .transports import (
 )
 
 __all__ = [
+    "TOKEN_BIN_EDGES_NS",
+    "TOKEN_FILE_READERS",
     "BALANCE_POLICIES",
     "COMPRESSIONS",
     "DEFAULT_DISPATCH",
@@ -111,7 +122,13 @@ __all__ = [
     "RunReport",
     "SampleNotLoaded",
     "StreamBroken",
+    "SyntheticLLMSpec",
     "SyntheticQSL",
+    "TokenQSL",
+    "read_token_file",
+    "synthetic_prompts",
+    "synthetic_token_qsl",
+    "token_file_qsl",
     "SyntheticSpec",
     "Timeouts",
     "TlsConfig",

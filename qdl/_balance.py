@@ -7,6 +7,10 @@ spreads instead of piling onto the node that looked idlest at its start).
 - round-robin: nodes in turn, ignoring load.
 - least-outstanding: the node with the fewest outstanding samples; ties go to the first such
   node at or after a rotating cursor, so equal nodes alternate exactly.
+- prompt-tokens: the node with the fewest outstanding prompt tokens (the sum of the lengths of
+  its unanswered samples, a sample's length being its element count: a prompt's tokens), ties
+  as least-outstanding; for LLMs, whose work grows with the prompt. The dispatcher passes the
+  token loads instead of the sample counts (``Balancer.load``).
 - weighted: smooth weighted round-robin over the capacities nodes report in Describe; over any
   window of sum(weights) choices node i gets exactly weights[i] of them (for integer weights),
   interleaved rather than in runs.
@@ -21,7 +25,13 @@ from ._exceptions import ConfigError
 
 
 class Balancer(abc.ABC):
-    """Chooses a node index in ``range(len(outstanding))``."""
+    """Chooses a node index in ``range(len(outstanding))``.
+
+    ``load`` says what ``outstanding`` counts: "samples" (unanswered samples per node) or
+    "prompt-tokens" (the summed lengths of those samples).
+    """
+
+    load = "samples"
 
     @abc.abstractmethod
     def choose(self, outstanding: Sequence[int]) -> int: ...
@@ -55,6 +65,12 @@ class LeastOutstanding(Balancer):
         return best
 
 
+class PromptTokens(LeastOutstanding):
+    """Least outstanding work, counted in prompt tokens (the dispatcher's loads)."""
+
+    load = "prompt-tokens"
+
+
 class Weighted(Balancer):
     """Smooth weighted round-robin: each choice adds every weight to its node's credit, picks
     the node with the most credit (the first on ties) and takes the total weight from it."""
@@ -80,6 +96,8 @@ def make_balancer(policy: str, capacities: Sequence[float], labels: Sequence[str
         return RoundRobin(n)
     if policy == "least-outstanding":
         return LeastOutstanding(n)
+    if policy == "prompt-tokens":
+        return PromptTokens(n)
     if policy == "weighted":
         bad = [label for label, c in zip(labels, capacities) if not c > 0]
         if bad:

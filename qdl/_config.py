@@ -15,7 +15,7 @@ COMPRESSIONS = ("none", "zstd")
 ZSTD_LEVELS = range(1, 23)
 """zstd levels accepted: 1 (fastest) to 22 (smallest)."""
 
-BALANCE_POLICIES = ("least-outstanding", "round-robin", "weighted")
+BALANCE_POLICIES = ("least-outstanding", "prompt-tokens", "round-robin", "weighted")
 """Load-balancing policies; see ``qdl._balance`` for what each one does."""
 
 FRAMINGS = ("opportunistic", "per-query")

@@ -36,6 +36,7 @@ from __future__ import annotations
 import enum
 import functools
 import itertools
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -108,6 +109,11 @@ class QDLStatistics:
     nodes: tuple[NodeStatistics, ...]
 
 
+def sample_weight(sample: EncodedSample) -> int:
+    """A sample's weight for "prompt-tokens" balancing: its element count (a prompt's tokens)."""
+    return math.prod(sample.shape) if sample.shape else 1
+
+
 class _Pending:
     """The books for one issued sample."""
 
@@ -163,6 +169,10 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         # answer, for TPOT; empty (one truthiness test per batch) in runs without tokens.
         self._first_token_at: dict[int, int] = {}
         self._outstanding = [0] * n
+        # "prompt-tokens" balancing only: each node's outstanding prompt tokens, and each
+        # outstanding sample's (node, tokens); None otherwise, so other policies pay nothing.
+        self._tokens: list[int] | None = None
+        self._weights: dict[int, tuple[int, int]] = {}
         self._peak_node = [0] * n
         self._clock: Clock = clock if clock is not None else RealClock()
         self._last_progress = [0] * n  # clock time of each node's latest answer (or first owed)
@@ -229,6 +239,8 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             self._balancer = make_balancer(
                 self._config.balance, [d.capacity for d in self._descriptions], labels
             )
+            if self._balancer.load == "prompt-tokens":
+                self._tokens = [0] * len(self._transports)
             self._accounts = [NodeAccount(d) for d in self._descriptions]
             for i, transport in enumerate(self._transports):
                 transport.open(functools.partial(self._on_response, i), self._fail)
@@ -348,7 +360,10 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         except SampleNotLoaded as exc:
             self._fail(exc, [s.id for s in samples])
             return
-        nodes = self._assign(len(samples))
+        if self._tokens is None:
+            nodes = self._assign(len(samples))
+        else:
+            nodes = self._assign_by_tokens(samples, encoded)
         if nodes is None:  # failed meanwhile
             self._complete_empty([s.id for s in samples])
             return
@@ -400,6 +415,47 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             if total > self._peak:
                 self._peak = total
         return nodes
+
+    def _assign_by_tokens(
+        self, samples: list[Any], encoded: list[EncodedSample]
+    ) -> list[int] | None:
+        """``_assign`` for "prompt-tokens": the balancer sees each node's outstanding tokens,
+        and a sample's weight is its length (a prompt's token count)."""
+        assert self._balancer is not None and self._tokens is not None
+        choose = self._balancer.choose
+        now = self._clock.now_ns()
+        with self._lock:
+            if self._failure is not None:
+                return None
+            outstanding, tokens, weights = self._outstanding, self._tokens, self._weights
+            nodes = []
+            for s, e in zip(samples, encoded):
+                node = self._choose(tokens) if self._lost else choose(tokens)
+                weight = sample_weight(e)
+                if outstanding[node] == 0:
+                    self._last_progress[node] = now
+                outstanding[node] += 1
+                tokens[node] += weight
+                weights[s.id] = (node, weight)
+                if outstanding[node] > self._peak_node[node]:
+                    self._peak_node[node] = outstanding[node]
+                nodes.append(node)
+            total = self._issued - self._completed
+            if total > self._peak:
+                self._peak = total
+        return nodes
+
+    def _unweigh(self, node: int, batch: ResponseBatch) -> None:
+        """Take the answered samples' tokens off ``node`` (under the lock; "prompt-tokens")."""
+        assert self._tokens is not None
+        weights = self._weights
+        for r in batch.results:
+            if r.kind == FIRST_TOKEN:
+                continue
+            entry = weights.get(r.response_id)
+            if entry is not None and entry[0] == node:
+                del weights[r.response_id]
+                self._tokens[node] -= entry[1]
 
     def _chunk(
         self, node: int, positions: list[int], encoded: list[EncodedSample]
@@ -522,6 +578,8 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                         if first is not None and r.n_tokens > 1:
                             tpots.append((t - first) / (r.n_tokens - 1))
             self._completed += len(finals)
+            if self._tokens is not None:
+                self._unweigh(node, batch)
             self._last_progress[node] = now
             self._answered_seq[node] = answered_seq
         if firsts:
@@ -586,6 +644,8 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             self._lost.add(index)
             owed = [(rid, rec.index) for rid, rec in self._pending.items() if rec.node == index]
             self._outstanding[index] = 0
+            if self._tokens is not None:
+                self._tokens[index] = 0  # its samples' weights move with them (_resend)
             loss = NodeLoss(
                 self._descriptions[index].label,
                 self._descriptions[index].address,
@@ -624,11 +684,16 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             pending = self._pending
             nodes = []
             now = self._clock.now_ns()
-            for rid, _ in owed:
-                node = self._choose(self._outstanding)
+            tokens = self._tokens
+            for k, (rid, _) in enumerate(owed):
+                node = self._choose(self._outstanding if tokens is None else tokens)
                 if self._outstanding[node] == 0:
                     self._last_progress[node] = now  # owed from now, as in _assign
                 self._outstanding[node] += 1
+                if tokens is not None:
+                    weight = sample_weight(encoded[k])
+                    tokens[node] += weight
+                    self._weights[rid] = (node, weight)
                 pending.pop(rid, None)  # booked again below, at the end (booking order)
                 nodes.append(node)
             if resent:

@@ -6,25 +6,15 @@ and writes the tree the current submission checker reads (``<division>/<submitte
 truncates the accuracy logs and records their hashes once all runs and checks are in.
 """
 
-from ._benchmarks import mlperf_benchmarks
+from ._benchmarks import check_benchmark, mlperf_benchmarks
 from ._errors import ReplaceRefused, SubmissionError
 from ._layout import DIVISIONS, RUN_DIRS, Layout
-from ._names import (
-    INTERACTIVE,
-    Benchmark,
-    check_benchmark,
-    conf_key,
-    interactive_benchmarks,
-    resolve,
-)
 from ._place import place_run, summary_validity
 from ._records import FILL_ME, append_command, system_skeleton, unfilled, write_records
 from ._seal import Sealed, file_hash, seal_accuracy_dir, seal_tree, truncated
 
 __all__ = [
     "DIVISIONS",
-    "INTERACTIVE",
-    "Benchmark",
     "FILL_ME",
     "RUN_DIRS",
     "Layout",
@@ -33,12 +23,9 @@ __all__ = [
     "SubmissionError",
     "append_command",
     "check_benchmark",
-    "conf_key",
     "file_hash",
-    "interactive_benchmarks",
     "mlperf_benchmarks",
     "place_run",
-    "resolve",
     "seal_accuracy_dir",
     "seal_tree",
     "summary_validity",

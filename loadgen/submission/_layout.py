@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ._benchmarks import check_benchmark
 from ._errors import SubmissionError
-from ._names import check_benchmark
 
 DIVISIONS = ("closed", "open", "network")
 SCENARIOS = ("SingleStream", "MultiStream", "Server", "Offline", "Interactive")
@@ -32,7 +32,7 @@ class Layout:
     division: str
     submitter: str
     system: str
-    benchmark: str
+    benchmark: str  # --model as given; after construction, the checker's name of it
 
     def __post_init__(self) -> None:
         if self.division not in DIVISIONS:
@@ -46,7 +46,8 @@ class Layout:
         ):
             if not value or os.sep in value or "/" in value or value in (".", ".."):
                 raise SubmissionError(f"{label} {value!r}: must be a plain name, not a path")
-        check_benchmark(self.benchmark, self.division)
+        # The directory takes the checker's name of the benchmark (llama3_1-8b: llama3.1-8b).
+        object.__setattr__(self, "benchmark", check_benchmark(self.benchmark, self.division))
 
     @property
     def submitter_dir(self) -> str:

@@ -309,8 +309,8 @@ QPS_1E9 = (
          {"user.conf": "# mine\n*.*.min_duration = -5\n"},
          "{user.conf}:2: key '*.*.min_duration': value '-5' is negative; min_duration is "
          "unsigned, so it would wrap to 18446744073709551611"),
-        (["--scenario", "Server", "--model", "mlp", "--division", "open",
-          "--user-conf", "{user.conf}"],
+        (["--scenario", "Server", "--model", "mlp", "--division", "open", "--user-conf",
+          "{user.conf}"],
          {"user.conf": "mlp.Server.target_qps = 0\n"},
          "{user.conf}:1: key 'mlp.Server.target_qps': value '0' must be more than 0"),
         (["--scenario", "Server", "--set", "server_target_qps=-5"], {},

@@ -12,7 +12,7 @@ from importlib import resources
 import pytest
 
 from lon._nodes import running_nodes, sut_server_command
-from lon._run import build_settings, parse_options, run
+from lon._run import parse_options, run
 from tests.conftest import FINISHED, LOADGENS, LON_RUN, ROOT, need_loadgen
 
 CAPPED = ("--service-time-us", "1000", "--max-qps", "300")
@@ -398,60 +398,3 @@ def test_answers_without_tokens_in_a_token_run_are_named(capped_node, tmp_path, 
     assert "n_tokens argument missing or attempted to record 0 as number of tokens" in err
     assert "lon-run: hint: use_token_latencies needs a backend that sends a first token" in err
     assert "Traceback" not in err
-
-
-# --- LLM benchmarks by the checker's names, and the Interactive scenario -----------------
-
-
-@pytest.mark.parametrize("lg", LOADGENS)
-def test_interactive_runs_the_interactive_settings_and_lands_in_its_own_directory(
-    llm_node, tmp_path, lg
-):
-    need_loadgen(lg)
-    root = tmp_path / "sub"
-    argv = [
-        "--nodes", llm_node, "--scenario", "Interactive", "--model", "llama2-70b-99.9",
-        "--synthetic", "16:int32:64", "--output", str(tmp_path / "out"),
-        "--set", "min_duration_ms=400", "--set", "min_query_count=40",
-        "--set", "server_target_qps=40", "--submission-dir", str(root), *SUBMISSION,
-    ]  # fmt: skip
-    code, out, err = lon_run(argv, lg, cwd=tmp_path)
-    assert code in FINISHED, err
-    values = {
-        v["key"]: v["value"] for v in detail_values(tmp_path / "out" / "mlperf_log_detail.txt")
-    }
-    assert values["effective_scenario"] == "Server"
-    assert values["requested_server_ttft_latency"] == 450_000_000  # llama2-70b-interactive's
-    assert values["requested_server_tpot_latency"] == 40_000_000
-    assert values["requested_use_token_latencies"] is True
-    scenario = root / "network" / "Org" / "results" / "lan2" / "llama2-70b-99.9" / "Interactive"
-    assert (scenario / "performance" / "run_1" / "mlperf_log_detail.txt").is_file()
-    user_conf = (scenario / "user.conf").read_text()
-    assert "llama2-70b-interactive.Server.target_qps = 40" in user_conf
-
-
-def test_a_checker_name_gets_its_benchmarks_settings():
-    options = parse_options(
-        ["--nodes", "127.0.0.1:1", "--scenario", "Server", "--model", "llama3.1-8b",
-         "--synthetic", "4:int32:8", "--output", "o"]
-    )  # fmt: skip
-    settings = build_settings(options)
-    assert settings.use_token_latencies
-    assert (settings.ttft_latency, settings.tpot_latency) == (2_000_000_000, 100_000_000)
-
-
-@pytest.mark.parametrize(
-    ("extra", "message"),
-    [
-        (("--scenario", "Interactive", "--model", "bert-99"),
-         "--model bert-99 has no Interactive scenario"),
-        (("--scenario", "Interactive"), "--scenario Interactive needs --model"),
-        (("--scenario", "Server", "--model", "llama2-70"),
-         "--model 'llama2-70' is not an MLPerf benchmark: did you mean llama2-70b"),
-    ],
-)  # fmt: skip
-def test_benchmark_names_bad_input(tmp_path, extra, message):
-    argv = ["--nodes", "127.0.0.1:1", "--synthetic", "4:int32:8", "--output", str(tmp_path), *extra]
-    code, _, err = lon_run(argv, "ours")
-    assert code == 2 and message in err, err
-    assert err.startswith("lon-run: error: ") and err.count("\n") == 1
