@@ -562,10 +562,13 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                     self._outstanding[node] -= 1
                     errored.append((rec, rid, r.error))
                     self._first_token_at.pop(rid, None)
-                elif r.kind == FIRST_TOKEN:
-                    firsts.append((rid, r.payload, r.n_tokens))
-                    self._first_token_at[rid] = t
-                    ttfts.append(t - (rec.message.sent_ns or rec.message.enqueued_ns))
+                elif r.kind:  # not KIND_FINAL (0): one comparison per result
+                    if r.kind == FIRST_TOKEN:
+                        firsts.append((rid, r.payload, r.n_tokens))
+                        self._first_token_at[rid] = t
+                        ttfts.append(t - (rec.message.sent_ns or rec.message.enqueued_ns))
+                    elif problem is None and self._failure is None:
+                        problem = self._undefined_kind(node, rid, rec, r.kind)
                 else:
                     del pending[rid]
                     self._outstanding[node] -= 1
@@ -603,6 +606,15 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             )
         if problem is not None:
             self._fail(problem)
+
+    def _undefined_kind(self, node: int, rid: int, rec: _Pending, kind: int) -> ProtocolError:
+        d = self._descriptions[node]
+        return ProtocolError(
+            f"node {d.label}: answered sample index {rec.index} (response id {rid}) with result "
+            f"kind {kind}, which the protocol does not define (lon.v1.SampleResult.Kind)",
+            node=d.address,
+            response_id=rid,
+        )
 
     def _unexpected(self, node: int, rid: int, rec: _Pending | None) -> ProtocolError:
         d = self._descriptions[node]

@@ -8,8 +8,10 @@ compressed; at issue time the QDL only copies the prepared payload into a messag
 from __future__ import annotations
 
 import abc
+import math
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +22,7 @@ import loadgen
 from ._compression import Compressor
 from ._config import DEFAULT_PERFORMANCE_COUNT, NO_COMPRESSION, CompressionConfig
 from ._exceptions import ConfigError, DatasetError, SampleNotLoaded
+from ._memory import available_bytes, check_fits
 from ._wire import sample_payload, sample_template
 
 
@@ -222,6 +225,11 @@ class SyntheticSpec:
     def __str__(self) -> str:
         return f"{'x'.join(map(str, self.shape))}:{self.dtype}:{self.count}"
 
+    @property
+    def sample_bytes(self) -> int:
+        """The size of one sample's array (exact: Python integers, no overflow)."""
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
+
 
 class SyntheticQSL(EncodingQSL):
     """``count`` random samples of one shape and dtype; sample i depends only on (seed, i)."""
@@ -233,10 +241,13 @@ class SyntheticQSL(EncodingQSL):
         seed: int = 0,
         performance_count: int | None = None,
         compression: CompressionConfig = NO_COMPRESSION,
+        available_memory: int | None | Callable[[], int | None] = available_bytes,
     ) -> None:
         self.spec = spec
         self.seed = seed
         super().__init__(spec.count, performance_count, compression)
+        available = available_memory() if callable(available_memory) else available_memory
+        check_fits(f"--synthetic {spec}", spec.sample_bytes, self._performance, available)
 
     def name(self) -> str:
         return f"SyntheticQSL({self.spec})"

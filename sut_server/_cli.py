@@ -19,10 +19,12 @@ from typing import NoReturn
 from ._config import (
     DEFAULT_BACKEND,
     DEFAULT_GRACE_S,
+    DEFAULT_HEALTH_CALLS,
     DEFAULT_IDLE_STREAM_S,
     DEFAULT_MAX_INFLIGHT_BYTES,
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_STREAMS_LIMIT,
+    DEFAULT_UNUSED_STREAM_GRACE_S,
     DEFAULT_WORKERS,
     NodeConfig,
 )
@@ -123,6 +125,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="end an Infer stream that sends nothing and is owed nothing for this long "
         "(default: %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--unused-stream-grace", type=float, default=DEFAULT_UNUSED_STREAM_GRACE_S,
+        metavar="SECONDS", help="end an Infer stream on which no sample has arrived this long "
+        "after it opened (default: %(default)s)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--health-calls", type=int, default=DEFAULT_HEALTH_CALLS, metavar="N",
+        help="health Check/Watch calls served at once, apart from the Infer streams' budget "
+        "(default: %(default)s)",
+    )  # fmt: skip
     tls = parser.add_argument_group("TLS (default: plaintext)")
     tls.add_argument("--tls-cert", metavar="PEM", help="the node's certificate chain")
     tls.add_argument("--tls-key", metavar="PEM", help="the node's private key")
@@ -172,6 +184,8 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
         tls_key=args.tls_key,
         tls_client_ca=args.tls_client_ca,
         idle_stream_s=args.idle_stream_timeout,
+        unused_stream_grace_s=args.unused_stream_grace,
+        health_calls=args.health_calls,
     )
 
 

@@ -22,10 +22,15 @@ DEFAULT_MAX_INFLIGHT_BYTES = 256 * 1024 * 1024
 DEFAULT_MAX_INFLIGHT_SAMPLES = 65536
 DEFAULT_GRACE_S = 10.0
 DEFAULT_IDLE_STREAM_S = 300.0
+DEFAULT_UNUSED_STREAM_GRACE_S = 2.0
+"""Under the QDL's 3 s connect timeout, so a LoadGen that finds every slot held by streams
+that carry nothing gets one while it is still retrying."""
+DEFAULT_HEALTH_CALLS = 8
 MAX_MESSAGE_BYTES = 1024 * 1024 * 1024
 """--max-message-bytes above this is refused: gRPC cannot take messages of 2 GiB or more, and a
 node that buffers one such message per stream would not survive many."""
 MAX_STREAMS_LIMIT = 4096
+MAX_HEALTH_CALLS = 1024
 MAX_WORKERS = 1024
 MAX_BATCH = 1_000_000
 MAX_BATCH_TIMEOUT_US = 3_600_000_000
@@ -74,6 +79,10 @@ class NodeConfig:
     tls_client_ca:        PEM CA bundle: require client certificates signed by it (mTLS).
     idle_stream_s:        an Infer stream that sends nothing and is owed nothing for this long is
                           ended (DEADLINE_EXCEEDED), so silent clients cannot hold the slots.
+    unused_stream_grace_s: an Infer stream on which no sample has arrived this long after it
+                          opened is ended (DEADLINE_EXCEEDED): strangers hold slots for seconds.
+    health_calls:         health Check and Watch calls served at once, beside (never instead
+                          of) the Infer streams; more are refused (RESOURCE_EXHAUSTED).
     """
 
     listen: str = DEFAULT_LISTEN
@@ -93,6 +102,8 @@ class NodeConfig:
     tls_key: str | None = None
     tls_client_ca: str | None = None
     idle_stream_s: float = DEFAULT_IDLE_STREAM_S
+    unused_stream_grace_s: float = DEFAULT_UNUSED_STREAM_GRACE_S
+    health_calls: int = DEFAULT_HEALTH_CALLS
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)
@@ -115,6 +126,8 @@ class NodeConfig:
         _at_least("max_inflight_samples", self.max_inflight_samples, 1)
         _seconds("--grace", self.grace_s, 0.0)
         _seconds("--idle-stream-timeout", self.idle_stream_s, 0.001)
+        _seconds("--unused-stream-grace", self.unused_stream_grace_s, 0.001)
+        _within("--health-calls", self.health_calls, 1, MAX_HEALTH_CALLS)
         check_tls_flags(self.tls_cert, self.tls_key, self.tls_client_ca)
         object.__setattr__(self, "backend_options", dict(self.backend_options))
 

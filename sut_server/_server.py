@@ -21,10 +21,10 @@ from ._errors import BindError
 from ._metrics import MetricsServer, StreamObserver
 from ._servicer import SERVICE_NAME, SutNodeServicer, add_servicer_to_server, node_info
 from ._tls import server_credentials
-from ._unary import add_health_to_server
+from ._unary import CallBudget, add_health_to_server
 from .backends import load_backend
 
-_RESERVED_RPCS = 8  # handler threads kept for Describe, Flush and health beside the Infer streams
+_RESERVED_RPCS = 8  # handler threads kept for Describe and Flush beside the Infer streams
 _WORKER_JOIN_S = 5.0  # how long stop() waits for a busy backend after the grace period
 
 
@@ -227,7 +227,8 @@ def run_server(config: NodeConfig) -> NodeServer:
     )
     backend = load_backend(config.backend, config.backend_options)
     engine = Engine(backend, config.backend, config)
-    rpcs = config.streams_limit + _RESERVED_RPCS
+    # Infer streams, the unary calls and health each have their own share of the threads.
+    rpcs = config.streams_limit + _RESERVED_RPCS + config.health_calls
     executor = futures.ThreadPoolExecutor(max_workers=rpcs, thread_name_prefix="sut-rpc")
     server = grpc.server(
         executor,
@@ -263,7 +264,7 @@ def run_server(config: NodeConfig) -> NodeServer:
         observer = servicer.observer = StreamObserver() if config.metrics_port is not None else None
         add_servicer_to_server(servicer, server)
         health_servicer = health.HealthServicer()
-        add_health_to_server(health_servicer, server)
+        add_health_to_server(health_servicer, server, CallBudget("health", config.health_calls))
         server.start()
     except BaseException:
         server.stop(0)

@@ -16,7 +16,7 @@ from protos.v1 import sut_node_pb2_grpc as pb_grpc
 from ._codec import SUPPORTED
 from ._config import DEFAULT_CAPACITY_PER_WORKER, NodeConfig
 from ._engine import Engine
-from ._idle import IdleWatch
+from ._idle import IdleWatch, holders
 from ._metrics import StreamObserver
 from ._stream import Stream
 from ._unary import unary
@@ -49,7 +49,9 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
         self._ended_answered = 0
         self._ended_refused = 0
         self._ended_dropped = 0
-        self.idle = IdleWatch(self._name, config.idle_stream_s, self._open_streams)
+        self.idle = IdleWatch(
+            self._name, config.idle_stream_s, self._open_streams, config.unused_stream_grace_s
+        )
 
     # --- RPCs ------------------------------------------------------------------------------
 
@@ -72,6 +74,8 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
         try:
             if not context.add_callback(stream.close):
                 return  # the call ended before it started
+            # Admitted: say so at once (the QDL waits for it at start, and retries a refusal).
+            context.send_initial_metadata(())
             reader = threading.Thread(
                 target=stream.read,
                 args=(request_iterator,),
@@ -96,7 +100,7 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
                 context.abort(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     f"node {self._name} already serves {self._config.streams_limit} Infer "
-                    "streams (its --streams-limit)",
+                    f"streams (its --streams-limit), held by {holders(self._streams)}",
                 )
             stream = Stream(
                 next(self._numbers),

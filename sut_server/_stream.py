@@ -61,7 +61,8 @@ class Stream:
         self.answered = 0  # final results sent (writer)
         self.refused = 0  # samples that arrived after the stream closed (reader)
         self.peer = ""  # the client's address, as gRPC gives it
-        self.last_ns = now_ns()  # when the latest message arrived (reader): idle streams end
+        self.last_ns = now_ns()  # when the latest samples arrived (reader): idle streams end
+        self.opened_ns = self.last_ns  # unused streams end a grace period after this
         self._limit = limit
         self._submit = submit
         self._draining = draining
@@ -81,7 +82,7 @@ class Stream:
         observer = self._observer
         try:
             for raw in requests:
-                received = self.last_ns = now_ns()
+                received = now_ns()
                 try:
                     samples = parse(raw).samples
                 except Exception as exc:  # protobuf's DecodeError
@@ -89,7 +90,8 @@ class Stream:
                     return
                 count = len(samples)
                 if not count:
-                    continue
+                    continue  # an empty message is nothing: it keeps no stream alive
+                self.last_ns = received
                 # Credit for the wire bytes and for what decoding will make, as the samples
                 # declare it, before anything is decompressed; a message that cannot fit the
                 # node's whole budget is answered with errors, never decoded.
@@ -145,6 +147,16 @@ class Stream:
         if self.failure is None:
             self.failure = StreamFailure(code, message)
         self.outbox.put(None)
+
+    def end_if_unused(self, code: grpc.StatusCode, message: str) -> bool:
+        """End the stream with ``code`` if no sample has ever arrived on it; atomic with the
+        reader's admission, so a sample is never taken in by a stream being ended."""
+        with self._lock:
+            if self.closed or self.admitted or self.refused:
+                return False
+            self.closed = True  # from here on the reader refuses samples
+        self.fail(code, message)
+        return True
 
     # --- workers ---------------------------------------------------------------------------
 

@@ -154,6 +154,10 @@ def _wake(loop: asyncio.AbstractEventLoop, event: asyncio.Event) -> None:
         pass
 
 
+def _set_when_done(event: asyncio.Event, call: object) -> None:
+    event.set()
+
+
 def _refuse_on_loop_thread(loop: asyncio.AbstractEventLoop) -> None:
     """Waiting for ``loop`` from its own thread would block the loop that has to do the work."""
     try:
@@ -175,6 +179,12 @@ def _run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T], time
         coro.close()
         raise
     return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+
+
+_ADMISSION_RETRY_S = 0.2  # between tries of a stream the node refused because its slots are busy
+_UNUSED_ENDED = "Infer stream carried no samples for"
+"""How a node's status message starts when it ended a stream that never carried a sample
+(sut_server._idle.UNUSED_MESSAGE); such a stream, with nothing sent on it, is opened again."""
 
 
 class _Stream:
@@ -199,6 +209,10 @@ class _Stream:
         # ResponseBatches received: a few dozen keys at most, however long the run.
         self.samples_per_message: dict[int, int] = {}
         self.results_per_message: dict[int, int] = {}
+        # What was sent on the current call before its first answer (None once answered): a
+        # node that ends a stream as unused has admitted none of it, so it is sent again.
+        self.unanswered: list[OutgoingMessage] | None = []
+        self.resend: list[OutgoingMessage] = []  # for the next writer, before the queue
 
     async def write(self) -> None:
         """Send what is queued, stamped as it leaves (all of it in one SampleBatch unless
@@ -210,6 +224,12 @@ class _Stream:
         merge = max_samples > 0
         histogram = self.samples_per_message
         try:
+            resend, self.resend = self.resend, []
+            for message in resend:
+                message.sent_ns = _now()
+                if self.unanswered is not None:
+                    self.unanswered.append(message)
+                await call.write(message.data)
             while True:
                 wakeup.clear()
                 if merge:
@@ -238,6 +258,8 @@ class _Stream:
                 self.messages_sent += 1
                 self.bytes_sent += len(data)
                 histogram[n] = histogram.get(n, 0) + 1
+                if self.unanswered is not None:
+                    self.unanswered.extend(batch)
                 await call.write(data)
         except (grpc.RpcError, asyncio.InvalidStateError):
             return  # the call ended; the reader reports why
@@ -278,6 +300,7 @@ class GrpcTransport(Transport):
         self._on_broken: BrokenCallback | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._aio_channel: aio.Channel | None = None
+        self._infer: Any = None  # the Infer method on the aio channel, once opened
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -352,7 +375,8 @@ class GrpcTransport(Transport):
         self._on_broken = on_broken
         self._loop = _SharedLoop.acquire()
         try:
-            _run_on(self._loop, self._start_streams(on_response), self._timeouts.connect)
+            # Admission may be retried for the whole connect timeout; the margin is for the loop.
+            _run_on(self._loop, self._start_streams(on_response), self._timeouts.connect + 5.0)
         except BaseException:
             try:
                 _run_on(self._loop, self._end_streams(0.0), 5.0)
@@ -369,13 +393,71 @@ class GrpcTransport(Transport):
             self._aio_channel = aio.secure_channel(
                 self.address, self._credentials, options=self._options
             )
-        infer = self._aio_channel.stream_stream(INFER_METHOD)
+        self._infer = self._aio_channel.stream_stream(INFER_METHOD)
+        deadline = loop.time() + self._timeouts.connect
+        await asyncio.gather(*(self._admit(stream, deadline) for stream in self._streams))
         for stream in self._streams:
-            stream.call = infer()
             stream.wakeup = wakeup = asyncio.Event()
             stream.queue.set_waker(functools.partial(_wake, loop, wakeup))
             stream.writer = asyncio.ensure_future(stream.write())
             stream.task = asyncio.ensure_future(self._read(stream, on_response))
+
+    async def _admit(self, stream: _Stream, deadline: float) -> None:
+        """Open ``stream``'s call and wait until the node admits it (its initial metadata).
+
+        A node whose stream slots are all taken refuses with RESOURCE_EXHAUSTED; slots come
+        back (unused streams end within seconds), so refusals are retried until ``deadline``
+        (the connect timeout), then ConnectError quotes the node, which names the holders.
+        Any other ending is left to the reader to report. A node that sends no initial
+        metadata until its first answer is taken as admitted at the deadline.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            stream.call = call = self._infer()
+            ended = asyncio.Event()
+            call.add_done_callback(functools.partial(_set_when_done, ended))
+            waiters = [
+                asyncio.ensure_future(call.initial_metadata()),
+                asyncio.ensure_future(ended.wait()),
+            ]
+            await asyncio.wait(
+                waiters, timeout=max(0.0, deadline - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )  # fmt: skip
+            for waiter in waiters:
+                waiter.cancel()
+            if not call.done() or await call.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                return
+            details = await call.details()
+            if loop.time() + _ADMISSION_RETRY_S >= deadline:
+                raise ConnectError(
+                    f"node {self._label}: Infer stream {stream.index} refused for "
+                    f"{self._timeouts.connect:g} s (the connect timeout): {details}",
+                    node=self.address,
+                )
+            await asyncio.sleep(_ADMISSION_RETRY_S)
+
+    async def _reopen(self, stream: _Stream) -> aio.StreamStreamCall:
+        """A new call for ``stream`` after the node ended one as unused: what was sent on the
+        old call (none of it admitted) goes first on the new one."""
+        if stream.writer is not None:
+            stream.writer.cancel()
+        stream.resend = stream.unanswered or []
+        stream.unanswered = []
+        stream.call = call = self._infer()
+        stream.writer = asyncio.ensure_future(stream.write())
+        return call
+
+    def _ended_unused(self, stream: _Stream, exc: grpc.RpcError) -> bool:
+        """Whether the node ended ``stream`` for never having taken in a sample (whatever was
+        sent on it crossed the node's decision and was refused whole, never run)."""
+        return (
+            not self._closing
+            and stream.unanswered is not None
+            and isinstance(exc, aio.AioRpcError)
+            and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            and _UNUSED_ENDED in (exc.details() or "")
+        )
 
     def close(self) -> None:
         self._shut(self._timeouts.drain)
@@ -469,10 +551,18 @@ class GrpcTransport(Transport):
                 self.address, f"Infer stream {stream.index}", label=self._label
             ):
                 while True:
-                    raw = await call.read()
+                    try:
+                        raw = await call.read()
+                    except grpc.RpcError as exc:
+                        if not self._ended_unused(stream, exc):
+                            raise
+                        call = await self._reopen(stream)
+                        continue
                     if raw is eof:
                         break
                     t = _now()
+                    if stream.unanswered is not None:
+                        stream.unanswered = None  # admitted: the node cannot call it unused
                     stream.messages_received += 1
                     stream.bytes_received += len(raw)
                     try:

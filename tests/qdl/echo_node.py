@@ -91,6 +91,7 @@ class EchoNode(pb_grpc.SutNodeServicer):
         return pb.FlushReply(pending=0)
 
     def Infer(self, request_iterator, context):  # noqa: N802
+        context.send_initial_metadata(())  # admitted, as sut-server says at once
         decompressor = zstandard.ZstdDecompressor()
         for batch in request_iterator:
             with self._lock:

@@ -27,6 +27,8 @@ BAD = {
     "--grace": (["--grace", "inf"], "--grace must be a number of seconds"),
     "--metrics-port": (["--metrics-port", "70000"], "--metrics-port must be 0..65535"),
     "--idle-stream-timeout": (["--idle-stream-timeout", "0"], "--idle-stream-timeout must be"),
+    "--unused-stream-grace": (["--unused-stream-grace", "-1"], "--unused-stream-grace must be"),
+    "--health-calls": (["--health-calls", "0"], "--health-calls must be an integer >= 1"),
     "--tls-cert": (["--tls-cert", "/nonexistent.pem", "--tls-key", "/k"], "--tls-cert /nonex"),
     "--tls-key": (["--tls-key", "/k"], "--tls-cert and --tls-key go together"),
     "--tls-client-ca": (["--tls-client-ca", "/ca"], "--tls-client-ca needs --tls-cert"),
