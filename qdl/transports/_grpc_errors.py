@@ -106,6 +106,14 @@ def map_grpc_exceptions(
         code, text = _describe_rpc_error(exc)
         if code == grpc.StatusCode.DEADLINE_EXCEEDED:
             raise _timeout_error(node, shown, phase, timeout, response_id) from exc
+        if code == grpc.StatusCode.RESOURCE_EXHAUSTED and phase == "connect":
+            # A node whose calls are all taken (by strangers, or a run that just ended): slots
+            # come free, so connecting retries this until its timeout, as for a refused port.
+            raise ConnectError(
+                f"node {shown}: busy, it refused the call ({text})",
+                node=node,
+                response_id=response_id,
+            ) from exc
         if code in (
             grpc.StatusCode.UNIMPLEMENTED,
             grpc.StatusCode.INVALID_ARGUMENT,

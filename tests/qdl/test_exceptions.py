@@ -73,6 +73,8 @@ def test_exported_names_are_pinned():
         "SecurityRefused", "StreamBroken", "TlsConfig",
         "SyntheticQSL", "SyntheticSpec", "Timeouts", "Transport", "TransportError",
         "TransportStatistics", "UsageError", "format_table", "make_binding", "synthetic_sample",
+        "TOKEN_BIN_EDGES_NS", "TOKEN_FILE_READERS", "SyntheticLLMSpec", "TokenQSL",
+        "read_token_file", "synthetic_prompts", "synthetic_token_qsl", "token_file_qsl",
     }  # fmt: skip
     for name in qdl.__all__:
         assert hasattr(qdl, name), name
@@ -133,3 +135,12 @@ def test_a_chained_error_is_a_new_one_of_the_same_kind_caused_by_the_old():
     assert (str(again), again.node, again.response_id) == ("more to say", "n:1", 3)
     assert again.__cause__ is original and "sample index 7" in str(original)
     assert str(original.chained()) == str(original)
+
+
+def test_a_node_busy_at_connect_is_retried_until_the_connect_timeout():
+    with serve(Misbehaving(status=grpc.StatusCode.RESOURCE_EXHAUSTED)) as address:
+        transport = GrpcTransport(address, timeouts=Timeouts(connect=0.5))
+        began = time.monotonic()
+        with pytest.raises(ConnectTimeout, match="busy, it refused the call.*gave up after 0.5 s"):
+            transport.connect()
+        assert time.monotonic() - began >= 0.5  # it kept trying, not failed at the first refusal
