@@ -12,10 +12,6 @@ coroutine on ONE loop, in a thread this runner owns, starts and joins:
 Samples wait in arrival order while ``concurrency`` are in flight (a deque, not a task per
 waiting sample: an Offline query can bring tens of thousands at once). A sample whose stream has
 ended by the time its turn comes is skipped, as the worker threads skip theirs.
-
-While the loop runs, the GIL switch interval is 100 us instead of CPython's 5 ms: the loop
-parses hundreds of streams back to back, and a stream writer woken to send a first token would
-otherwise wait up to 5 ms for the GIL (``benchmarks/llm.py``: the network's added TTFT p99).
 """
 
 from __future__ import annotations
@@ -24,7 +20,6 @@ import asyncio
 import collections
 import concurrent.futures
 import inspect
-import sys
 import threading
 from collections.abc import Coroutine
 from typing import Any, TypeVar
@@ -38,8 +33,6 @@ from ._work import Pending, Work, error_result, now_ns
 from .backends.base import InferRequest, InferResult
 
 T = TypeVar("T")
-
-SWITCH_INTERVAL_S = 100e-6
 
 
 class AsyncRunner:
@@ -60,7 +53,6 @@ class AsyncRunner:
         self._decoder = Decoder()
         self._idle: asyncio.Event | None = None  # set while nothing waits or runs
         self._closed = False
-        self._saved_switch_interval: float | None = None
 
     @property
     def queued(self) -> int:
@@ -73,8 +65,6 @@ class AsyncRunner:
 
     def start(self) -> None:
         """Start the loop and await ``backend.start()`` on it (raising what it raises)."""
-        self._saved_switch_interval = sys.getswitchinterval()
-        sys.setswitchinterval(min(SWITCH_INTERVAL_S, self._saved_switch_interval))
         self._thread.start()
         self._call(self._make_idle())
         start = getattr(self.backend, "start", None)
@@ -94,9 +84,6 @@ class AsyncRunner:
     def close(self, timeout: float) -> None:
         """Let queued and running samples finish (up to ``timeout`` s), then ``aclose()`` the
         backend, stop the loop and join its thread."""
-        if self._saved_switch_interval is not None:
-            sys.setswitchinterval(self._saved_switch_interval)
-            self._saved_switch_interval = None
         if self._closed or not self._thread.is_alive():
             self._closed = True
             return
