@@ -38,7 +38,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lon._nodes import running_nodes, sut_server_command
+from lon._nodes import running_engines, running_nodes, sut_server_command
 from sut_server.backends.base import InferRequest, InferResult
 from sut_server.backends.openai import OpenAIBackend
 
@@ -63,30 +63,12 @@ LATENCY = Shape(ttft_ms=50.0, tpot_ms=10.0, tokens=32)
 THROUGHPUT = Shape(ttft_ms=50.0, tpot_ms=10.0, tokens=128)
 
 
-@contextlib.contextmanager
-def engines(shape: Shape, count: int = 2) -> Iterator[list[str]]:
-    """``count`` reference engines; yields their base URLs."""
-    procs = []
-    try:
-        for _ in range(count):
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "sut_server.fake_engine", "--listen", "127.0.0.1:0",
-                 "--ttft-ms", str(shape.ttft_ms), "--tpot-ms", str(shape.tpot_ms),
-                 "--output-tokens", str(shape.tokens), "--max-concurrency", "4096"],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            )  # fmt: skip
-            procs.append(proc)
-        urls = []
-        for proc in procs:
-            assert proc.stdout is not None
-            urls.append(proc.stdout.readline().split("url=")[1].split()[0])
-        yield urls
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
+def engines(shape: Shape, count: int = 2) -> contextlib.AbstractContextManager[list[str]]:
+    """``count`` reference engines with ``shape``; yields their base URLs."""
+    return running_engines(
+        count, "--ttft-ms", str(shape.ttft_ms), "--tpot-ms", str(shape.tpot_ms),
+        "--output-tokens", str(shape.tokens), "--max-concurrency", "4096",
+    )  # fmt: skip
 
 
 def backend_options(shape: Shape, concurrency: int) -> dict[str, str]:

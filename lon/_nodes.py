@@ -2,7 +2,9 @@
 
 A node prints ``sut-server ready: name=<name> listen=<host>:<port> backend=<backend>`` on
 stdout once it is bound, so it may listen on port 0 and we learn the real port from that line.
-The QDL never imports the server: it only runs it as a separate program.
+The QDL never imports the server: it only runs it as a separate program. The reference engine
+(``python -m sut_server.fake_engine``, a stand-in LLM server for nodes to sit in front of) is
+started the same way, from its own ready line.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ from dataclasses import dataclass
 
 from qdl import NodeProcessError
 
-READY_LINE = re.compile(r"sut-server ready: name=(\S+) listen=(\S+) backend=(\S+)")
+READY_LINE = re.compile(
+    r"sut-server ready: name=(?P<name>\S+) listen=(?P<address>\S+) backend=(?P<backend>\S+)"
+)
+ENGINE_READY_LINE = re.compile(
+    r"reference engine ready .*?url=(?P<address>\S+) model=(?P<backend>\S+)"
+)
 
 
 def sut_server_command(
@@ -61,8 +68,24 @@ class NodeProcess:
         return self.process.returncode
 
 
-def start_node(argv: Sequence[str], *, ready_timeout: float = 30.0) -> NodeProcess:
-    """Run ``argv`` and wait for its ready line; raise NodeProcessError if it never comes."""
+def fake_engine_command(*args: str) -> list[str]:
+    """The argv of one reference engine on 127.0.0.1 (any free port) with ``args``."""
+    return [sys.executable, "-m", "sut_server.fake_engine", "--listen", "127.0.0.1:0", *args]
+
+
+@contextlib.contextmanager
+def running_engines(count: int, *args: str) -> Iterator[list[str]]:
+    """``count`` reference engines started with ``args``; yields their base URLs."""
+    commands = [fake_engine_command(*args)] * count
+    with running_nodes(commands, ready=ENGINE_READY_LINE) as engines:
+        yield [engine.address for engine in engines]
+
+
+def start_node(
+    argv: Sequence[str], *, ready_timeout: float = 30.0, ready: re.Pattern[str] = READY_LINE
+) -> NodeProcess:
+    """Run ``argv`` and wait for its ``ready`` line (its address, and name and backend where
+    it says them); raise NodeProcessError if it never comes."""
     stderr = tempfile.NamedTemporaryFile(prefix="lon-node-", suffix=".stderr")  # noqa: SIM115
     try:
         process = subprocess.Popen(
@@ -86,10 +109,13 @@ def start_node(argv: Sequence[str], *, ready_timeout: float = 30.0) -> NodeProce
             why = f"did not report ready within {ready_timeout:g} s"
         else:
             if line is not None:
-                match = READY_LINE.search(line)
+                match = ready.search(line)
                 if match:
-                    name, address, backend = match.groups()
-                    return NodeProcess(name, address, backend, process, drain, stderr)
+                    found = match.groupdict()
+                    name = found.get("name") or "reference-engine"
+                    return NodeProcess(
+                        name, found["address"], found["backend"], process, drain, stderr
+                    )
                 seen.append(line.rstrip())
                 continue
             why = f"exited with code {process.wait()} before it was ready"
@@ -122,14 +148,17 @@ def _tail(stderr: tempfile._TemporaryFileWrapper[bytes], stdout: Sequence[str]) 
 
 @contextlib.contextmanager
 def running_nodes(
-    commands: Sequence[Sequence[str]], *, ready_timeout: float = 30.0
+    commands: Sequence[Sequence[str]],
+    *,
+    ready_timeout: float = 30.0,
+    ready: re.Pattern[str] = READY_LINE,
 ) -> Iterator[list[NodeProcess]]:
     """Start every node (they start in parallel), yield them ready, stop them all at exit."""
     results: list[NodeProcess | BaseException | None] = [None] * len(commands)
 
     def start(i: int) -> None:
         try:
-            results[i] = start_node(commands[i], ready_timeout=ready_timeout)
+            results[i] = start_node(commands[i], ready_timeout=ready_timeout, ready=ready)
         except BaseException as exc:
             results[i] = exc
 

@@ -6,36 +6,22 @@ from __future__ import annotations
 
 import contextlib
 import io
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
-from lon._nodes import running_nodes, sut_server_command
+from lon._nodes import running_engines, running_nodes, sut_server_command
 from lon._run import parse_options, run
 
 
 @contextlib.contextmanager
-def engine_node(*engine_args: str, backend_opts: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
+def engine_node(*engine_args: str) -> Iterator[tuple[str, str]]:
     """A reference engine and an openai node in front of it: (node address, engine URL)."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "sut_server.fake_engine", "--listen", "127.0.0.1:0",
-         "--ttft-ms", "5", "--tpot-ms", "1", "--output-tokens", "8", *engine_args],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
-    try:
-        assert proc.stdout is not None
-        url = proc.stdout.readline().split("url=")[1].split()[0] + "/v1"
-        opts = [a for o in ("timeout_s=3", *backend_opts) for a in ("--backend-opt", o)]
-        command = sut_server_command("openai", extra=("--backend-opt", f"url={url}", *opts))
-        with running_nodes([command]) as (node,):
-            yield node.address, url
-    finally:
-        proc.terminate()
-        proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+    fast = ("--ttft-ms", "5", "--tpot-ms", "1", "--output-tokens", "8")
+    with running_engines(1, *fast, *engine_args) as (url,):
+        opts = ("--backend-opt", f"url={url}/v1", "--backend-opt", "timeout_s=3")
+        with running_nodes([sut_server_command("openai", extra=opts)]) as (node,):
+            yield node.address, f"{url}/v1"
 
 
 def lon_run(node: str, out, *extra: str) -> tuple[int, str, str]:

@@ -9,22 +9,18 @@ README's LLM section does, with settings that make the runs short.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import subprocess
-import sys
-from collections.abc import Iterator
 
 import pytest
 
 from loadgen.compliance._cli import main as lon_verify
 from loadgen.submission._cli import main as lon_submission
-from lon._nodes import running_nodes, sut_server_command
+from lon._nodes import running_engines, running_nodes, sut_server_command
 from lon._run import parse_options, run
 
 from .oracle_dir import mlperf_inference_dir
-from .test_checker_end_to_end import template
+from .test_checker_end_to_end import run_checker
 
 pytestmark = pytest.mark.e2e
 
@@ -57,44 +53,6 @@ EXPECTED = {
 }
 
 
-@contextlib.contextmanager
-def engines(count: int) -> Iterator[list[str]]:
-    """``count`` reference engines on 127.0.0.1; yields their base URLs."""
-    procs = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sut_server.fake_engine",
-                "--listen",
-                "127.0.0.1:0",
-                "--ttft-ms",
-                "5",
-                "--tpot-ms",
-                "1",
-                "--output-tokens",
-                "16",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )  # fmt: skip
-        for _ in range(count)
-    ]
-    try:
-        urls = []
-        for proc in procs:
-            assert proc.stdout is not None
-            urls.append(proc.stdout.readline().split("url=")[1].split()[0])
-        yield urls
-    finally:
-        for proc in procs:
-            proc.terminate()
-            proc.wait()
-            if proc.stdout is not None:
-                proc.stdout.close()
-
-
 def lon_run(*argv: str) -> str:
     out, err = io.StringIO(), io.StringIO()
     code = run(parse_options(list(argv)), out, err)
@@ -108,7 +66,7 @@ def test_the_official_checker_accepts_an_llm_tree_but_for_short_runs(tmp_path):
     layout = ("--division", "network", "--submitter", "Org", "--system", "lan2")
     sub = (*layout, "--model", MODEL, "--submission-dir", str(root))
     test06 = inference / "compliance" / "TEST06" / "audit.config"
-    with engines(2) as urls:
+    with running_engines(2, "--ttft-ms", "5", "--tpot-ms", "1", "--output-tokens", "16") as urls:
         commands = [
             sut_server_command("openai", extra=("--name", f"n{i}", "--backend-opt",
                                                 f"url={url}/v1"))
@@ -131,19 +89,6 @@ def test_the_official_checker_accepts_an_llm_tree_but_for_short_runs(tmp_path):
     system.write_text(json.dumps(doc, indent=2))
     lon_submission(["seal", str(root)])
 
-    checker = subprocess.run(
-        [
-            sys.executable, "-m", "submission_checker.main", "--input", str(root),
-            "--version", "v6.1", "--csv", str(tmp_path / "summary.csv"),
-        ],
-        cwd=inference / "tools" / "submission",
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )  # fmt: skip
-    log = checker.stdout + checker.stderr
-    assert "Traceback" not in log, log
-    errors = [line.split(" ERROR] ", 1)[1] for line in log.splitlines() if " ERROR] " in line]
-    seen = {template(e, root) for e in errors}
-    assert seen == EXPECTED, "\n".join(errors)
-    assert checker.returncode == 1
+    errors, returncode = run_checker(inference, root, tmp_path)
+    assert errors == EXPECTED, "\n".join(sorted(errors))
+    assert returncode == 1
