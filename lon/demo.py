@@ -1,8 +1,12 @@
-"""``python -m lon.demo`` (``make demo``): two SUT nodes on loopback, an Offline and a Server run.
+"""``python -m lon.demo`` (``make demo``): two SUT nodes on loopback, an Offline and a Server run,
+then an LLM run.
 
 It starts two ``sut-server`` processes on 127.0.0.1 (port 0, numpy-mlp backend), runs a short
-Offline and then a short Server benchmark against them through the QDL and our LoadGen, prints
-both summaries with the per-node tables and where the logs are, and stops the nodes.
+Offline and then a short Server benchmark against them through the QDL and our LoadGen, and stops
+them. Then it starts two reference engines (``python -m sut_server.fake_engine``, stand-ins that
+run no model) with an ``--backend openai`` node in front of each, and runs llama3.1-8b's Server
+settings (token latencies, TTFT and TPOT bounds) on synthetic prompts. It prints every summary
+with the per-node tables and where the logs are.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Sequence
 
 from qdl import QDLError
 
-from ._nodes import running_nodes, sut_server_command
+from ._nodes import running_engines, running_nodes, sut_server_command
 from ._run import EXIT_INVALID, EXIT_OK, RunOptions, run
 
 SAMPLES = "3x32x32:float32:2048"
@@ -29,6 +33,14 @@ SERVER_SETTINGS = (
     "min_query_count=500",
     "server_target_latency_ns=50000000",
 )
+
+LLM_MODEL = "llama3.1-8b"
+LLM_ENGINE = ("--ttft-ms", "20", "--tpot-ms", "2", "--output-tokens", "uniform:16:64")
+"""The reference engines' behaviour: the first token after 20 ms, one every 2 ms after it."""
+LLM_PROMPTS = "256:32:512"
+"""--synthetic-llm: 512 prompts around 256 tokens (the Server run issues each once: the
+benchmark's equal-issue mode issues a whole multiple of its performance samples)."""
+LLM_SETTINGS = ("min_duration_ms=5000", "server_target_qps=100", "min_query_count=500")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -43,7 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = p.parse_args(argv)
     output = args.output or tempfile.mkdtemp(prefix="lon-demo-")
     offline_settings, server_settings = OFFLINE_SETTINGS, SERVER_SETTINGS
+    llm_prompts, llm_settings = LLM_PROMPTS, LLM_SETTINGS
     if args.quick:
+        llm_prompts = "64:16:64"
+        llm_settings = ("min_duration_ms=300", "server_target_qps=60", "min_query_count=20")
         offline_settings = ("min_duration_ms=300", "offline_expected_qps=1000")
         server_settings = (
             "min_duration_ms=500",
@@ -75,11 +90,41 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
                 codes.append(run(options))
             print("\nstopping the nodes ...", flush=True)
+        print(
+            "\nstarting 2 reference engines (stand-ins, no model) and an openai node in front "
+            "of each ...",
+            flush=True,
+        )
+        with running_engines(2, *LLM_ENGINE) as urls:
+            llm_nodes = [
+                sut_server_command("openai", "127.0.0.1:0", ("--name", f"llm-{name}",
+                                   "--backend-opt", f"url={url}/v1"))
+                for name, url in zip("ab", urls)
+            ]  # fmt: skip
+            with running_nodes(llm_nodes) as nodes:
+                addresses = tuple(n.address for n in nodes)
+                print(
+                    f"\n=== {LLM_MODEL} Server run (token latencies) against "
+                    f"{', '.join(addresses)} ===",
+                    flush=True,
+                )
+                options = RunOptions(
+                    nodes=addresses,
+                    scenario="Server",
+                    model=LLM_MODEL,
+                    output=os.path.join(output, "llm"),
+                    sets=llm_settings,
+                    synthetic_llm=llm_prompts,
+                    loadgen=args.loadgen,
+                )
+                codes.append(run(options))
+                print("\nstopping the nodes and engines ...", flush=True)
     except QDLError as exc:
         print(f"demo: error: {exc}", file=sys.stderr)
         return 2
     print(
-        f"done in {time.monotonic() - t0:.1f} s; logs are in {output}/offline and {output}/server"
+        f"done in {time.monotonic() - t0:.1f} s; logs are in {output}/offline, {output}/server "
+        f"and {output}/llm"
     )
     # A run that finished INVALID (a busy machine can make the short runs so) is still a run
     # that worked; only failed runs make the demo fail.

@@ -55,7 +55,7 @@ def test_a_node_that_never_says_ready_times_out():
 
 
 @pytest.mark.parametrize("lg", LOADGENS)
-def test_the_demo_runs_offline_then_server_and_stops_its_nodes(tmp_path, lg):
+def test_the_demo_runs_offline_server_and_llm_and_stops_its_nodes(tmp_path, lg):
     need_loadgen(lg)
     proc = subprocess.run(
         [sys.executable, "-m", "lon.demo", "--node-module", ECHO, "--quick",
@@ -65,9 +65,12 @@ def test_the_demo_runs_offline_then_server_and_stops_its_nodes(tmp_path, lg):
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert out.index("Scenario : Offline") < out.index("Scenario : Server")
-    assert out.count("SUT name : Network SUT: 2 node(s)") == 2
-    assert f"logs are in {tmp_path}/offline and {tmp_path}/server" in out
-    for scenario in ("offline", "server"):
+    assert out.count("SUT name : Network SUT: 2 node(s)") == 3
+    assert f"logs are in {tmp_path}/offline, {tmp_path}/server and {tmp_path}/llm" in out
+    # the LLM run: real sut-server nodes in front of reference engines, token latencies on
+    assert out.count("Scenario : Server") == 2
+    assert "tokens: TTFT p99" in out
+    for scenario in ("offline", "server", "llm"):
         assert (tmp_path / scenario / "mlperf_log_summary.txt").is_file()
         assert (tmp_path / scenario / "lon_node_stats.json").is_file()
     addresses = re.findall(r"node \S+ at (127\.0\.0\.1:[0-9]+)", out)
