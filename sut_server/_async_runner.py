@@ -59,10 +59,6 @@ class AsyncRunner:
         """Samples waiting for a turn (read without a lock: a gauge, not a book)."""
         return len(self._waiting)
 
-    @property
-    def in_flight(self) -> int:
-        return self._running
-
     def start(self) -> None:
         """Start the loop and await ``backend.start()`` on it (raising what it raises)."""
         self._thread.start()

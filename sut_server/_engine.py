@@ -78,10 +78,6 @@ class Engine:
         self._local = threading.local()  # the decoder and counters of each inline reader thread
         self.failure: BaseException | None = None
 
-    @property
-    def is_async(self) -> bool:
-        return self.runner is not None
-
     def describe(self) -> Mapping[str, str]:
         """What serves the backend (an engine's url, model, version), for Describe."""
         describe = getattr(self.backend, "describe", None)
