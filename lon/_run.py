@@ -105,6 +105,7 @@ class RunOptions:
     synthetic_llm: str | None = None  # IN:OUT:COUNT token prompts (see qdl._llm_dataset)
     performance_count: int | None = None
     loadgen: str = "ours"
+    rehearsal: bool = False  # --submission-dir under our LoadGen: a tree marked as a rehearsal
     audit_config: str | None = None
     submission_dir: str | None = None
     system: str | None = None
@@ -470,6 +471,8 @@ def _submission_request(options: RunOptions) -> SubmissionRequest:
         options.system,
         options.model,
         options.replace_valid,
+        options.loadgen,
+        options.rehearsal,
     )
 
 
@@ -499,6 +502,7 @@ def _place_in_submission(
             command=shlex.join(["lon-run", *options.command]),
             scorable=options.synthetic is not None,
             out=out,
+            rehearsal_loadgen=options.loadgen if options.rehearsal else None,
         )
     except (ConfigError, OSError) as exc:
         raise BadInput(str(exc)) from exc
@@ -751,7 +755,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--performance-count", type=int, metavar="N")
     p.add_argument("--output", required=True, metavar="DIR", help="where the logs go")
-    p.add_argument("--loadgen", default="ours", choices=LOADGENS)
+    p.add_argument(
+        "--loadgen",
+        choices=LOADGENS,
+        help="which LoadGen runs the test (default: official with --submission-dir, as results "
+        "must come from it; ours otherwise)",
+    )
+    p.add_argument(
+        "--rehearsal",
+        action="store_true",
+        help="--submission-dir with --loadgen ours: a tree marked as a rehearsal in each "
+        "scenario's README.md and the system description; lon-submission seal refuses it",
+    )
     p.add_argument(
         "--audit-config",
         metavar="PATH",
@@ -848,7 +863,8 @@ def parse_options(argv: Sequence[str] | None) -> RunOptions:
         synthetic_llm=args.synthetic_llm,
         performance_count=args.performance_count,
         output=args.output,
-        loadgen=args.loadgen,
+        loadgen=_loadgen(args.loadgen, args.submission_dir),
+        rehearsal=args.rehearsal,
         audit_config=args.audit_config,
         submission_dir=args.submission_dir,
         system=args.system,
@@ -865,6 +881,13 @@ def parse_options(argv: Sequence[str] | None) -> RunOptions:
         sample_timeout=_sample_timeout(args.sample_timeout),
         on_node_loss=args.on_node_loss,
     )
+
+
+def _loadgen(given: str | None, submission_dir: str | None) -> str:
+    """The official LoadGen by default for a run placed in a submission tree, ours otherwise."""
+    if given is not None:
+        return given
+    return "official" if submission_dir is not None else "ours"
 
 
 def _sample_timeout(value: float | None) -> float | None:

@@ -33,6 +33,8 @@ class SubmissionRequest:
     system: str | None
     model: str | None
     replace_valid: bool = False
+    loadgen: str = "official"
+    rehearsal: bool = False
 
 
 def layout_for(request: SubmissionRequest, mode: str) -> submission.Layout:
@@ -46,6 +48,12 @@ def layout_for(request: SubmissionRequest, mode: str) -> submission.Layout:
         if not value:
             raise ConfigError(f"--submission-dir needs {flag}")
     assert request.division and request.submitter and request.system and request.model
+    if request.loadgen != "official" and not request.rehearsal:
+        raise ConfigError(
+            f"--submission-dir with --loadgen {request.loadgen}: MLPerf results must come from "
+            "the official LoadGen (the default here); add --rehearsal for a tree marked as a "
+            "rehearsal, which lon-submission seal refuses"
+        )
     try:
         layout = submission.Layout(
             request.root, request.division, request.submitter, request.system, request.model
@@ -95,9 +103,11 @@ def place(
     command: str,
     scorable: bool,
     out: TextIO,
+    rehearsal_loadgen: str | None = None,
 ) -> str | None:
     """Place the run, write the skeletons, score accuracy; print where and what is missing.
 
+    ``rehearsal_loadgen`` names the LoadGen of a rehearsal run: the tree is marked as such.
     Returns the run directory, or None when placing was refused (VALID kept over INVALID).
     """
     try:
@@ -119,9 +129,13 @@ def place(
     try:
         written = submission.write_records(layout, scenario, nodes, network)
         readme = submission.append_command(layout, scenario, run_dir, command)
+        if rehearsal_loadgen is not None:
+            submission.mark_rehearsal(layout, scenario, rehearsal_loadgen)
     except submission.SubmissionError as exc:
         raise ConfigError(str(exc)) from None
     out.write(f"submission: {run_dir}\n")
+    if rehearsal_loadgen is not None:
+        out.write(f"  marked {submission.REHEARSAL_MARK}: not to be filed (--rehearsal)\n")
     for path in written:
         out.write(f"  wrote skeleton {path}\n")
     needed = []

@@ -64,6 +64,12 @@ class LoadgenBinding(Completer):
         """Run one test of ``sut`` with ``qsl`` and return how it went."""
 
 
+NOT_INSTALLED = (
+    "the official LoadGen (module mlperf_loadgen) is not installed: "
+    "pip install 'mlcommons-loadgen==6.0.17' (Linux), or the project's 'official' extra"
+)
+
+
 def make_binding(name: str) -> LoadgenBinding:
     if name == "ours":
         return OurLoadgen()
@@ -155,7 +161,10 @@ class OfficialLoadgen(LoadgenBinding):
     name = "official"
 
     def __init__(self, grace_s: float = 10.0) -> None:
-        import mlperf_loadgen
+        try:
+            import mlperf_loadgen
+        except ImportError:
+            raise ConfigError(NOT_INSTALLED) from None
 
         self._lg: Any = mlperf_loadgen
         self.grace_s = grace_s

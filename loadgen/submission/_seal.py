@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from ._errors import SubmissionError
 from ._layout import DIVISIONS
+from ._rehearsal import rehearsal_marks
 
 ACCURACY_LOG = "mlperf_log_accuracy.json"
 ACCURACY_TXT = "accuracy.txt"
@@ -131,12 +132,33 @@ def scenario_dirs(root: str) -> list[str]:
     return found
 
 
+def system_jsons(root: str) -> list[str]:
+    """Every ``<division>/<submitter>/systems/*.json`` under root."""
+    found = []
+    for division in _dirs(root):
+        if division not in DIVISIONS:
+            continue
+        for submitter in _dirs(root, division):
+            systems = os.path.join(root, division, submitter, "systems")
+            if os.path.isdir(systems):
+                found += [os.path.join(systems, f) for f in sorted(os.listdir(systems))]
+    return [f for f in found if f.endswith(".json")]
+
+
 def seal_tree(root: str) -> list[Sealed]:
     """Seal every accuracy directory of the submission tree at ``root``."""
     if not os.path.isdir(root):
         raise SubmissionError(f"{root}: no such directory")
+    scenarios = scenario_dirs(root)
+    marked = rehearsal_marks(scenarios, system_jsons(root))
+    if marked:
+        raise SubmissionError(
+            f"{root} is a rehearsal (marked in {marked[0]}"
+            + (f" and {len(marked) - 1} more" if len(marked) > 1 else "")
+            + "): its runs did not come from the official LoadGen, so it is not sealed"
+        )
     outcomes = []
-    for scenario in scenario_dirs(root):
+    for scenario in scenarios:
         accuracy = os.path.join(scenario, "accuracy")
         if not os.path.isdir(accuracy):
             outcomes.append(Sealed(accuracy, "still needs", "an AccuracyOnly run placed here"))

@@ -109,7 +109,7 @@ def test_interactive_lands_in_its_own_directory_of_the_submission(llm_nodes, tmp
     root = tmp_path / "submission"
     argv = short_server(
         llm_nodes, tmp_path / "out", "--scenario", "Interactive", "--model", "llama2-70b-99.9",
-        "--synthetic-llm", "32:4:32", "--submission-dir", str(root), *SUBMISSION,
+        "--synthetic-llm", "32:4:32", "--submission-dir", str(root), *SUBMISSION, "--rehearsal",
     )  # fmt: skip
     code, out, err = lon_run(argv)
     assert code in FINISHED, err

@@ -6,7 +6,9 @@ from __future__ import annotations
 import io
 import json
 import re
+import os
 import subprocess
+import sys
 from importlib import resources
 
 import pytest
@@ -212,8 +214,9 @@ SUBMISSION = ("--division", "network", "--submitter", "Org", "--system", "lan2")
 
 
 def submission_args(root, model="resnet50"):
-    """Lay the run out as resnet50's; Offline issues 100 samples, not mlperf.conf's 24576."""
-    sub = (*SUBMISSION, "--model", model, "--submission-dir", str(root))
+    """Lay the run out as resnet50's; Offline issues 100 samples, not mlperf.conf's 24576.
+    Under our LoadGen such a tree is a rehearsal (see the tests at the end of this section)."""
+    sub = (*SUBMISSION, "--model", model, "--submission-dir", str(root), "--rehearsal")
     return (*sub, "--set", "min_query_count=100")
 
 
@@ -316,7 +319,9 @@ def test_an_invalid_run_is_not_placed_over_a_valid_one(capped_node, tmp_path):
 )  # fmt: skip
 def test_submission_layout_bad_input(tmp_path, extra, message):
     """Refused before any node is contacted (none listens on port 1)."""
-    argv = offline("127.0.0.1:1", tmp_path / "out", "--submission-dir", str(tmp_path), *extra)
+    argv = offline(
+        "127.0.0.1:1", tmp_path / "out", "--submission-dir", str(tmp_path), "--rehearsal", *extra
+    )
     code, _, err = lon_run(argv, "ours")
     assert code == 2 and message in err
     assert err.startswith("lon-run: error: ") and err.count("\n") == 1
@@ -324,7 +329,7 @@ def test_submission_layout_bad_input(tmp_path, extra, message):
 
 def test_the_open_division_takes_a_model_of_its_own(capped_node, tmp_path):
     argv = offline(
-        capped_node, tmp_path / "out", "--submission-dir", str(tmp_path / "s"),
+        capped_node, tmp_path / "out", "--submission-dir", str(tmp_path / "s"), "--rehearsal",
         "--division", "open", "--submitter", "o", "--system", "s", "--model", "mlp",
     )  # fmt: skip
     code, out, err = lon_run(argv, "ours")
@@ -335,10 +340,75 @@ def test_the_open_division_takes_a_model_of_its_own(capped_node, tmp_path):
 def test_find_peak_is_not_a_submission_run(tmp_path):
     argv = server(
         "127.0.0.1:1", tmp_path / "out", "--mode", "FindPeakPerformance",
-        "--submission-dir", str(tmp_path), *SUBMISSION, "--model", "resnet50",
+        "--submission-dir", str(tmp_path), *SUBMISSION, "--model", "resnet50", "--rehearsal",
     )  # fmt: skip
     code, _, err = lon_run(argv, "ours")
     assert code == 2 and "a FindPeakPerformance run is not part of a submission" in err
+
+
+def test_our_loadgen_makes_no_submission_tree_without_rehearsal(tmp_path):
+    """Refused before any node is contacted: results must come from the official LoadGen."""
+    argv = offline("127.0.0.1:1", tmp_path / "out", *submission_args(tmp_path / "s"))
+    argv.remove("--rehearsal")
+    code, _, err = lon_run(argv, "ours")
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(
+        "lon-run: error: --submission-dir with --loadgen ours: MLPerf results must come from "
+        "the official LoadGen (the default here); add --rehearsal"
+    )
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_rehearsal_tree_is_marked_and_not_sealed(capped_node, tmp_path):
+    root = tmp_path / "submission"
+    code, out, err = lon_run(offline(capped_node, tmp_path / "perf", *submission_args(root)), "ours")
+    assert code == 0, err
+    assert "marked REHEARSAL, NOT A RESULT: not to be filed (--rehearsal)" in out
+    scenario = root / "network" / "Org" / "results" / "lan2" / "resnet50" / "Offline"
+    readme = (scenario / "README.md").read_text()
+    assert readme.startswith("> **REHEARSAL, NOT A RESULT**: runs placed here came from the ours")
+    system = json.loads((root / "network" / "Org" / "systems" / "lan2.json").read_text())
+    assert system["rehearsal"] == "REHEARSAL, NOT A RESULT: runs made with the ours LoadGen"
+    sealing = subprocess.run(
+        [sys.executable, "-m", "loadgen.submission._cli", "seal", str(root)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert sealing.returncode == 2 and sealing.stdout == ""
+    assert sealing.stderr == (
+        f"lon-submission: error: {root} is a rehearsal (marked in {scenario / 'README.md'} and 1 "
+        "more): its runs did not come from the official LoadGen, so it is not sealed\n"
+    )
+
+
+def test_a_submission_run_is_the_official_loadgens_by_default(capped_node, tmp_path):
+    root = tmp_path / "submission"
+    argv = offline(capped_node, tmp_path / "perf", *submission_args(root))
+    argv.remove("--rehearsal")
+    proc = subprocess.run(
+        [*LON_RUN, *argv], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )  # the official LoadGen keeps process-wide state: a process of its own
+    assert proc.returncode == 0, proc.stderr
+    run_1 = root / "network" / "Org" / "results" / "lan2" / "resnet50" / "Offline"
+    detail = (run_1 / "performance" / "run_1" / "mlperf_log_detail.txt").read_text()
+    assert '"key": "loadgen_version"' in detail and "@ lon" not in detail
+    assert "REHEARSAL" not in (run_1 / "README.md").read_text()
+
+
+def test_a_missing_official_wheel_is_one_line_saying_how_to_install_it(tmp_path):
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "mlperf_loadgen.py").write_text("raise ImportError('not here')\n")
+    argv = offline("127.0.0.1:1", tmp_path / "out", *submission_args(tmp_path / "s"))
+    argv.remove("--rehearsal")
+    env = {**os.environ, "PYTHONPATH": f"{shim}{os.pathsep}{ROOT}"}
+    proc = subprocess.run(
+        [*LON_RUN, *argv], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        "lon-run: error: the official LoadGen (module mlperf_loadgen) is not installed: "
+        "pip install 'mlcommons-loadgen==6.0.17' (Linux), or the project's 'official' extra\n"
+    )
 
 
 # --- token latencies -----------------------------------------------------------------------
