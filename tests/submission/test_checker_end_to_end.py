@@ -1,15 +1,14 @@
-"""The proof: a tree written by lon-run (and lon-verify, lon-submission) from short runs on
-real sut-server nodes passes the official submission checker but for what short runs cause.
+"""The proof: a tree written by ``lon-submit --quick`` (lon-run under the official LoadGen,
+lon-verify, lon-submission seal) from short runs on a real sut-server node passes the official
+submission checker but for what short runs cause.
 
-Every scenario the checker requires of resnet50 on a ``datacenter,edge`` system (the
-skeleton's default) is run: performance, accuracy, and the compliance tests TEST01 and TEST04,
-exactly as the README's end-to-end section does, with the settings that make runs short and a
-small synthetic data set (the checker never looks at the sample shape).
+Every scenario the checker requires of resnet50 on a ``datacenter,edge`` system is run:
+performance, accuracy, and the compliance tests TEST01 and TEST04, as the README's resnet50
+section does, with a small synthetic data set (the checker never looks at the sample shape).
 """
 
 from __future__ import annotations
 
-import io
 import re
 import subprocess
 import sys
@@ -17,27 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.compliance._cli import main as lon_verify
-from loadgen.submission._cli import main as lon_submission
 from lon._nodes import running_nodes, sut_server_command
-from lon._run import parse_options, run
 
 from .oracle_dir import mlperf_inference_dir
 
 pytestmark = pytest.mark.e2e
 
-SCENARIOS = ("SingleStream", "MultiStream", "Offline", "Server")
-SHORT = {
-    "SingleStream": ("--set", "min_duration_ms=100", "--set", "min_query_count=64"),
-    "MultiStream": ("--set", "min_duration_ms=100", "--set", "min_query_count=32"),
-    "Offline": ("--set", "min_query_count=64"),
-    "Server": (
-        "--set", "min_duration_ms=300", "--set", "min_query_count=64",
-        "--set", "server_target_qps=100",
-    ),
-}  # fmt: skip
-DATA = ("--synthetic", "8x8x3:uint8:64")
-
+USER_CONF = """\
+resnet50.Offline.target_qps = 200
+resnet50.Server.target_qps = 100
+resnet50.SingleStream.target_latency = 1
+resnet50.MultiStream.target_latency = 8
+"""
 # What the checker reports because the runs are short (paths and numbers left out): under
 # 600 s, too few queries for early stopping, so INVALID, so the compliance runs cannot be
 # compared with them; and an accuracy run over a 64-sample data set, not ImageNet's 50000.
@@ -59,13 +49,6 @@ SOMETIMES = {
 }
 
 
-def lon_run(*argv: str) -> str:
-    out, err = io.StringIO(), io.StringIO()
-    code = run(parse_options(list(argv)), out, err)
-    assert code in (0, 1), err.getvalue()  # VALID or INVALID, never bad input or a failure
-    return out.getvalue()
-
-
 def template(message: str, root: Path) -> str:
     """The message with its paths and numbers replaced, to compare with the lists above."""
     text = message.replace(str(root), "ROOT")
@@ -75,26 +58,30 @@ def template(message: str, root: Path) -> str:
     return re.sub(r"(found|Found)=\d+", r"\1={n}", text)
 
 
-def test_the_official_checker_accepts_the_tree_but_for_short_runs(tmp_path):
+def test_lon_submit_quick_makes_a_resnet50_tree_the_checker_accepts_but_for_short_runs(tmp_path):
+    """Every scenario resnet50 needs on a datacenter,edge system, with TEST01 and TEST04, under
+    the official LoadGen; numpy-mlp answers, so lon-accuracy writes every accuracy.txt."""
     inference = mlperf_inference_dir()
-    root, out = tmp_path / "submission", tmp_path / "out"
-    layout = ("--division", "network", "--submitter", "Org", "--system", "lan2")
-    sub = (*layout, "--model", "resnet50", "--submission-dir", str(root))
-    test01 = inference / "compliance" / "TEST01" / "resnet50" / "audit.config"
-    test04 = inference / "compliance" / "TEST04" / "audit.config"
+    (tmp_path / "user.conf").write_text(USER_CONF)
+    out = tmp_path / "out"
     with running_nodes([sut_server_command("numpy-mlp", extra=("--name", "n1"))]) as (node,):
-        nodes = ("--nodes", node.address, "--audit-config", "none")
-        for s in SCENARIOS:
-            base = (*nodes, "--scenario", s, *DATA, *SHORT[s])
-            lon_run(*base, *sub, "--output", str(out / f"perf-{s}"))
-            lon_run(*base, *sub, "--mode", "AccuracyOnly", "--output", str(out / f"acc-{s}"))
-            results = root / "network" / "Org" / "results" / "lan2" / "resnet50" / s
-            for test, audit in (("TEST01", test01), ("TEST04", test04)):
-                compliance = out / f"{test}-{s}"
-                base_audit = [a if a != "none" else str(audit) for a in base]
-                lon_run(*base_audit, "--model", "resnet50", "--output", str(compliance))
-                lon_verify([test, "-r", str(results), "-c", str(compliance), "-o", str(results)])
-    assert lon_submission(["seal", str(root)]) == 0
+        proc = subprocess.run(
+            [
+                sys.executable, "-m", "lon.submit._cli", "--quick", "--model", "resnet50",
+                "--nodes", node.address, "--submitter", "Org", "--system", "lan2",
+                "--system-type", "datacenter,edge", "--synthetic", "8x8x3:uint8:64",
+                "--user-conf", str(tmp_path / "user.conf"), "--output", str(out),
+                "--inference", str(inference),
+            ],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "checker error: " not in proc.stdout  # none unexpected
+    root = out / "submission"
+    for scenario in ("SingleStream", "MultiStream", "Offline", "Server"):
+        results = root / "network" / "Org" / "results" / "lan2" / "resnet50" / scenario
+        assert (results / "TEST01").is_dir() and (results / "TEST04").is_dir()
+        assert "hash=" in (results / "accuracy" / "accuracy.txt").read_text()  # sealed
 
     errors, returncode = run_checker(inference, root, tmp_path)
     assert errors - ALWAYS - SOMETIMES == set(), "\n".join(sorted(errors))

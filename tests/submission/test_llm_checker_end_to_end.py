@@ -1,23 +1,22 @@
-"""The LLM proof: a network-division llama3.1-8b tree on a ``datacenter`` system, written by
-lon-run, lon-verify and lon-submission from short runs on two real sut-server nodes, each in
-front of a reference engine (the stand-in HTTP engine: no model), passes the official
-submission checker but for what short runs and a stand-in data set cause.
+"""The LLM proof: ``lon-submit --quick`` makes a network-division llama3.1-8b tree on a
+``datacenter`` system, under the official LoadGen, from short runs on two real sut-server nodes,
+each in front of a reference engine (the stand-in HTTP engine: no model); the official
+submission checker then reports only what short runs and a stand-in data set cause, and
+lon-submit counts every one of its errors as expected.
 
-Offline, Server and Interactive are run: performance, accuracy and TEST06, exactly as the
-README's LLM section does, with settings that make the runs short.
+Offline, Server and Interactive: performance, accuracy and TEST06 each, as the README's LLM
+section does.
 """
 
 from __future__ import annotations
 
-import io
 import json
+import subprocess
+import sys
 
 import pytest
 
-from loadgen.compliance._cli import main as lon_verify
-from loadgen.submission._cli import main as lon_submission
 from lon._nodes import running_engines, running_nodes, sut_server_command
-from lon._run import parse_options, run
 
 from .oracle_dir import mlperf_inference_dir
 from .test_checker_end_to_end import run_checker
@@ -25,16 +24,11 @@ from .test_checker_end_to_end import run_checker
 pytestmark = pytest.mark.e2e
 
 MODEL = "llama3.1-8b"
-SCENARIOS = ("Offline", "Server", "Interactive")
-SHORT = {
-    "Offline": ("--set", "min_query_count=64"),
-    "Server": ("--set", "min_duration_ms=500", "--set", "min_query_count=32",
-               "--set", "server_target_qps=40"),
-    "Interactive": ("--set", "min_duration_ms=500", "--set", "min_query_count=32",
-                    "--set", "server_target_qps=40"),
-}  # fmt: skip
-DATA = ("--synthetic", "32:int32:64", "--performance-count", "64")
-
+USER_CONF = """\
+llama3_1-8b.Offline.target_qps = 40
+llama3_1-8b.Server.target_qps = 40
+llama3_1-8b-interactive.Server.target_qps = 40
+"""
 # What the checker reports because the runs are short (under 600 s, too few queries for early
 # stopping) and because the data set and the engines are stand-ins: 64 random prompts instead of
 # the 13368 of the real data set, and no accuracy.txt, since no accuracy script can score a
@@ -53,19 +47,10 @@ EXPECTED = {
 }
 
 
-def lon_run(*argv: str) -> str:
-    out, err = io.StringIO(), io.StringIO()
-    code = run(parse_options(list(argv)), out, err)
-    assert code in (0, 1), err.getvalue()  # VALID or INVALID, never bad input or a failure
-    return out.getvalue()
-
-
-def test_the_official_checker_accepts_an_llm_tree_but_for_short_runs(tmp_path):
+def test_lon_submit_quick_makes_an_llm_tree_the_checker_accepts_but_for_short_runs(tmp_path):
     inference = mlperf_inference_dir()
-    root, out = tmp_path / "submission", tmp_path / "out"
-    layout = ("--division", "network", "--submitter", "Org", "--system", "lan2")
-    sub = (*layout, "--model", MODEL, "--submission-dir", str(root))
-    test06 = inference / "compliance" / "TEST06" / "audit.config"
+    (tmp_path / "user.conf").write_text(USER_CONF)
+    out = tmp_path / "out"
     with running_engines(2, "--ttft-ms", "5", "--tpot-ms", "1", "--output-tokens", "16") as urls:
         commands = [
             sut_server_command("openai", extra=("--name", f"n{i}", "--backend-opt",
@@ -73,21 +58,27 @@ def test_the_official_checker_accepts_an_llm_tree_but_for_short_runs(tmp_path):
             for i, url in enumerate(urls)
         ]  # fmt: skip
         with running_nodes(commands) as running:
-            nodes = ("--nodes", ",".join(n.address for n in running), "--audit-config", "none")
-            for s in SCENARIOS:
-                base = (*nodes, "--scenario", s, *DATA, *SHORT[s])
-                lon_run(*base, *sub, "--output", str(out / f"perf-{s}"))
-                lon_run(*base, *sub, "--mode", "AccuracyOnly", "--output", str(out / f"acc-{s}"))
-                results = root / "network" / "Org" / "results" / "lan2" / MODEL / s
-                compliance = out / f"TEST06-{s}"
-                audit = [a if a != "none" else str(test06) for a in base]
-                lon_run(*audit, "--model", MODEL, "--output", str(compliance))
-                lon_verify(["TEST06", "-c", str(compliance), "-o", str(results), "-s", s])
-    system = root / "network" / "Org" / "systems" / "lan2.json"
-    doc = json.loads(system.read_text())
-    doc["system_type"] = "datacenter"
-    system.write_text(json.dumps(doc, indent=2))
-    lon_submission(["seal", str(root)])
+            proc = subprocess.run(
+                [
+                    sys.executable, "-m", "lon.submit._cli", "--quick", "--model", MODEL,
+                    "--nodes", ",".join(n.address for n in running), "--submitter", "Org",
+                    "--system", "lan2", "--synthetic", "32:int32:64",
+                    "--user-conf", str(tmp_path / "user.conf"), "--output", str(out),
+                    "--inference", str(inference), "--scenarios", "Offline,Server,Interactive",
+                ],
+                capture_output=True, text=True, timeout=600,
+            )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "checker error: " not in proc.stdout  # none unexpected
+    root = out / "submission"
+    for scenario in ("Offline", "Server", "Interactive"):
+        results = root / "network" / "Org" / "results" / "lan2" / MODEL / scenario
+        detail = (results / "performance" / "run_1" / "mlperf_log_detail.txt").read_text()
+        assert "@ lon" not in detail  # the official LoadGen made every run
+        assert (results / "TEST06" / "verify_accuracy.txt").is_file()
+    system = json.loads((root / "network" / "Org" / "systems" / "lan2.json").read_text())
+    assert system["system_type"] == "datacenter"
+    assert (out / "mlperf_submission_Org.tar.gz").is_file()
 
     errors, returncode = run_checker(inference, root, tmp_path)
     assert errors == EXPECTED, "\n".join(sorted(errors))
