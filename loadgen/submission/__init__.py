@@ -10,9 +10,9 @@ from ._benchmarks import check_benchmark, mlperf_benchmarks
 from ._errors import ReplaceRefused, SubmissionError
 from ._layout import DIVISIONS, RUN_DIRS, Layout
 from ._place import place_run, summary_validity
+from ._records import FILL_ME, append_command, system_skeleton, unfilled, write_records
 from ._rehearsal import MARK as REHEARSAL_MARK
 from ._rehearsal import mark_rehearsal
-from ._records import FILL_ME, append_command, system_skeleton, unfilled, write_records
 from ._seal import Sealed, file_hash, seal_accuracy_dir, seal_tree, truncated
 
 __all__ = [

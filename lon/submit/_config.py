@@ -84,7 +84,7 @@ REQUIRED = ("model", "submitter", "system")
 
 def _where(path: str, text: str, key: str) -> str:
     """``file:line`` of ``key``'s assignment, or the file alone."""
-    match = re.search(rf"^\s*{re.escape(key)}\s*=", text, re.MULTILINE)
+    match = re.search(rf"^\s*(\[{re.escape(key)}\]|{re.escape(key)}\s*=)", text, re.MULTILINE)
     return f"{path}:{text[: match.start()].count(chr(10)) + 1}" if match else path
 
 
@@ -108,6 +108,13 @@ def read_file(path: str) -> tuple[dict[str, Any], dict[str, str]]:
             close = difflib.get_close_matches(key, FIELDS, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             raise ConfigError(f"{place}: unknown key {key!r}{hint}")
+        if key == "system_description" and isinstance(value, dict):
+            for field_name, field_value in value.items():
+                if not isinstance(field_value, str):
+                    raise ConfigError(
+                        f"{_where(path, text, field_name)}: [system_description] "
+                        f"{field_name} = {field_value!r}: the fields take text values"
+                    )
         if key in PATH_KEYS and isinstance(value, str) and not os.path.isabs(value):
             value = os.path.join(base, value)
         values[key], where[key] = value, place

@@ -66,6 +66,12 @@ def scenarios(config: SubmitConfig, needs: Requirements) -> tuple[str, ...]:
             f"scenarios: the checker requires {', '.join(missing)} of {needs.benchmark} on a "
             f"{config.system_type} system"
         )
+    either = ("Interactive", "Server")
+    if all(s in needs.optional for s in either) and not any(s in chosen for s in either):
+        raise ConfigError(
+            f"scenarios: the checker requires Interactive or Server (or both) of "
+            f"{needs.benchmark} on a {config.system_type} system"
+        )
     return tuple(s for s in SCENARIO_ORDER if s in chosen)
 
 

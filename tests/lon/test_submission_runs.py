@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import io
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from importlib import resources
@@ -361,7 +361,8 @@ def test_our_loadgen_makes_no_submission_tree_without_rehearsal(tmp_path):
 
 def test_a_rehearsal_tree_is_marked_and_not_sealed(capped_node, tmp_path):
     root = tmp_path / "submission"
-    code, out, err = lon_run(offline(capped_node, tmp_path / "perf", *submission_args(root)), "ours")
+    argv = offline(capped_node, tmp_path / "perf", *submission_args(root))
+    code, out, err = lon_run(argv, "ours")
     assert code == 0, err
     assert "marked REHEARSAL, NOT A RESULT: not to be filed (--rehearsal)" in out
     scenario = root / "network" / "Org" / "results" / "lan2" / "resnet50" / "Offline"
