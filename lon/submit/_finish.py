@@ -105,6 +105,8 @@ def run_checker(config: SubmitConfig, accuracy_missing: bool) -> CheckerVerdict:
     reasons = [(p, "sums up the others") for p in ROLL_UP_ERRORS]
     if config.quick:
         reasons += [(p, "a short run (--quick)") for p in SHORT_RUN_ERRORS]
+    if config.rehearsal:
+        reasons.append((r"is not truncated", "a rehearsal is never sealed"))
     if accuracy_missing:
         reasons += [(p, "no accuracy.txt yet (listed above)") for p in NO_ACCURACY_TXT_ERRORS]
     expected, unexpected = [], []

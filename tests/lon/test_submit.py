@@ -249,11 +249,19 @@ def test_a_plan_killed_mid_way_resumes_to_the_same_tree(llm_nodes, tmp_path):
     assert "[3/6] Offline/TEST06: skipped, already PASS" in again.stdout
     assert tree_files(output) == tree_files(whole / "o")
 
+    # A checker error that no short run explains: finished, but not ready to file (exit 1).
+    config.write_text(config.read_text() + 'system_name = ""\n')
+    empty = lon_submit("--config", str(config), "--output", str(output))
+    assert empty.returncode == 1, empty.stdout[-2000:] + empty.stderr[-2000:]
+    assert "field system_name requires a meaningful response but is empty" in empty.stdout
+    assert "lon-submit: not ready to file: tree " in empty.stdout
+
 
 def test_a_rehearsal_under_our_loadgen_is_marked_never_sealed_nor_packed(llm_nodes, tmp_path):
     config = config_file(tmp_path, llm_nodes, loadgen="ours")
     proc = lon_submit("--config", str(config), "--rehearsal", "--output", str(tmp_path / "o"))
-    assert proc.returncode in (0, 1), proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "checker error: " not in proc.stdout  # each one expected of a short rehearsal
     assert "lon-submit: a rehearsal: the tree is marked, not sealed, not packed" in proc.stdout
     outcomes = state(tmp_path / "o")
     assert outcomes["seal"] == "refused" and outcomes["tarball"] == "refused"
