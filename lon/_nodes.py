@@ -81,6 +81,18 @@ def running_engines(count: int, *args: str) -> Iterator[list[str]]:
         yield [engine.address for engine in engines]
 
 
+@contextlib.contextmanager
+def running_llm_nodes(count: int, *engine_args: str) -> Iterator[list[NodeProcess]]:
+    """``count`` openai nodes (n0, n1, ...), each in front of a reference engine of its own."""
+    with running_engines(count, *engine_args) as urls:
+        commands = [
+            sut_server_command("openai", extra=("--name", f"n{i}", "--backend-opt", f"url={u}/v1"))
+            for i, u in enumerate(urls)
+        ]
+        with running_nodes(commands) as nodes:
+            yield nodes
+
+
 def start_node(
     argv: Sequence[str], *, ready_timeout: float = 30.0, ready: re.Pattern[str] = READY_LINE
 ) -> NodeProcess:

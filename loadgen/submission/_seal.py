@@ -117,31 +117,35 @@ def _dirs(*path: str) -> list[str]:
     return sorted(d for d in os.listdir(where) if os.path.isdir(os.path.join(where, d)))
 
 
+def _submitter_dirs(root: str) -> list[str]:
+    """Every ``<division>/<submitter>`` under root."""
+    return [
+        os.path.join(root, division, submitter)
+        for division in _dirs(root)
+        if division in DIVISIONS
+        for submitter in _dirs(root, division)
+    ]
+
+
 def scenario_dirs(root: str) -> list[str]:
     """Every ``<division>/<submitter>/results/<system>/<benchmark>/<scenario>`` under root."""
     found = []
-    for division in _dirs(root):
-        if division not in DIVISIONS:
-            continue
-        for submitter in _dirs(root, division):
-            results = os.path.join(root, division, submitter, "results")
-            for system in _dirs(results):
-                for benchmark in _dirs(results, system):
-                    for scenario in _dirs(results, system, benchmark):
-                        found.append(os.path.join(results, system, benchmark, scenario))
+    for submitter in _submitter_dirs(root):
+        results = os.path.join(submitter, "results")
+        for system in _dirs(results):
+            for benchmark in _dirs(results, system):
+                for scenario in _dirs(results, system, benchmark):
+                    found.append(os.path.join(results, system, benchmark, scenario))
     return found
 
 
 def system_jsons(root: str) -> list[str]:
     """Every ``<division>/<submitter>/systems/*.json`` under root."""
     found = []
-    for division in _dirs(root):
-        if division not in DIVISIONS:
-            continue
-        for submitter in _dirs(root, division):
-            systems = os.path.join(root, division, submitter, "systems")
-            if os.path.isdir(systems):
-                found += [os.path.join(systems, f) for f in sorted(os.listdir(systems))]
+    for submitter in _submitter_dirs(root):
+        systems = os.path.join(submitter, "systems")
+        if os.path.isdir(systems):
+            found += [os.path.join(systems, f) for f in sorted(os.listdir(systems))]
     return [f for f in found if f.endswith(".json")]
 
 

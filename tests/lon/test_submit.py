@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lon._nodes import running_engines, running_nodes, sut_server_command
+from lon._nodes import running_llm_nodes
 from tests.submission.oracle_dir import mlperf_inference_dir
 
 LON_SUBMIT = [sys.executable, "-m", "lon.submit._cli"]
@@ -142,14 +142,8 @@ def test_bad_input_is_one_line_before_anything_runs(tmp_path, extra, config, mes
 
 @pytest.fixture(scope="module")
 def llm_nodes():
-    with running_engines(2, "--ttft-ms", "2", "--tpot-ms", "1", "--output-tokens", "8") as urls:
-        commands = [
-            sut_server_command("openai", extra=("--name", f"n{i}", "--backend-opt",
-                                                f"url={url}/v1"))
-            for i, url in enumerate(urls)
-        ]  # fmt: skip
-        with running_nodes(commands) as running:
-            yield ",".join(n.address for n in running)
+    with running_llm_nodes(2, "--ttft-ms", "2", "--tpot-ms", "1", "--output-tokens", "8") as nodes:
+        yield ",".join(n.address for n in nodes)
 
 
 def config_file(tmp_path: Path, nodes: str, **extra: str) -> Path:

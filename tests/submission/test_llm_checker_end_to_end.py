@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from lon._nodes import running_engines, running_nodes, sut_server_command
+from lon._nodes import running_llm_nodes
 
 from .oracle_dir import mlperf_inference_dir
 from .test_checker_end_to_end import run_checker
@@ -51,23 +51,17 @@ def test_lon_submit_quick_makes_an_llm_tree_the_checker_accepts_but_for_short_ru
     inference = mlperf_inference_dir()
     (tmp_path / "user.conf").write_text(USER_CONF)
     out = tmp_path / "out"
-    with running_engines(2, "--ttft-ms", "5", "--tpot-ms", "1", "--output-tokens", "16") as urls:
-        commands = [
-            sut_server_command("openai", extra=("--name", f"n{i}", "--backend-opt",
-                                                f"url={url}/v1"))
-            for i, url in enumerate(urls)
-        ]  # fmt: skip
-        with running_nodes(commands) as running:
-            proc = subprocess.run(
-                [
-                    sys.executable, "-m", "lon.submit._cli", "--quick", "--model", MODEL,
-                    "--nodes", ",".join(n.address for n in running), "--submitter", "Org",
-                    "--system", "lan2", "--synthetic", "32:int32:64",
-                    "--user-conf", str(tmp_path / "user.conf"), "--output", str(out),
-                    "--inference", str(inference), "--scenarios", "Offline,Server,Interactive",
-                ],
-                capture_output=True, text=True, timeout=600,
-            )  # fmt: skip
+    with running_llm_nodes(2, "--ttft-ms", "5", "--tpot-ms", "1", "--output-tokens", "16") as nodes:
+        proc = subprocess.run(
+            [
+                sys.executable, "-m", "lon.submit._cli", "--quick", "--model", MODEL,
+                "--nodes", ",".join(n.address for n in nodes), "--submitter", "Org",
+                "--system", "lan2", "--synthetic", "32:int32:64",
+                "--user-conf", str(tmp_path / "user.conf"), "--output", str(out),
+                "--inference", str(inference), "--scenarios", "Offline,Server,Interactive",
+            ],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "checker error: " not in proc.stdout  # none unexpected
     root = out / "submission"
