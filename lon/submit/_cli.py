@@ -3,7 +3,8 @@
 Exit status: 0 every step done, every run VALID and every compliance test passed, the checker
 satisfied (under ``--quick``: its errors all the expected short-run ones); 1 the plan finished
 but the tree is not one to file (listed); 2 bad input, before anything ran; 3 a step failed
-(named, with its error): run the same command again to resume from it.
+(named, with its error): run the same command again to resume from it; 130 interrupted
+(Ctrl-C), likewise.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from ._state import FINISHED, Outcome, State
 from ._steps import in_place, run_step
 
 PROG = "lon-submit"
-EXIT_OK, EXIT_NOT_FILABLE, EXIT_STEP_FAILED = 0, 1, 3
+EXIT_OK, EXIT_NOT_FILABLE, EXIT_STEP_FAILED, EXIT_INTERRUPTED = 0, 1, 3, 130
 GOOD = ("VALID", "PASS", "done")
 
 
@@ -183,7 +184,15 @@ def execute(
         )
         out.flush()
         started = clock()
-        outcome = run_step(config, step)
+        try:
+            outcome = run_step(config, step)
+        except KeyboardInterrupt:
+            outcome = Outcome("interrupted")
+        if outcome.outcome == "interrupted":  # nothing recorded: the step runs again on resume
+            out.write(
+                f"{PROG}: interrupted during {step.id}; run the same command again to resume\n"
+            )
+            return EXIT_INTERRUPTED
         state.record(step.id, outcome)
         out.write(f"{head}: {outcome.outcome} in {format_duration(clock() - started)}\n")
         out.flush()

@@ -22,7 +22,7 @@ from ._config import SubmitConfig
 from ._plan import Step, quick_sets
 from ._state import Outcome
 
-EXIT_VALID, EXIT_INVALID = 0, 1
+EXIT_VALID, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 130
 _METRIC = re.compile(
     r"^(Samples per second|Completed samples per second|Tokens per second|"
     r"Completed tokens per second|\d+(?:\.\d+)? percentile latency \(ns\))\s*:\s*(\S+)",
@@ -124,6 +124,8 @@ def run_step(config: SubmitConfig, step: Step) -> Outcome:
     """Run one run step (lon-run, then lon-verify for a compliance test)."""
     output = run_output(config, step)
     code, err = _run("lon._run", lon_run_argv(config, step))
+    if code in (EXIT_INTERRUPTED, -signal.SIGINT, -signal.SIGTERM):
+        return Outcome("interrupted")
     if code not in (EXIT_VALID, EXIT_INVALID):
         return Outcome("failed", logs=output, detail=_failure(err, code))
     summary = os.path.join(output, "mlperf_log_summary.txt")

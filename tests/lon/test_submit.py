@@ -264,3 +264,21 @@ def test_a_rehearsal_under_our_loadgen_is_marked_never_sealed_nor_packed(llm_nod
     readme = (root / "results" / "lan2" / "llama3.1-8b" / "Offline" / "README.md").read_text()
     assert readme.startswith("> **REHEARSAL, NOT A RESULT**")
     assert "rehearsal" in json.loads((root / "systems" / "lan2.json").read_text())
+
+
+def test_ctrl_c_stops_the_plan_with_130_and_records_nothing_for_the_step(llm_nodes, tmp_path):
+    config = config_file(tmp_path, llm_nodes)
+    output = tmp_path / "o"
+    plan = subprocess.Popen(
+        [*LON_SUBMIT, "--config", str(config), "--output", str(output)],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (output / "runs" / "Offline" / "performance").exists():
+        assert plan.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    os.killpg(plan.pid, signal.SIGINT)  # what Ctrl-C sends: lon-submit and its lon-run
+    stdout, _ = plan.communicate(timeout=60)
+    assert plan.returncode == 130, stdout[-2000:]
+    assert "lon-submit: interrupted during Offline/performance; run the same command again" in stdout
+    assert not (output / "lon_submit_state.json").exists()
