@@ -280,5 +280,5 @@ def test_ctrl_c_stops_the_plan_with_130_and_records_nothing_for_the_step(llm_nod
     os.killpg(plan.pid, signal.SIGINT)  # what Ctrl-C sends: lon-submit and its lon-run
     stdout, _ = plan.communicate(timeout=60)
     assert plan.returncode == 130, stdout[-2000:]
-    assert "lon-submit: interrupted during Offline/performance; run the same command again" in stdout
+    assert "lon-submit: interrupted during Offline/performance; run the same command" in stdout
     assert not (output / "lon_submit_state.json").exists()
