@@ -382,6 +382,7 @@ def test_a_rehearsal_tree_is_marked_and_not_sealed(capped_node, tmp_path):
 
 
 def test_a_submission_run_is_the_official_loadgens_by_default(capped_node, tmp_path):
+    need_loadgen("official")
     root = tmp_path / "submission"
     argv = offline(capped_node, tmp_path / "perf", *submission_args(root))
     argv.remove("--rehearsal")

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from lon._nodes import running_llm_nodes
+from tests.conftest import need_loadgen
 from tests.submission.oracle_dir import mlperf_inference_dir
 
 LON_SUBMIT = [sys.executable, "-m", "lon.submit._cli"]
@@ -142,6 +143,7 @@ def test_bad_input_is_one_line_before_anything_runs(tmp_path, extra, config, mes
 
 @pytest.fixture(scope="module")
 def llm_nodes():
+    need_loadgen("official")  # every run of a submission is the official LoadGen's
     with running_llm_nodes(2, "--ttft-ms", "2", "--tpot-ms", "1", "--output-tokens", "8") as nodes:
         yield ",".join(n.address for n in nodes)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from lon._nodes import running_nodes, sut_server_command
+from tests.conftest import need_loadgen
 
 from .oracle_dir import mlperf_inference_dir
 
@@ -62,6 +63,7 @@ def test_lon_submit_quick_makes_a_resnet50_tree_the_checker_accepts_but_for_shor
     """Every scenario resnet50 needs on a datacenter,edge system, with TEST01 and TEST04, under
     the official LoadGen; numpy-mlp answers, so lon-accuracy writes every accuracy.txt."""
     inference = mlperf_inference_dir()
+    need_loadgen("official")
     (tmp_path / "user.conf").write_text(USER_CONF)
     out = tmp_path / "out"
     with running_nodes([sut_server_command("numpy-mlp", extra=("--name", "n1"))]) as (node,):

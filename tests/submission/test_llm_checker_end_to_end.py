@@ -17,6 +17,7 @@ import sys
 import pytest
 
 from lon._nodes import running_llm_nodes
+from tests.conftest import need_loadgen
 
 from .oracle_dir import mlperf_inference_dir
 from .test_checker_end_to_end import run_checker
@@ -49,6 +50,7 @@ EXPECTED = {
 
 def test_lon_submit_quick_makes_an_llm_tree_the_checker_accepts_but_for_short_runs(tmp_path):
     inference = mlperf_inference_dir()
+    need_loadgen("official")
     (tmp_path / "user.conf").write_text(USER_CONF)
     out = tmp_path / "out"
     with running_llm_nodes(2, "--ttft-ms", "5", "--tpot-ms", "1", "--output-tokens", "16") as nodes:
