@@ -17,7 +17,7 @@ from typing import TextIO
 
 from loadgen import benchmark_names
 from loadgen.cli import EXIT_BAD_INPUT, Parser
-from qdl import ConfigError
+from qdl import ConfigError, make_binding
 
 from ._checker_table import load_model_config, requirements
 from ._config import LOADGENS, SubmitConfig, build, read_file
@@ -142,12 +142,8 @@ def main(
 
 
 def _official_installed() -> None:
-    try:
-        import mlperf_loadgen  # noqa: F401
-    except ImportError:
-        from qdl._binding import NOT_INSTALLED
-
-        raise ConfigError(NOT_INSTALLED) from None
+    """ConfigError, saying how to install it, when the official LoadGen is not installed."""
+    make_binding("official")
 
 
 def _skip(config: SubmitConfig, step: Step, state: State, redo: set[str]) -> str | None:
