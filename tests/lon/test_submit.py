@@ -138,6 +138,23 @@ def test_bad_input_is_one_line_before_anything_runs(tmp_path, extra, config, mes
     assert not (tmp_path / "o").exists()
 
 
+def test_a_missing_official_wheel_is_one_line_saying_how_to_install_it(tmp_path):
+    shim = tmp_path / "shim"
+    shim.mkdir()
+    (shim / "mlperf_loadgen.py").write_text("raise ImportError('not here')\n")
+    env = {**os.environ, "PYTHONPATH": f"{shim}{os.pathsep}{Path(__file__).parents[2]}"}
+    proc = subprocess.run(
+        [*LON_SUBMIT, *BASE, "--inference", str(mlperf_inference_dir()), "--output",
+         str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == (
+        "lon-submit: error: the official LoadGen (module mlperf_loadgen) is not installed: "
+        "pip install 'mlcommons-loadgen==6.0.17' (Linux), or the project's 'official' extra\n"
+    )
+
+
 # --- runs ------------------------------------------------------------------------------------
 
 
