@@ -5,6 +5,9 @@ serialized bytes; for 150 KB samples that costs ~10x more than the rest of the e
 SampleResult is serialized by protobuf WITHOUT its payload, and the payload field (number 3,
 length-delimited) is appended by hand: protobuf parsers accept fields in any order, so the bytes
 parse to exactly the message protobuf would have built. The payload is copied once, by the join.
+
+``encode_columns`` writes the same results as one ``ResultColumns`` block (for clients that sent
+columns): a list per field and a numpy array per column, no protobuf object per result.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from protos.v1 import sut_node_pb2 as pb
+from protos.v1.columns import result_block
 
 from ._work import Result
 
@@ -63,3 +67,21 @@ def encode_response(results: Sequence[Result], sent_ns: int) -> bytes:
             add(varint(len(head)))
             add(head)
     return b"".join(parts)
+
+
+def encode_columns(results: Sequence[Result], sent_ns: int) -> bytes:
+    """Serialize a ResponseBatch holding ``results`` as one columnar block, sent ``sent_ns``."""
+    return result_block(
+        [r.response_id for r in results],
+        [r.kind for r in results],
+        [r.payload for r in results],
+        [r.n_tokens for r in results],
+        (
+            [r.received_ns for r in results],
+            [r.picked_ns for r in results],
+            [r.decompressed_ns for r in results],
+            [r.computed_ns for r in results],
+        ),
+        sent_ns,
+        [(k, r.error) for k, r in enumerate(results) if r.error],
+    )

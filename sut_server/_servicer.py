@@ -110,6 +110,7 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
                 self._is_draining,
                 min(_COALESCE_BYTES, self._config.max_message_bytes // 2),
                 self.observer,
+                columnar=self._config.wire == "columnar",
             )
             stream.peer = context.peer()
             self._streams.add(stream)
@@ -210,6 +211,7 @@ def node_info(
         workers=config.workers,
         max_batch=config.max_batch,
         max_message_bytes=config.max_message_bytes,
+        columnar=config.wire == "columnar",
     )
 
 

@@ -572,6 +572,8 @@ class GrpcTransport(Transport):
                             f"node {self._label}: {exc}", node=self.address
                         ) from exc
                     n = len(batch.results)
+                    if batch.columns:
+                        n += sum(len(c.response_ids) // 8 for c in batch.columns)
                     results[n] = results.get(n, 0) + 1
                     on_response(batch, len(raw), t)
             if not self._closing:
