@@ -48,20 +48,18 @@ class _Column:
 
     SPILL = 4096
 
-    __slots__ = ("_blocks", "_fill", "append", "extend")
+    __slots__ = ("_blocks", "_fill", "append")
 
     def __init__(self) -> None:
         self._blocks: list[np.ndarray] = []
         self._fill: list[float] = []
         self.append = self._fill.append
-        self.extend = self._fill.extend
 
     def spill_if_full(self) -> None:
         if len(self._fill) >= self.SPILL:
             self._blocks.append(np.asarray(self._fill, dtype=np.float32))
             self._fill = []
             self.append = self._fill.append
-            self.extend = self._fill.extend
 
     def values(self) -> np.ndarray:
         return np.concatenate([*self._blocks, np.asarray(self._fill, dtype=np.float32)])
@@ -156,27 +154,38 @@ class NodeAccount:
 
     def received_rows(self, rows: ResultRows, done: list[int], round_trips: list[int]) -> None:
         """Final answers from a columnar block (its rows ``done``, with their round trips), on
-        top of ``received`` for their message: the same figures, computed per column."""
-        at = np.asarray(done)
-        received, picked = rows.received_ns[at], rows.picked_ns[at]
-        decompressed, computed = rows.decompressed_ns[at], rows.computed_ns[at]
+        top of ``received`` for their message: the same figures, read from the columns."""
         sent = rows.sent_ns
-        nan = np.nan
-        stamped = received != 0 if sent else np.zeros(len(at), dtype=bool)
-        full = stamped & (decompressed != 0) & (computed != 0)
-        has_picked = picked != 0
-        start = np.where(has_picked, picked, received)
-        parts = (
-            np.asarray(round_trips, dtype=np.float64),
-            np.where(stamped, sent - received, nan),
-            np.where(full & has_picked, picked - received, nan),
-            np.where(full, decompressed - start, nan),
-            np.where(full, computed - decompressed, nan),
-        )
+        received, picked = rows.received_ns, rows.picked_ns
+        decompressed, computed = rows.decompressed_ns, rows.computed_ns
         with self._lock:
             self._answered += len(done)
-            for column, values in zip(self._columns, parts):
-                column.extend(values.tolist())
+            add_round_trip, add_node, add_queueing, add_decompression, add_compute = (
+                c.append for c in self._columns
+            )
+            nan = _NAN
+            for k, round_trip in zip(done, round_trips):
+                add_round_trip(round_trip)
+                start = received[k]
+                if sent and start:
+                    add_node(sent - start)
+                    d, c = decompressed[k], computed[k]
+                    if d and c:
+                        p = picked[k]
+                        if p:
+                            add_queueing(p - start)
+                            start = p
+                        else:
+                            add_queueing(nan)
+                        add_decompression(d - start)
+                        add_compute(c - d)
+                        continue
+                else:
+                    add_node(nan)
+                add_queueing(nan)
+                add_decompression(nan)
+                add_compute(nan)
+            for column in self._columns:
                 column.spill_if_full()
 
     def token_times(self, ttfts: list[int], tpots: list[float]) -> None:

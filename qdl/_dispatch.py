@@ -71,6 +71,7 @@ from ._qsl import EncodedSample, SampleSource
 from ._redispatch import NodeLoss, find_stuck, is_node_loss
 from ._wire import (
     BLOCK_FRAMING,
+    COLUMNS_FROM,
     FIRST_TOKEN,
     MAX_SAMPLE_FRAMING,
     ResponseBatch,
@@ -242,6 +243,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                 limits=config.limits,
                 framing=config.framing,
                 tls=config.tls,
+                wire=config.wire,
             )
             for a in addresses
         ]
@@ -540,7 +542,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
     def _encode(
         self, node: int, chunk: list[int], samples: list[Any], encoded: list[EncodedSample]
     ) -> OutgoingMessage:
-        if self._columnar[node]:
+        if self._columnar[node] and (len(chunk) >= COLUMNS_FROM or self._config.wire != "auto"):
             data = columns_message(
                 [samples[p].id for p in chunk],
                 [samples[p].index for p in chunk],
@@ -835,7 +837,9 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             per_node.setdefault(node, []).append(pos)
         for node, positions in per_node.items():
             for chunk in self._chunk(node, positions, encoded):
-                if self._columnar[node]:
+                if self._columnar[node] and (
+                    len(chunk) >= COLUMNS_FROM or self._config.wire != "auto"
+                ):
                     data = columns_message(
                         [owed[p][0] for p in chunk],
                         [owed[p][1] for p in chunk],

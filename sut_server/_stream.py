@@ -9,8 +9,9 @@ The stream ends (status OK) once the client has half-closed, or the node is drai
 admitted sample has had its final result sent. Results ready at the same time are coalesced into
 one ResponseBatch.
 
-A columnar block (SampleBatch.columns) becomes a Work of its own (one unit); once a stream has
-received one, its results go out as ResultColumns, since its client reads them.
+A columnar block (SampleBatch.columns) becomes a Work of its own (one unit). A client that reads
+ResultColumns (it said so in the stream's metadata, or sent columns) gets those of its messages
+that hold ``COLUMNS_FROM`` results or more as ResultColumns, the smaller ones classic.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from protos.v1 import sut_node_pb2 as pb
 from protos.v1.columns import SampleRows, read_samples
 
 from ._codec import declared_bytes
-from ._encode import encode_columns, encode_response
+from ._encode import COLUMNS_FROM, encode_columns, encode_response
 from ._limit import InflightLimit
 from ._metrics import StreamObserver
 from ._work import FINAL, Result, Samples, Work, error_result, now_ns, response_ids
@@ -80,8 +81,9 @@ class Stream:
         self._draining = draining
         self._coalesce_bytes = coalesce_bytes
         self._observer = observer  # sut-server --metrics-port; None: nothing is recorded
-        self._reads_columns = columnar  # False: sut-server --wire classic refuses them
-        self.columnar = False  # a columnar block has arrived: answer in columns (reader sets)
+        self.reads_columns = columnar  # False: sut-server --wire classic refuses them
+        # The client reads ResultColumns (it said so at the start, or sent columns).
+        self.columnar = False
         self._lock = threading.Lock()  # guards closed, the admitted/answered check, credit
         self._held_samples = 0
         self._held_bytes = 0
@@ -164,7 +166,7 @@ class Stream:
         failing the stream for a malformed block, or a block this node does not read."""
         if not batch.columns:
             return [batch.samples]
-        if not self._reads_columns:
+        if not self.reads_columns:
             self.fail(
                 grpc.StatusCode.INVALID_ARGUMENT,
                 "columnar samples sent to a node that does not announce them (sut-server "
@@ -266,7 +268,10 @@ class Stream:
                     if not work.remaining:
                         finished.append(work)
             sent = now_ns()
-            message = (encode_columns if self.columnar else encode_response)(items, sent)
+            if self.columnar and len(items) >= COLUMNS_FROM:
+                message = encode_columns(items, sent)
+            else:
+                message = encode_response(items, sent)
             yield message
             if observer is not None:
                 observer.sent(items, sent, len(message))

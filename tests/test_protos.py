@@ -100,7 +100,7 @@ def test_a_result_block_reads_back_row_for_row():
     rows = columns.read_results(pb.ResponseBatch.FromString(data).columns[0])
     assert rows.response_ids == [9, 10] and rows.kinds == [1, 0] and rows.n_tokens == [1, 4]
     assert rows.payloads == [b"t", b"final"]
-    assert rows.received_ns.tolist() == [1, 2] and rows.computed_ns.tolist() == [7, 8]
+    assert rows.received_ns == [1, 2] and rows.computed_ns == [7, 8]
     assert rows.sent_ns == 99 and rows.errors == {1: "boom"}
     plain = columns.read_results(
         pb.ResponseBatch.FromString(

@@ -38,16 +38,18 @@ def block(ids, payloads=None, **kw) -> bytes:
     )
 
 
-def infer_raw(client, *messages: bytes, timeout: float = 20) -> list[pb.ResponseBatch]:
+def infer_raw(client, *messages: bytes, metadata=(), timeout=20) -> list[pb.ResponseBatch]:
     batches = [pb.SampleBatch.FromString(m) for m in messages]
-    return list(client.stub.Infer(iter(batches), timeout=timeout))
+    return list(client.stub.Infer(iter(batches), timeout=timeout, metadata=metadata))
 
 
-def rows_of(responses: list[pb.ResponseBatch]) -> dict[int, tuple[int, bytes, str]]:
-    """{response id: (kind, payload, error)} over every columnar block; no classic result."""
-    assert all(not r.results for r in responses)
+def answers(responses: list[pb.ResponseBatch]) -> dict[int, tuple[int, bytes, str]]:
+    """{response id: (kind, payload, error)} over both forms; each id answered once."""
     out = {}
     for response in responses:
+        for r in response.results:
+            assert r.response_id not in out
+            out[r.response_id] = (r.kind, r.payload, r.error)
         for b in response.columns:
             rows = columns.read_results(b)
             for k, rid in enumerate(rows.response_ids):
@@ -55,6 +57,10 @@ def rows_of(responses: list[pb.ResponseBatch]) -> dict[int, tuple[int, bytes, st
                 kind = rows.kinds[k] if rows.kinds is not None else 0
                 out[rid] = (kind, rows.payloads[k], rows.errors.get(k, ""))
     return out
+
+
+def forms(responses: list[pb.ResponseBatch]) -> set[str]:
+    return {"classic" for r in responses if r.results} | {"columns" for r in responses if r.columns}
 
 
 # --- the node on its own -----------------------------------------------------------------------
@@ -66,17 +72,31 @@ def test_a_node_announces_the_columnar_form_unless_run_classic(start_node):
     assert not classic.stub.Describe(pb.DescribeRequest()).columnar
 
 
-def test_columnar_samples_are_answered_in_columns_each_once(echo):
+def test_columnar_samples_are_answered_each_once(echo):
     responses = infer_raw(echo, block([1, 2, 3]), block([4]) + block([5, 6]))
-    rows = rows_of(responses)
+    rows = answers(responses)
     assert sorted(rows) == [1, 2, 3, 4, 5, 6]
     assert all(rows[i] == (0, bytes([i]) * 3, "") for i in rows)
+
+
+def test_a_message_of_several_results_goes_back_as_columns(echo):
+    responses = infer_raw(echo, block(list(range(1, 9))))
+    assert forms(responses) == {"columns"}
+    assert sorted(answers(responses)) == list(range(1, 9))
     assert all(b.sent_ns > 0 for r in responses for b in r.columns)
+
+
+def test_a_client_that_asks_for_columns_gets_them_for_classic_samples(echo):
+    message = pb.SampleBatch(samples=[sample(i, b"ab") for i in range(1, 9)]).SerializeToString()
+    asked = infer_raw(echo, message, metadata=[columns.READS_COLUMNS])
+    assert forms(asked) == {"columns"} and sorted(answers(asked)) == list(range(1, 9))
+    plain = infer_raw(echo, message)  # a client from before the columnar form
+    assert forms(plain) == {"classic"} and sorted(answers(plain)) == list(range(1, 9))
 
 
 def test_each_columnar_block_runs_as_its_own_unit(start_node):
     client = start_node(backend=BATCH_SIZE, workers=2)
-    rows = rows_of(infer_raw(client, block([1]) + block([2, 3, 4]) + block([5, 6])))
+    rows = answers(infer_raw(client, block([1]) + block([2, 3, 4]) + block([5, 6])))
     size_of = {rid: struct.unpack("<ii", payload)[0] for rid, (_, payload, _) in rows.items()}
     assert size_of == {1: 1, 2: 3, 3: 3, 4: 3, 5: 2, 6: 2}
 
@@ -92,7 +112,7 @@ def test_zstd_rows_mixed_dtypes_and_a_lying_row_get_their_own_answers(echo):
         dtypes=["uint8", "int16", "uint8"],
         shapes=[(100,), (5, 5), ()],
     )
-    rows = rows_of(infer_raw(echo, message))
+    rows = answers(infer_raw(echo, message))
     assert rows[1] == (0, raw[0], "") and rows[2] == (0, raw[1], "")
     assert rows[3][1] == b"" and "uncompressed_size says 11" in rows[3][2]
 
@@ -157,8 +177,8 @@ def _address(client) -> str:
 @pytest.mark.parametrize(
     "node_wire, qdl_wire, used",
     [
-        ("columnar", "auto", "columnar"),  # both new
-        ("columnar", "columnar", "columnar"),
+        ("columnar", "auto", "columnar"),  # both new: columns for the larger units
+        ("columnar", "columnar", "columnar"),  # every unit as columns
         ("classic", "auto", "classic"),  # new QDL, old node
         ("columnar", "classic", "classic"),  # old QDL, new node
     ],
