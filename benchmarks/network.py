@@ -6,8 +6,8 @@ Every figure is the median of ``--repeats`` runs; the machine may be small and s
 spread (min..max) is printed beside it, and the ratios (measured side by side in one run) are
 what to compare across machines. Rows come for both ``--framing`` modes: "opportunistic"
 (a stream sends what is queued for it as one message) and "per-query" (one query per message),
-and for each ``--wire`` form: "columnar" (SampleColumns/ResultColumns) and "classic" (a protobuf
-sub-message per sample); sections 1 and 2 run the modes' repeats in turns, so that a busy
+and for each ``--wire`` form (default: "auto", the columnar form where it pays, and "classic", a
+protobuf sub-message per sample); sections 1 and 2 run the modes' repeats in turns, so that a busy
 machine weighs on every mode alike.
 
 1. Server: the highest ``server_target_qps`` whose run is VALID with p99 <= 10 ms (a ladder of
@@ -27,6 +27,8 @@ machine weighs on every mode alike.
    against an in-process null SUT; the difference is what the network path adds.
 6. zstd vs none, Offline, 150 KB samples of low-entropy (image-like) and random data: bytes
    sent to the nodes per sample and samples/s (skipped with --quick).
+7. Offline, 256 B samples (messages of 256 samples, where the columnar form is used): samples/s
+   and the CPU per sample of this process and of the nodes, each ``--wire`` form in turns.
 
     python benchmarks/network.py [--quick] [--repeats N] [--streams N] [--soak-s S]
                                  [--framing MODE ...] [--wire FORM ...] [--only SECTION ...]
@@ -73,10 +75,14 @@ RSS_GOAL_BYTES = 64.0
 OFFLINE_BARE_RATIO_GOAL = 1.5
 P90_GOAL_MS = 1.0
 FRAMINGS = ("opportunistic", "per-query")
-WIRES = ("columnar", "classic")
+WIRES = ("auto", "classic", "columnar")
+"""lon-run --wire: "auto" (the default) sends columns for large units and answers of several
+results, "columnar" every unit (one-sample blocks included), "classic" never."""
 Mode = tuple[str, str]
 """(framing, wire)."""
-SECTIONS = ("server", "steady", "memory", "offline", "single-stream", "compression")
+SECTIONS = (
+    "server", "steady", "memory", "offline", "single-stream", "compression", "offline-small"
+)  # fmt: skip
 
 
 class Table:
@@ -204,7 +210,7 @@ def server_search(
 def cpu_rows(table: Table, label: str, runs: Sequence[RunResult]) -> None:
     client = statistics.median(r.cpu_s[0] / r.samples * 1e6 for r in runs)
     nodes = statistics.median(sum(r.cpu_s[1:]) / r.samples * 1e6 for r in runs)
-    table.add(f"  CPU per sample {label}", f"client {client:.0f} us, nodes {nodes:.0f} us")
+    table.add(f"  CPU per sample {label}", f"client {client:.1f} us, nodes {nodes:.1f} us")
 
 
 def measure_server(
@@ -437,6 +443,28 @@ def measure_compression(table: Table, addresses: Sequence[str], args: argparse.N
             )
 
 
+# --- 7. Offline, small samples ------------------------------------------------------------------
+
+
+def measure_offline_small(
+    table: Table, addresses: Sequence[str], pids: Sequence[int], args: argparse.Namespace
+) -> None:
+    print("Offline: 256 B samples, CPU per sample by wire form", flush=True)
+    qsl = synthetic_qsl(SMALL)
+    settings = offline_settings(150_000, 1_000 if args.quick else 2_000)
+    found = in_turns(
+        [("opportunistic", wire) for wire in args.wire],
+        args.repeats,
+        lambda m: run_network(addresses, qsl, settings, args.streams, pids, m[0], wire=m[1]),
+    )
+    for mode, runs in found.items():
+        table.add(
+            f"[{mode[1]}] Offline 256 B samples/s",
+            spread([r.result.samples_per_second for r in runs], "{:,.0f}"),
+        )
+        cpu_rows(table, f"[{mode[1]}] Offline 256 B", runs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
@@ -451,7 +479,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--framing", nargs="+", choices=FRAMINGS, default=list(FRAMINGS), help="modes to measure"
     )
     parser.add_argument(
-        "--wire", nargs="+", choices=WIRES, default=list(WIRES), help="wire forms to measure"
+        "--wire",
+        nargs="+",
+        choices=WIRES,
+        default=["auto", "classic"],
+        help="wire forms to measure",
     )
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="sections to run (all)")
     args = parser.parse_args(argv)
@@ -484,6 +516,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             measure_single_stream(table, addresses, args)
         if "compression" in sections:
             measure_compression(table, addresses, args)
+        if "offline-small" in sections:
+            measure_offline_small(table, addresses, pids, args)
     elapsed = time.monotonic() - start
     table.print(
         f"Network path, 2 echo nodes on 127.0.0.1, our LoadGen, median of {args.repeats} run(s) "
