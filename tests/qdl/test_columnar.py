@@ -8,7 +8,14 @@ import numpy as np
 
 from protos.v1 import columns
 from protos.v1 import sut_node_pb2 as pb
-from qdl import ProtocolError, QueryDispatchLibrary
+from qdl import (
+    BackendError,
+    DispatchConfig,
+    MockTransport,
+    NodeDescription,
+    ProtocolError,
+    QueryDispatchLibrary,
+)
 
 from .conftest import loaded_qsl, queries
 from .echo_node import EchoNode, serve
@@ -47,3 +54,61 @@ def test_a_node_that_does_not_announce_columns_gets_classic_samples(echo_nodes, 
         qdl.issue_query(queries([[1, 2, 3]])[0])
         recording.wait_for(3)
     assert node.batches and all(not b.columns and b.samples for b in node.batches)
+
+
+def _columns_handler(fail_index=None):
+    """A node in-process: reads each unit's columns and answers every sample with a first token
+    and then a final of 5 tokens (the sample's payload), in ResultColumns blocks."""
+
+    def handle(batch):
+        assert not batch.samples  # wire "columnar": every unit as columns
+        out = []
+        for b in batch.columns:
+            rows = columns.read_samples(b)
+            n = len(rows)
+            stamps = [[1] * n, [2] * n, [3] * n, [4] * n]
+            ids = rows.response_ids
+            first = columns.result_block(ids, [1] * n, [b"t"] * n, [1] * n, stamps, 5)
+            errors = [(k, "bad") for k, i in enumerate(rows.sample_indices) if i == fail_index]
+            final = columns.result_block(ids, [0] * n, rows.payloads, [5] * n, stamps, 9, errors)
+            out += [pb.ResponseBatch.FromString(first), pb.ResponseBatch.FromString(final)]
+        return out
+
+    return handle
+
+
+def _columnar_qdl(handler, recording, qsl):
+    transport = MockTransport(
+        handler, description=NodeDescription(address="mock:1", name="cols", columnar=True)
+    )
+    return QueryDispatchLibrary([transport], qsl, recording, DispatchConfig(wire="columnar"))
+
+
+def test_first_tokens_token_counts_and_stamps_travel_in_columns(recording):
+    qsl = loaded_qsl(count=8, shape=(2, 3), dtype="int16")
+    with _columnar_qdl(_columns_handler(), recording, qsl) as qdl:
+        for q in queries([[0], [1, 2, 3], list(range(8))]):
+            qdl.issue_query(q)
+        recording.wait_for(12)
+        reports = qdl.node_reports()
+        assert qdl.failure is None
+    assert sorted(rid for rid, _, _ in recording.first_tokens) == list(range(1, 13))
+    assert all(n == 5 for _, _, n in recording.completions)
+    index_of = {s.id: s.index for q in queries([[0], [1, 2, 3], list(range(8))]) for s in q}
+    for rid, payload, _ in recording.completions:
+        assert payload == qsl.encoded(index_of[rid]).payload
+    assert reports[0]["wire"] == "columnar" and reports[0]["samples"] == 12
+    assert reports[0]["timing_ms"]["compute"] is not None  # computed - decompressed, from columns
+
+
+def test_an_error_row_ends_the_run_naming_node_and_sample(recording):
+    qsl = loaded_qsl(count=8)
+    with _columnar_qdl(_columns_handler(fail_index=6), recording, qsl) as qdl:
+        qdl.issue_query(queries([[5, 6, 7]])[0])
+        recording.wait_for(3)
+        failure = qdl.failure
+    assert isinstance(failure, BackendError), failure
+    assert (
+        "node cols" in str(failure) and "sample index 6" in str(failure) and "bad" in str(failure)
+    )
+    assert recording.completed_ids() == {1: 1, 2: 1, 3: 1}

@@ -206,3 +206,27 @@ def test_a_qdl_that_requires_columns_refuses_a_classic_node(start_node):
     qdl = QueryDispatchLibrary.over_grpc([_address(old)], qsl, RecordingLoadgen(), config)
     with pytest.raises(ConfigError, match="do not announce the columnar form"):
         qdl.connect()
+
+
+def test_an_async_backend_answers_columnar_rows_with_first_tokens(start_node):
+    client = start_node(
+        backend="synthetic-llm",
+        backend_options={"ttft_ms": "0", "tpot_ms": "0", "output_tokens": "3"},
+    )
+    prompts = [np.arange(4, dtype="<i4").tobytes()] * 5
+    message = block([1, 2, 3, 4, 5], prompts, dtypes=["int32"] * 5, shapes=[(4,)] * 5)
+    responses = infer_raw(client, message, metadata=[columns.READS_COLUMNS])
+    kinds: dict[int, list[int]] = collections.defaultdict(list)
+    tokens = {}
+    for response in responses:
+        for r in response.results:
+            kinds[r.response_id].append(r.kind)
+            tokens[r.response_id, r.kind] = r.n_tokens
+        for b in response.columns:
+            rows = columns.read_results(b)
+            for k, rid in enumerate(rows.response_ids):
+                kind = rows.kinds[k] if rows.kinds is not None else 0
+                kinds[rid].append(kind)
+                tokens[rid, kind] = rows.n_tokens[k] if rows.n_tokens is not None else 0
+    assert dict(kinds) == {rid: [1, 0] for rid in range(1, 6)}  # first token, then final
+    assert all(tokens[rid, 0] == 3 for rid in range(1, 6))
