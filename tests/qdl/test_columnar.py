@@ -4,6 +4,8 @@ not announce the form never get it."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from protos.v1 import columns
@@ -19,6 +21,7 @@ from qdl import (
 
 from .conftest import loaded_qsl, queries
 from .echo_node import EchoNode, serve
+from .test_dispatch import mock
 
 
 class BadColumnsNode(EchoNode):
@@ -112,3 +115,37 @@ def test_an_error_row_ends_the_run_naming_node_and_sample(recording):
         "node cols" in str(failure) and "sample index 6" in str(failure) and "bad" in str(failure)
     )
     assert recording.completed_ids() == {1: 1, 2: 1, 3: 1}
+
+
+def _rows_sent(node):
+    return [
+        rid
+        for batch in node.received
+        for b in batch.columns
+        for rid in columns.read_samples(b).response_ids
+    ]
+
+
+def _answer_columns(node, *rids, kind=0):
+    n = len(rids)
+    data = columns.result_block(rids, [kind] * n, [b""] * n, [0] * n, [[0] * n] * 4, 0)
+    node.respond(pb.ResponseBatch.FromString(data))
+
+
+def test_redispatch_resends_in_columns_and_drops_a_lost_nodes_late_columns(recording):
+    nodes = [mock(0, columnar=True), mock(1, columnar=True)]
+    config = DispatchConfig(on_node_loss="redispatch", wire="columnar")
+    with QueryDispatchLibrary(nodes, loaded_qsl(), recording, config) as qdl:
+        qdl.issue_query(queries([[0, 1, 2, 3]])[0])
+        owed = _rows_sent(nodes[0])
+        assert len(owed) == 2 and all(not b.samples for b in nodes[0].received)
+        nodes[0].break_stream("connection reset")
+        for _ in range(3000):
+            if len(_rows_sent(nodes[1])) == 4:
+                break
+            threading.Event().wait(0.01)
+        assert sorted(_rows_sent(nodes[1])[2:]) == sorted(owed)
+        _answer_columns(nodes[0], *owed)  # late, from the lost node: dropped
+        _answer_columns(nodes[1], *_rows_sent(nodes[1]))
+        assert qdl.failure is None and qdl.late_answers_dropped == 2
+    assert recording.completed_ids() == {1: 1, 2: 1, 3: 1, 4: 1}
