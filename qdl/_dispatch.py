@@ -72,6 +72,7 @@ from ._redispatch import NodeLoss, find_stuck, is_node_loss
 from ._wire import (
     BLOCK_FRAMING,
     COLUMNS_FROM,
+    COLUMNS_UP_TO_BYTES,
     FIRST_TOKEN,
     MAX_SAMPLE_FRAMING,
     ResponseBatch,
@@ -542,7 +543,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
     def _encode(
         self, node: int, chunk: list[int], samples: list[Any], encoded: list[EncodedSample]
     ) -> OutgoingMessage:
-        if self._columnar[node] and (len(chunk) >= COLUMNS_FROM or self._config.wire != "auto"):
+        if self._columnar[node] and self._as_columns([encoded[p] for p in chunk]):
             data = columns_message(
                 [samples[p].id for p in chunk],
                 [samples[p].index for p in chunk],
@@ -551,6 +552,14 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         else:
             data = sample_batch([(samples[p].id, encoded[p].template) for p in chunk])
         return OutgoingMessage(data, len(chunk), _now())
+
+    def _as_columns(self, unit: list[EncodedSample]) -> bool:
+        """Whether a unit for a columnar node goes as columns: always under "columnar"; under
+        "auto" when it holds enough small samples for the form to pay (see ``qdl._wire``)."""
+        if self._config.wire != "auto":
+            return True
+        n = len(unit)
+        return n >= COLUMNS_FROM and sum(len(e.template) for e in unit) <= n * COLUMNS_UP_TO_BYTES
 
     def _send(
         self, node: int, message: OutgoingMessage, chunk: list[int], samples: list[Any]
@@ -837,9 +846,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             per_node.setdefault(node, []).append(pos)
         for node, positions in per_node.items():
             for chunk in self._chunk(node, positions, encoded):
-                if self._columnar[node] and (
-                    len(chunk) >= COLUMNS_FROM or self._config.wire != "auto"
-                ):
+                if self._columnar[node] and self._as_columns([encoded[p] for p in chunk]):
                     data = columns_message(
                         [owed[p][0] for p in chunk],
                         [owed[p][1] for p in chunk],

@@ -112,6 +112,11 @@ unit's templates joined (above) cost less than packing a few rows into columns i
 a node reads them about as fast (measured: 4 units of 16 samples of 256 B, ~70 us either way).
 Every unit goes as columns under "columnar"."""
 
+COLUMNS_UP_TO_BYTES = 16 * 1024
+"""Under "auto", only units whose samples average at most this many bytes go as columns: the
+form saves per-sample work, which large payloads dwarf, and reading a block costs the node one
+more copy of its payloads (upb hands the payloads field over whole before it is cut up)."""
+
 BLOCK_FRAMING = MAX_BLOCK_BYTES
 """Upper bound of a columnar block's framing beyond its rows."""
 

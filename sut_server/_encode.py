@@ -22,7 +22,11 @@ from ._work import Result
 COLUMNS_FROM = 4
 """A ResponseBatch goes as ResultColumns (to a client that reads them) from this many results on;
 below, protobuf's C serializer beats packing a handful of rows in Python (measured: writing and
-reading 4 results costs about the same in either form, 16 about half as much as columns)."""
+reading 4 results of 256 B costs about the same in either form, 16 half as much in columns)."""
+COLUMNS_UP_TO_BYTES = 16 * 1024
+"""A ResponseBatch goes as ResultColumns only when its payloads average at most this many bytes:
+large payloads dwarf the per-result work the form saves, and cost the reader one more copy (upb
+hands the payloads field over whole before it is cut up)."""
 
 _RESULTS_TAG = b"\x0a"  # ResponseBatch.results: field 1, wire type 2 (length-delimited)
 _PAYLOAD_TAG = b"\x1a"  # SampleResult.payload: field 3, wire type 2

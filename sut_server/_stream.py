@@ -26,7 +26,7 @@ from protos.v1 import sut_node_pb2 as pb
 from protos.v1.columns import SampleRows, read_samples
 
 from ._codec import declared_bytes
-from ._encode import COLUMNS_FROM, encode_columns, encode_response
+from ._encode import COLUMNS_FROM, COLUMNS_UP_TO_BYTES, encode_columns, encode_response
 from ._limit import InflightLimit
 from ._metrics import StreamObserver
 from ._work import FINAL, Result, Samples, Work, error_result, now_ns, response_ids
@@ -268,7 +268,12 @@ class Stream:
                     if not work.remaining:
                         finished.append(work)
             sent = now_ns()
-            if self.columnar and len(items) >= COLUMNS_FROM:
+            n = len(items)
+            if (
+                self.columnar
+                and n >= COLUMNS_FROM
+                and sum([len(r.payload) for r in items]) <= n * COLUMNS_UP_TO_BYTES
+            ):
                 message = encode_columns(items, sent)
             else:
                 message = encode_response(items, sent)

@@ -149,3 +149,19 @@ def test_redispatch_resends_in_columns_and_drops_a_lost_nodes_late_columns(recor
         _answer_columns(nodes[1], *_rows_sent(nodes[1]))
         assert qdl.failure is None and qdl.late_answers_dropped == 2
     assert recording.completed_ids() == {1: 1, 2: 1, 3: 1, 4: 1}
+
+
+def test_auto_sends_columns_only_for_units_of_many_small_samples(recording):
+    small = loaded_qsl(count=32, shape=(256,))
+    large = loaded_qsl(count=32, shape=(20_000,))
+    for qsl, sizes, expected in [
+        (small, [1, 15], []),
+        (small, [16, 32], [16, 32]),
+        (large, [16, 32], []),
+    ]:
+        node = mock(0, columnar=True)
+        with QueryDispatchLibrary([node], qsl, recording, DispatchConfig(wire="auto")) as qdl:
+            for q in queries([list(range(n)) for n in sizes]):
+                qdl.issue_query(q)
+        assert [len(columns.read_samples(b)) for m in node.received for b in m.columns] == expected
+        assert sum(len(m.samples) for m in node.received) == sum(sizes) - sum(expected)

@@ -230,3 +230,9 @@ def test_an_async_backend_answers_columnar_rows_with_first_tokens(start_node):
                 tokens[rid, kind] = rows.n_tokens[k] if rows.n_tokens is not None else 0
     assert dict(kinds) == {rid: [1, 0] for rid in range(1, 6)}  # first token, then final
     assert all(tokens[rid, 0] == 3 for rid in range(1, 6))
+
+
+def test_large_results_go_back_classic_even_to_a_client_that_reads_columns(echo):
+    message = block(list(range(1, 9)), [b"x" * 20_000] * 8)
+    responses = infer_raw(echo, message)
+    assert forms(responses) == {"classic"} and sorted(answers(responses)) == list(range(1, 9))
