@@ -181,9 +181,10 @@ def run_network(
     framing: str = "opportunistic",
     watch_rss: bool = False,
     tls: TlsConfig | None = None,
+    wire: str = "auto",
 ) -> RunResult:
     """One test of our LoadGen through the QDL against the nodes at ``addresses``."""
-    config = DispatchConfig(streams_per_node=streams, framing=framing, tls=tls)
+    config = DispatchConfig(streams_per_node=streams, framing=framing, tls=tls, wire=wire)
     qdl = QueryDispatchLibrary.over_grpc(addresses, qsl, make_binding("ours"), config)
     watch = RssWatch(qdl) if watch_rss else contextlib.nullcontext()
     with tempfile.TemporaryDirectory(prefix="lon-netbench-") as outdir:

@@ -5,7 +5,10 @@ Two ``sut-server --backend echo`` processes are started on 127.0.0.1 and driven 
 Every figure is the median of ``--repeats`` runs; the machine may be small and shared, so the
 spread (min..max) is printed beside it, and the ratios (measured side by side in one run) are
 what to compare across machines. Rows come for both ``--framing`` modes: "opportunistic"
-(a stream sends what is queued for it as one message) and "per-query" (one query per message).
+(a stream sends what is queued for it as one message) and "per-query" (one query per message),
+and for each ``--wire`` form (default: "auto", the columnar form where it pays, and "classic", a
+protobuf sub-message per sample); sections 1 and 2 run the modes' repeats in turns, so that a busy
+machine weighs on every mode alike.
 
 1. Server: the highest ``server_target_qps`` whose run is VALID with p99 <= 10 ms (a ladder of
    short runs, a rung counts as VALID when most of its repeats are), with the issue delay, the
@@ -24,9 +27,11 @@ what to compare across machines. Rows come for both ``--framing`` modes: "opport
    against an in-process null SUT; the difference is what the network path adds.
 6. zstd vs none, Offline, 150 KB samples of low-entropy (image-like) and random data: bytes
    sent to the nodes per sample and samples/s (skipped with --quick).
+7. Offline, 256 B samples (messages of 256 samples, where the columnar form is used): samples/s
+   and the CPU per sample of this process and of the nodes, each ``--wire`` form in turns.
 
     python benchmarks/network.py [--quick] [--repeats N] [--streams N] [--soak-s S]
-                                 [--framing MODE ...] [--only SECTION ...]
+                                 [--framing MODE ...] [--wire FORM ...] [--only SECTION ...]
 """
 
 from __future__ import annotations
@@ -70,7 +75,14 @@ RSS_GOAL_BYTES = 64.0
 OFFLINE_BARE_RATIO_GOAL = 1.5
 P90_GOAL_MS = 1.0
 FRAMINGS = ("opportunistic", "per-query")
-SECTIONS = ("server", "steady", "memory", "offline", "single-stream", "compression")
+WIRES = ("auto", "classic", "columnar")
+"""lon-run --wire: "auto" (the default) sends columns for large units and answers of several
+results, "columnar" every unit (one-sample blocks included), "classic" never."""
+Mode = tuple[str, str]
+"""(framing, wire)."""
+SECTIONS = (
+    "server", "steady", "memory", "offline", "single-stream", "compression", "offline-small"
+)  # fmt: skip
 
 
 class Table:
@@ -137,41 +149,68 @@ def median_histogram(runs: Sequence[RunResult]) -> dict[int, int]:
 # --- 1. Server --------------------------------------------------------------------------------
 
 
+def modes(args: argparse.Namespace) -> list[Mode]:
+    return [(framing, wire) for framing in args.framing for wire in args.wire]
+
+
+def label(mode: Mode) -> str:
+    return f"{mode[0]}, {mode[1]}"
+
+
+def in_turns(
+    todo: Sequence[Mode], repeats: int, run: Callable[[Mode], RunResult]
+) -> dict[Mode, list[RunResult]]:
+    """``repeats`` runs of each mode, the modes taking turns."""
+    out: dict[Mode, list[RunResult]] = {m: [] for m in todo}
+    for _ in range(repeats):
+        for mode in todo:
+            out[mode].append(run(mode))
+    return out
+
+
 def server_search(
     addresses: Sequence[str],
     pids: Sequence[int],
     ladder: Sequence[float],
     args: argparse.Namespace,
     duration_ms: int,
-    framing: str,
-) -> tuple[float, list[RunResult]]:
-    """Climb ``ladder`` while most of a rung's runs are VALID; the best rung and its runs."""
+) -> dict[Mode, tuple[float, list[RunResult]]]:
+    """Climb ``ladder`` while most of a rung's runs are VALID, every mode still climbing taking
+    turns on each rung; each mode's best rung and its runs."""
     qsl = synthetic_qsl(SMALL)
-    best, best_runs = 0.0, []
+    best: dict[Mode, tuple[float, list[RunResult]]] = {m: (0.0, []) for m in modes(args)}
+    climbing = list(best)
     for qps in ladder:
-        settings = server_settings(qps, duration_ms)
-        runs = [
-            run_network(addresses, qsl, settings, args.streams, pids, framing)
-            for _ in range(args.repeats)
-        ]
-        p99 = [r.result.samples.target / 1e6 for r in runs]
-        votes = sum(r.valid for r in runs)
-        print(
-            f"    {framing} Server {qps:,.0f} QPS: {votes}/{args.repeats} VALID, "
-            f"p99 {spread(p99, '{:.2f}')} ms, samples/message "
-            f"{histogram_text(median_histogram(runs))}",
-            flush=True,
-        )
-        if votes * 2 <= args.repeats:
+        if not climbing:
             break
-        best, best_runs = qps, runs
-    return best, best_runs
+        settings = server_settings(qps, duration_ms)
+        rung = in_turns(
+            climbing,
+            args.repeats,
+            lambda m, s=settings: run_network(
+                addresses, qsl, s, args.streams, pids, m[0], wire=m[1]
+            ),
+        )
+        for mode, runs in rung.items():
+            p99 = [r.result.samples.target / 1e6 for r in runs]
+            votes = sum(r.valid for r in runs)
+            print(
+                f"    [{label(mode)}] Server {qps:,.0f} QPS: {votes}/{args.repeats} VALID, "
+                f"p99 {spread(p99, '{:.2f}')} ms, samples/message "
+                f"{histogram_text(median_histogram(runs))}",
+                flush=True,
+            )
+            if votes * 2 <= args.repeats:
+                climbing.remove(mode)
+            else:
+                best[mode] = (qps, runs)
+    return best
 
 
 def cpu_rows(table: Table, label: str, runs: Sequence[RunResult]) -> None:
     client = statistics.median(r.cpu_s[0] / r.samples * 1e6 for r in runs)
     nodes = statistics.median(sum(r.cpu_s[1:]) / r.samples * 1e6 for r in runs)
-    table.add(f"  CPU per sample {label}", f"client {client:.0f} us, nodes {nodes:.0f} us")
+    table.add(f"  CPU per sample {label}", f"client {client:.1f} us, nodes {nodes:.1f} us")
 
 
 def measure_server(
@@ -189,18 +228,18 @@ def measure_server(
         "bare grpcio echo, 1 stream, 256 B, 1 sample/message, 64 in flight",
         spread(bare, "{:,.0f}") + " msg/s",
     )
-    for framing in args.framing:
-        best, runs = server_search(addresses, pids, ladder, args, duration, framing)
-        goal = framing == "opportunistic"
+    found = server_search(addresses, pids, ladder, args, duration)
+    for mode, (best, runs) in found.items():
+        goal = mode[0] == "opportunistic"
         table.add(
-            f"[{framing}] Server max VALID QPS, p99 <= 10 ms",
+            f"[{label(mode)}] Server max VALID QPS, p99 <= 10 ms",
             f"{best:,.0f}",
             f">= {SERVER_GOAL:,.0f}" if goal else "",
             best >= SERVER_GOAL if goal else None,
         )
         ratio = best / bare_rate
         table.add(
-            f"[{framing}] Server max VALID QPS / bare grpcio msg/s",
+            f"[{label(mode)}] Server max VALID QPS / bare grpcio msg/s",
             f"{ratio:.2f}x",
             f">= {SERVER_BARE_RATIO_GOAL}x" if goal else "",
             ratio >= SERVER_BARE_RATIO_GOAL if goal else None,
@@ -241,23 +280,24 @@ def measure_steady(
         f"  null SUT CPU per sample at {STEADY_QPS:,.0f} QPS",
         f"{statistics.median(c / len(r.issue_delay_ns) * 1e6 for r, c in null):.0f} us",
     )
-    for framing in args.framing:
-        settings = server_settings(STEADY_QPS, duration)
-        runs = [
-            run_network(addresses, qsl, settings, args.streams, pids, framing)
-            for _ in range(args.repeats)
-        ]
+    settings = server_settings(STEADY_QPS, duration)
+    found = in_turns(
+        modes(args),
+        args.repeats,
+        lambda m: run_network(addresses, qsl, settings, args.streams, pids, m[0], wire=m[1]),
+    )
+    for mode, runs in found.items():
         delay = [float(np.percentile(r.issue_delay_ns, 99)) / 1e3 for r in runs]
         lat = [r.result.samples.target / 1e6 for r in runs]
         at = f"at {STEADY_QPS:,.0f} QPS"
         table.add(
-            f"[{framing}] issue delay p99 {at}",
+            f"[{label(mode)}] issue delay p99 {at}",
             spread(delay, "{:.0f}") + " us",
             f"<= {ISSUE_DELAY_GOAL_US:.0f} us",
             statistics.median(delay) <= ISSUE_DELAY_GOAL_US,
         )
         table.add(
-            f"[{framing}] latency p99 {at}",
+            f"[{label(mode)}] latency p99 {at}",
             spread(lat, "{:.2f}") + " ms",
             f"<= {LATENCY_GOAL_MS:g} ms",
             statistics.median(lat) <= LATENCY_GOAL_MS,
@@ -276,10 +316,11 @@ def measure_memory(
     print(f"Memory: RSS growth over a {soak} s Server run at {STEADY_QPS:,.0f} QPS", flush=True)
     qsl = synthetic_qsl(SMALL)
     settings = server_settings(STEADY_QPS, soak * 1000)
-    run = run_network(addresses, qsl, settings, args.streams, pids, args.framing[0], True)
+    mode = modes(args)[0]
+    run = run_network(addresses, qsl, settings, args.streams, pids, mode[0], True, wire=mode[1])
     growth = run.rss_growth_per_sample
     table.add(
-        f"[{args.framing[0]}] RSS growth per sample, {soak} s at {STEADY_QPS:,.0f} QPS "
+        f"[{label(mode)}] RSS growth per sample, {soak} s at {STEADY_QPS:,.0f} QPS "
         f"({run.samples:,} samples)",
         "-" if growth is None else f"{growth:.1f} B",
         f"<= {RSS_GOAL_BYTES:.0f} B",
@@ -302,12 +343,14 @@ def offline_runs(
     compression: str,
     data: str,
     framing: str = "opportunistic",
+    wire: str = "auto",
 ) -> list[RunResult]:
     qsl = synthetic_qsl(spec, compression, data, PERFORMANCE_COUNT)
     duration = 1_000 if args.quick else 2_500
     settings = offline_settings(4_000, duration)
     return repeat(
-        args.repeats, lambda: run_network(addresses, qsl, settings, args.streams, (), framing)
+        args.repeats,
+        lambda: run_network(addresses, qsl, settings, args.streams, (), framing, wire=wire),
     )
 
 
@@ -323,13 +366,14 @@ def measure_offline(table: Table, addresses: Sequence[str], args: argparse.Names
         spread([b / 1e6 for b in bare], "{:,.0f}"),
     )
     total = 0
-    for framing in args.framing:
-        runs = offline_runs(addresses, args, LARGE, "none", "random", framing)
+    for mode in modes(args):
+        framing = label(mode)
+        runs = offline_runs(addresses, args, LARGE, "none", "random", mode[0], mode[1])
         rates = [r.result.samples_per_second for r in runs]
         both = [2 * LARGE_BYTES * rate for rate in rates]
         total = total or int(statistics.median(2 * LARGE_BYTES * r.samples for r in runs))
         ratio = statistics.median(both) / statistics.median(bare)
-        goal = framing == "opportunistic"
+        goal = mode[0] == "opportunistic"
         table.add(f"[{framing}] Offline 150 KB samples/s", spread(rates, "{:,.0f}"))
         table.add(
             f"[{framing}] Offline payload MB/s, both directions",
@@ -399,6 +443,28 @@ def measure_compression(table: Table, addresses: Sequence[str], args: argparse.N
             )
 
 
+# --- 7. Offline, small samples ------------------------------------------------------------------
+
+
+def measure_offline_small(
+    table: Table, addresses: Sequence[str], pids: Sequence[int], args: argparse.Namespace
+) -> None:
+    print("Offline: 256 B samples, CPU per sample by wire form", flush=True)
+    qsl = synthetic_qsl(SMALL)
+    settings = offline_settings(150_000, 1_000 if args.quick else 2_000)
+    found = in_turns(
+        [("opportunistic", wire) for wire in args.wire],
+        args.repeats,
+        lambda m: run_network(addresses, qsl, settings, args.streams, pids, m[0], wire=m[1]),
+    )
+    for mode, runs in found.items():
+        table.add(
+            f"[{mode[1]}] Offline 256 B samples/s",
+            spread([r.result.samples_per_second for r in runs], "{:,.0f}"),
+        )
+        cpu_rows(table, f"[{mode[1]}] Offline 256 B", runs)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
@@ -411,6 +477,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--framing", nargs="+", choices=FRAMINGS, default=list(FRAMINGS), help="modes to measure"
+    )
+    parser.add_argument(
+        "--wire",
+        nargs="+",
+        choices=WIRES,
+        default=["auto", "classic"],
+        help="wire forms to measure",
     )
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="sections to run (all)")
     args = parser.parse_args(argv)
@@ -443,6 +516,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             measure_single_stream(table, addresses, args)
         if "compression" in sections:
             measure_compression(table, addresses, args)
+        if "offline-small" in sections:
+            measure_offline_small(table, addresses, pids, args)
     elapsed = time.monotonic() - start
     table.print(
         f"Network path, 2 echo nodes on 127.0.0.1, our LoadGen, median of {args.repeats} run(s) "

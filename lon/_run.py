@@ -34,6 +34,7 @@ from qdl import (
     LOADGENS,
     NODE_LOSS_POLICIES,
     TOKEN_FILE_READERS,
+    WIRES,
     CompressionConfig,
     ConfigError,
     DispatchConfig,
@@ -99,6 +100,7 @@ class RunOptions:
     balance: str = "least-outstanding"
     streams_per_node: int = 1
     framing: str = "opportunistic"
+    wire: str = "auto"
     dataset: str | None = None
     dataset_column: str = "tok_input"
     synthetic: str | None = None
@@ -371,6 +373,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
             streams_per_node=options.streams_per_node,
             timeouts=dataclasses.replace(options.timeouts, sample=sample_timeout or None),
             framing=options.framing,
+            wire=options.wire,
             tls=_tls(options),
             on_node_loss=options.on_node_loss,
         )
@@ -729,6 +732,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="opportunistic (default): a stream sends what is queued for it as one message, "
         "never waiting for more; per-query: one query per message",
     )
+    p.add_argument(
+        "--wire",
+        default="auto",
+        choices=WIRES,
+        help="auto (default): the columnar form with nodes that announce it, the classic one "
+        "with the others; columnar: require it of every node; classic: never use it",
+    )
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument(
         "--dataset",
@@ -857,6 +867,7 @@ def parse_options(argv: Sequence[str] | None) -> RunOptions:
         balance=args.balance,
         streams_per_node=args.streams_per_node,
         framing=args.framing,
+        wire=args.wire,
         dataset=args.dataset,
         dataset_column=args.dataset_column,
         synthetic=args.synthetic,

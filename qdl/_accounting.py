@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ._wire import NodeTiming
+from ._wire import NodeTiming, ResultRows
 from .transports import NodeDescription
 
 TIMING_PARTS = (
@@ -143,6 +143,42 @@ class NodeAccount:
                             picked = received
                         add_decompression(decompressed - picked)
                         add_compute(computed - decompressed)
+                        continue
+                else:
+                    add_node(nan)
+                add_queueing(nan)
+                add_decompression(nan)
+                add_compute(nan)
+            for column in self._columns:
+                column.spill_if_full()
+
+    def received_rows(self, rows: ResultRows, done: list[int], round_trips: list[int]) -> None:
+        """Final answers from a columnar block (its rows ``done``, with their round trips), on
+        top of ``received`` for their message: the same figures, read from the columns."""
+        sent = rows.sent_ns
+        received, picked = rows.received_ns, rows.picked_ns
+        decompressed, computed = rows.decompressed_ns, rows.computed_ns
+        with self._lock:
+            self._answered += len(done)
+            add_round_trip, add_node, add_queueing, add_decompression, add_compute = (
+                c.append for c in self._columns
+            )
+            nan = _NAN
+            for k, round_trip in zip(done, round_trips):
+                add_round_trip(round_trip)
+                start = received[k]
+                if sent and start:
+                    add_node(sent - start)
+                    d, c = decompressed[k], computed[k]
+                    if d and c:
+                        p = picked[k]
+                        if p:
+                            add_queueing(p - start)
+                            start = p
+                        else:
+                            add_queueing(nan)
+                        add_decompression(d - start)
+                        add_compute(c - d)
                         continue
                 else:
                     add_node(nan)

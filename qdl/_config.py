@@ -21,6 +21,10 @@ BALANCE_POLICIES = ("least-outstanding", "prompt-tokens", "round-robin", "weight
 FRAMINGS = ("opportunistic", "per-query")
 """How queued SampleBatches go on the wire: "opportunistic" sends everything queued for a stream
 when its sender runs as one message (never waiting for more); "per-query" sends each alone."""
+WIRES = ("auto", "columnar", "classic")
+"""Which form of SampleBatch/ResponseBatch to speak (see sut_node.proto): "auto" the columnar
+form with nodes that announce it and the classic one with the others; "columnar" requires every
+node to announce it; "classic" never uses it (what a QDL before the columnar form did)."""
 NODE_LOSS_POLICIES = ("fail", "redispatch")
 """What a lost node does to the run; see ``qdl._redispatch``."""
 
@@ -153,6 +157,7 @@ class DispatchConfig:
     on_node_loss:     one of ``NODE_LOSS_POLICIES``: "fail" ends the run when a node is lost
                       (its stream broke, it went silent, it hung a sample); "redispatch" sends
                       what it owed to the remaining nodes and fails only when none is left.
+    wire:             one of ``WIRES``.
     """
 
     balance: str = "least-outstanding"
@@ -162,8 +167,11 @@ class DispatchConfig:
     framing: str = "opportunistic"
     tls: TlsConfig | None = None  # None: plaintext
     on_node_loss: str = "fail"
+    wire: str = "auto"
 
     def __post_init__(self) -> None:
+        if self.wire not in WIRES:
+            raise ConfigError(f"unknown wire {self.wire!r}; expected one of {', '.join(WIRES)}")
         if self.framing not in FRAMINGS:
             raise ConfigError(
                 f"unknown framing {self.framing!r}; expected one of {', '.join(FRAMINGS)}"

@@ -20,6 +20,10 @@ while it was busy sending) sends them as one SampleBatch on the wire, up to the 
 and never waits for more; a lone sample still goes out at once. Each sample keeps its own
 response id and the node answers each on its own. "per-query" keeps one query per message.
 
+The wire form is chosen per node at connect (``DispatchConfig.wire``): nodes that announce the
+columnar form get one ``SampleColumns`` block per unit and may answer in ``ResultColumns``
+blocks; the others get (and answer in) the classic per-sample messages. The books are the same.
+
 No timed preprocessing or inference happens here either: samples were converted and (if
 configured) compressed by the QSL at load time; nodes decompress inside their timed path.
 
@@ -65,7 +69,19 @@ from ._gil import restore_switch_interval, shorten_switch_interval
 from ._naming import ask_names, sut_name
 from ._qsl import EncodedSample, SampleSource
 from ._redispatch import NodeLoss, find_stuck, is_node_loss
-from ._wire import FIRST_TOKEN, MAX_SAMPLE_FRAMING, ResponseBatch, sample_batch
+from ._wire import (
+    BLOCK_FRAMING,
+    COLUMNS_FROM,
+    COLUMNS_UP_TO_BYTES,
+    FIRST_TOKEN,
+    MAX_SAMPLE_FRAMING,
+    ResponseBatch,
+    ResultRows,
+    column_bytes,
+    columns_batch,
+    result_rows,
+    sample_batch,
+)
 from .transports import (
     GrpcTransport,
     NodeDescription,
@@ -107,6 +123,21 @@ class QDLStatistics:
     peak_outstanding: int
     failure: str | None
     nodes: tuple[NodeStatistics, ...]
+
+
+def columns_message(
+    response_ids: Sequence[int], sample_indices: Sequence[int], encoded: Sequence[EncodedSample]
+) -> bytes:
+    """One unit as a serialized SampleBatch holding one columnar block."""
+    return columns_batch(
+        response_ids,
+        sample_indices,
+        [e.payload_view for e in encoded],
+        [e.compression for e in encoded],
+        [e.uncompressed_size for e in encoded],
+        [e.dtype for e in encoded],
+        [e.shape for e in encoded],
+    )
 
 
 def sample_weight(sample: EncodedSample) -> int:
@@ -161,6 +192,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         self._lock = threading.Lock()
         n = len(transports)
         self._descriptions: tuple[NodeDescription, ...] = ()
+        self._columnar: list[bool] = []  # per node: it gets the columnar form
         self._accounts: list[NodeAccount] = []
         self._balancer: Balancer | None = None
         self._name: str | None = None
@@ -212,6 +244,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                 limits=config.limits,
                 framing=config.framing,
                 tls=config.tls,
+                wire=config.wire,
             )
             for a in addresses
         ]
@@ -242,6 +275,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             if self._balancer.load == "prompt-tokens":
                 self._tokens = [0] * len(self._transports)
             self._accounts = [NodeAccount(d) for d in self._descriptions]
+            self._columnar = self._choose_wire()
             for i, transport in enumerate(self._transports):
                 transport.open(functools.partial(self._on_response, i), self._fail)
             self._name = sut_name([d.name for d in self._descriptions])
@@ -253,6 +287,21 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         shorten_switch_interval()
         self._watchdog = threading.Thread(target=self._watch, name="qdl-watchdog", daemon=True)
         self._watchdog.start()
+
+    def _choose_wire(self) -> list[bool]:
+        """Which nodes get the columnar form; ConfigError when "columnar" is required of a node
+        that does not announce it."""
+        wire = self._config.wire
+        if wire == "classic":
+            return [False] * len(self._descriptions)
+        if wire == "columnar":
+            old = [d.label for d in self._descriptions if not d.columnar]
+            if old:
+                raise ConfigError(
+                    "wire 'columnar' asked for, but these nodes do not announce the columnar "
+                    f"form in Describe: {', '.join(old)} (use wire 'auto' or 'classic')"
+                )
+        return [d.columnar for d in self._descriptions]
 
     def _describe_all(self) -> list[NodeDescription]:
         results: list[NodeDescription | BaseException | None] = [None] * len(self._transports)
@@ -377,7 +426,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         queues = [[(node, chunk) for chunk in node_chunks] for node, node_chunks in chunks.items()]
         order = [item for group in itertools.zip_longest(*queues) for item in group if item]
         for k, (node, chunk) in enumerate(order):
-            message = self._encode(chunk, samples, encoded)
+            message = self._encode(node, chunk, samples, encoded)
             if not self._send(node, message, chunk, samples):
                 leftover = [samples[p].id for _, c in order[k + 1 :] for p in c]
                 self._complete_empty(leftover)
@@ -445,16 +494,21 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                 self._peak = total
         return nodes
 
-    def _unweigh(self, node: int, batch: ResponseBatch) -> None:
+    def _unweigh(self, node: int, batch: ResponseBatch, blocks: list[ResultRows]) -> None:
         """Take the answered samples' tokens off ``node`` (under the lock; "prompt-tokens")."""
         assert self._tokens is not None
         weights = self._weights
-        for r in batch.results:
-            if r.kind == FIRST_TOKEN:
-                continue
-            entry = weights.get(r.response_id)
+        answered = [r.response_id for r in batch.results if r.kind != FIRST_TOKEN]
+        for rows in blocks:
+            kinds = rows.kinds
+            if kinds is None:
+                answered.extend(rows.response_ids)
+            else:
+                answered.extend(rid for rid, k in zip(rows.response_ids, kinds) if k != FIRST_TOKEN)
+        for rid in answered:
+            entry = weights.get(rid)
             if entry is not None and entry[0] == node:
-                del weights[r.response_id]
+                del weights[rid]
                 self._tokens[node] -= entry[1]
 
     def _chunk(
@@ -466,14 +520,20 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         if node_max:
             max_bytes = min(max_bytes, node_max)
         max_count = limits.max_samples_per_message
+        columnar = self._columnar[node]
+        start = BLOCK_FRAMING if columnar else 0
         chunks: list[list[int]] = []
         current: list[int] = []
-        size = 0
+        size = start
         for pos in positions:
-            item = len(encoded[pos].template) + MAX_SAMPLE_FRAMING
+            e = encoded[pos]
+            if columnar:
+                item = column_bytes(e.template, len(e.shape))
+            else:
+                item = len(e.template) + MAX_SAMPLE_FRAMING
             if current and (size + item > max_bytes or len(current) >= max_count):
                 chunks.append(current)
-                current, size = [], 0
+                current, size = [], start
             current.append(pos)
             size += item
         if current:
@@ -481,10 +541,25 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         return chunks
 
     def _encode(
-        self, chunk: list[int], samples: list[Any], encoded: list[EncodedSample]
+        self, node: int, chunk: list[int], samples: list[Any], encoded: list[EncodedSample]
     ) -> OutgoingMessage:
-        data = sample_batch([(samples[p].id, encoded[p].template) for p in chunk])
+        if self._columnar[node] and self._as_columns([encoded[p] for p in chunk]):
+            data = columns_message(
+                [samples[p].id for p in chunk],
+                [samples[p].index for p in chunk],
+                [encoded[p] for p in chunk],
+            )
+        else:
+            data = sample_batch([(samples[p].id, encoded[p].template) for p in chunk])
         return OutgoingMessage(data, len(chunk), _now())
+
+    def _as_columns(self, unit: list[EncodedSample]) -> bool:
+        """Whether a unit for a columnar node goes as columns: always under "columnar"; under
+        "auto" when it holds enough small samples for the form to pay (see ``qdl._wire``)."""
+        if self._config.wire != "auto":
+            return True
+        n = len(unit)
+        return n >= COLUMNS_FROM and sum(len(e.template) for e in unit) <= n * COLUMNS_UP_TO_BYTES
 
     def _send(
         self, node: int, message: OutgoingMessage, chunk: list[int], samples: list[Any]
@@ -536,9 +611,20 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
     # --- response path (the transports' receiving thread) ----------------------------------
 
     def _on_response(self, node: int, batch: ResponseBatch, size: int, t: int) -> None:
+        blocks: list[ResultRows] = []
+        if batch.columns:
+            try:
+                blocks = [result_rows(block) for block in batch.columns]
+            except ValueError as exc:
+                d = self._descriptions[node]
+                self._fail(
+                    ProtocolError(f"node {d.label}: malformed ResultColumns: {exc}", node=d.address)
+                )
+                return
         finals: list[Completion] = []
         firsts: list[Completion] = []
         timings = []
+        taken: list[tuple[ResultRows, list[int], list[int]]] = []  # (block, rows, round trips)
         ttfts: list[int] = []  # token runs: issue -> first token, per sample (ns)
         tpots: list[float] = []  # token runs: (final - first token) / (n_tokens - 1) (ns)
         errored: list[tuple[_Pending, int, str]] = []
@@ -547,6 +633,9 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         with self._lock:
             if node in self._lost:  # a lost node's late answers: its samples went elsewhere
                 self.late_answers_dropped += sum(1 for r in batch.results if r.kind != FIRST_TOKEN)
+                self.late_answers_dropped += sum(
+                    len(b) if b.kinds is None else b.kinds.count(0) for b in blocks
+                )
                 return
             pending = self._pending
             answered_seq = self._answered_seq[node]
@@ -580,18 +669,60 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
                         first = self._first_token_at.pop(rid, None)
                         if first is not None and r.n_tokens > 1:
                             tpots.append((t - first) / (r.n_tokens - 1))
+            for rows in blocks:
+                kinds, tokens, payloads = rows.kinds, rows.n_tokens, rows.payloads
+                errors = rows.errors
+                done: list[int] = []
+                trips: list[int] = []
+                for k, rid in enumerate(rows.response_ids):
+                    rec = pending.get(rid)
+                    if rec is None or rec.node != node:
+                        if problem is None and self._failure is None:
+                            problem = self._unexpected(node, rid, rec)
+                        continue
+                    kind = kinds[k] if kinds is not None else 0
+                    n_tokens = tokens[k] if tokens is not None else 0
+                    if errors and errors.get(k):
+                        del pending[rid]
+                        self._outstanding[node] -= 1
+                        errored.append((rec, rid, errors[k]))
+                        self._first_token_at.pop(rid, None)
+                    elif kind:
+                        if kind == FIRST_TOKEN:
+                            firsts.append((rid, payloads[k], n_tokens))
+                            self._first_token_at[rid] = t
+                            ttfts.append(t - (rec.message.sent_ns or rec.message.enqueued_ns))
+                        elif problem is None and self._failure is None:
+                            problem = self._undefined_kind(node, rid, rec, kind)
+                    else:
+                        del pending[rid]
+                        self._outstanding[node] -= 1
+                        if rec.seq > answered_seq:
+                            answered_seq = rec.seq
+                        finals.append((rid, payloads[k], n_tokens))
+                        done.append(k)
+                        trips.append(t - (rec.message.sent_ns or rec.message.enqueued_ns))
+                        if self._first_token_at:
+                            first = self._first_token_at.pop(rid, None)
+                            if first is not None and n_tokens > 1:
+                                tpots.append((t - first) / (n_tokens - 1))
+                if done:
+                    taken.append((rows, done, trips))
             self._completed += len(finals)
             if self._tokens is not None:
-                self._unweigh(node, batch)
+                self._unweigh(node, batch, blocks)
             self._last_progress[node] = now
             self._answered_seq[node] = answered_seq
         if firsts:
             self._binding.first_token(firsts)
         if finals:
             self._binding.complete(finals)
-        self._accounts[node].received(size, timings)
+        account = self._accounts[node]
+        account.received(size, timings)
+        for rows, done, trips in taken:
+            account.received_rows(rows, done, trips)
         if ttfts or tpots:
-            self._accounts[node].token_times(ttfts, tpots)
+            account.token_times(ttfts, tpots)
         if errored:
             rec, rid, text = errored[0]
             label = self._descriptions[node].label
@@ -715,7 +846,14 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             per_node.setdefault(node, []).append(pos)
         for node, positions in per_node.items():
             for chunk in self._chunk(node, positions, encoded):
-                data = sample_batch([(owed[p][0], encoded[p].template) for p in chunk])
+                if self._columnar[node] and self._as_columns([encoded[p] for p in chunk]):
+                    data = columns_message(
+                        [owed[p][0] for p in chunk],
+                        [owed[p][1] for p in chunk],
+                        [encoded[p] for p in chunk],
+                    )
+                else:
+                    data = sample_batch([(owed[p][0], encoded[p].template) for p in chunk])
                 message = OutgoingMessage(data, len(chunk), _now())
                 with self._lock:
                     if self._failure is not None:
@@ -946,6 +1084,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             transport = self._transports[i].statistics()
             report["streams"] = transport.streams
             report["framing"] = self._config.framing
+            report["wire"] = "columnar" if self._columnar[i] else "classic"
             report["samples_per_message"] = message_histogram(transport.samples_per_message)
             report["results_per_message"] = message_histogram(transport.results_per_message)
             reports.append(report)

@@ -23,7 +23,7 @@ from ._compression import Compressor
 from ._config import DEFAULT_PERFORMANCE_COUNT, NO_COMPRESSION, CompressionConfig
 from ._exceptions import ConfigError, DatasetError, SampleNotLoaded
 from ._memory import available_bytes, check_fits
-from ._wire import sample_payload, sample_template
+from ._wire import payload_view, sample_template
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +31,8 @@ class EncodedSample:
     """One loaded sample, ready for the wire.
 
     ``template`` is the serialized ``lon.v1.Sample`` minus its response id (see ``qdl._wire``);
-    the payload lives only inside it, so RAM holds each loaded sample once.
+    the payload lives only inside it, so RAM holds each loaded sample once. ``payload_size``:
+    the payload's length, the template's last field (-1: unknown, parsed out when needed).
     """
 
     template: bytes
@@ -39,11 +40,17 @@ class EncodedSample:
     uncompressed_size: int
     dtype: str
     shape: tuple[int, ...]
+    payload_size: int = -1
 
     @property
     def payload(self) -> bytes:
-        """The (maybe compressed) payload, parsed back out of the template; not for hot paths."""
-        return sample_payload(self.template)
+        """The (maybe compressed) payload, copied out of the template; not for hot paths."""
+        return bytes(self.payload_view)
+
+    @property
+    def payload_view(self) -> bytes | memoryview:
+        """The payload inside the template, not copied (when ``payload_size`` is known)."""
+        return payload_view(self.template, self.payload_size)
 
 
 class SampleSource(Protocol):
@@ -118,10 +125,9 @@ class EncodingQSL(loadgen.QuerySampleLibrary):
         raw = np.ascontiguousarray(little).tobytes()
         shape = tuple(int(d) for d in array.shape)
         compression = self._compressor.wire_value
-        template = sample_template(
-            index, self._compressor.compress(raw), compression, len(raw), array.dtype.name, shape
-        )
-        return EncodedSample(template, compression, len(raw), array.dtype.name, shape)
+        payload = self._compressor.compress(raw)
+        template = sample_template(index, payload, compression, len(raw), array.dtype.name, shape)
+        return EncodedSample(template, compression, len(raw), array.dtype.name, shape, len(payload))
 
 
 class NpyDirectoryQSL(EncodingQSL):

@@ -29,7 +29,7 @@ from protos.v1 import sut_node_pb2 as pb
 from ._codec import CodecError, Decoder
 from ._counters import WorkerCounters
 from ._errors import BackendError
-from ._work import Pending, Work, error_result, now_ns
+from ._work import Pending, Row, Work, each_sample, error_result, now_ns
 from .backends.base import InferRequest, InferResult
 
 T = TypeVar("T")
@@ -47,7 +47,7 @@ class AsyncRunner:
         self._thread = threading.Thread(
             target=self._loop.run_forever, name="sut-async-backend", daemon=True
         )
-        self._waiting: collections.deque[tuple[Work, pb.Sample]] = collections.deque()
+        self._waiting: collections.deque[tuple[Work, pb.Sample | Row]] = collections.deque()
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._decoder = Decoder()
@@ -106,7 +106,7 @@ class AsyncRunner:
         self._idle.set()
 
     def _accept(self, work: Work) -> None:
-        self._waiting.extend((work, sample) for sample in work.samples)
+        self._waiting.extend((work, sample) for sample in each_sample(work.samples))
         self._pump()
 
     def _pump(self) -> None:
@@ -133,14 +133,16 @@ class AsyncRunner:
         self._running -= 1
         self._pump()
 
-    async def _one(self, work: Work, sample: pb.Sample) -> None:
+    async def _one(self, work: Work, sample: pb.Sample | Row) -> None:
         counters = self._counters
         picked = now_ns()
         try:
-            data = self._decoder.decode(sample)
+            data = self._decoder.decode_parts(
+                sample.payload, sample.compression, sample.uncompressed_size
+            )
         except CodecError as exc:
             counters.failed += 1
-            work.stream.deliver([error_result(work, sample, str(exc))])
+            work.stream.deliver([error_result(work, sample.response_id, str(exc))])
             return
         books = Pending(sample.response_id, work, picked, now_ns())
         request = InferRequest(

@@ -20,14 +20,13 @@ import collections
 import queue
 import threading
 import time
-from collections.abc import Sequence
 from typing import Protocol
 
-from protos.v1 import sut_node_pb2 as pb
+from protos.v1.columns import SampleRows
 
-from ._work import Work, units
+from ._work import Samples, Work, units
 
-Slice = tuple[Work, Sequence[pb.Sample]]
+Slice = tuple[Work, Samples]
 """(work, the samples of it in this batch)."""
 
 
@@ -47,6 +46,9 @@ class MessageQueue:
 
     def put(self, work: Work) -> None:
         samples = work.samples
+        if isinstance(samples, SampleRows):  # a columnar block is one unit
+            self._queue.put((work, samples))
+            return
         if len(samples) <= samples[0].unit_samples or not samples[0].unit_samples:
             self._queue.put((work, samples))  # one unit: the common case
             return

@@ -26,6 +26,7 @@ from ._config import (
     DEFAULT_STREAMS_LIMIT,
     DEFAULT_UNUSED_STREAM_GRACE_S,
     DEFAULT_WORKERS,
+    WIRES,
     NodeConfig,
 )
 from ._errors import BackendError, BindError, ConfigError
@@ -135,6 +136,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="health Check/Watch calls served at once, apart from the Infer streams' budget "
         "(default: %(default)s)",
     )  # fmt: skip
+    parser.add_argument(
+        "--wire", default="columnar", metavar="|".join(WIRES),
+        help="columnar: announce and read the columnar SampleBatch form; classic: neither, as a "
+        "node from before it (default: %(default)s)",
+    )  # fmt: skip
     tls = parser.add_argument_group("TLS (default: plaintext)")
     tls.add_argument("--tls-cert", metavar="PEM", help="the node's certificate chain")
     tls.add_argument("--tls-key", metavar="PEM", help="the node's private key")
@@ -186,6 +192,7 @@ def config_from_args(args: argparse.Namespace) -> NodeConfig:
         idle_stream_s=args.idle_stream_timeout,
         unused_stream_grace_s=args.unused_stream_grace,
         health_calls=args.health_calls,
+        wire=args.wire,
     )
 
 

@@ -37,10 +37,12 @@ class Decoder:
         self._zstd = zstandard.ZstdDecompressor()
 
     def decode(self, sample: pb.Sample) -> bytes:
-        compression = sample.compression
-        size = sample.uncompressed_size
+        return self.decode_parts(sample.payload, sample.compression, sample.uncompressed_size)
+
+    def decode_parts(self, payload: bytes, compression: int, size: int) -> bytes:
+        """``decode`` of a sample given by its fields (a columnar row)."""
         if compression == pb.COMPRESSION_NONE:
-            data = sample.payload
+            data = payload
             if size and size != len(data):
                 raise CodecError(f"payload is {len(data)} bytes but uncompressed_size says {size}")
             return data
@@ -50,7 +52,6 @@ class Decoder:
                     f"uncompressed_size {size} exceeds the node's limit of "
                     f"{MAX_UNCOMPRESSED_BYTES} bytes"
                 )
-            payload = sample.payload
             try:
                 declared = zstandard.frame_content_size(payload)
                 if declared >= 0 and declared != size:

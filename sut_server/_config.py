@@ -52,6 +52,10 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return match.group(1), int(match.group(2))
 
 
+WIRES = ("columnar", "classic")
+"""The forms of SampleBatch a node may read (see sut_node.proto)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class NodeConfig:
     """How to run one SUT node; ``run_server(NodeConfig(...))`` starts it.
@@ -83,6 +87,8 @@ class NodeConfig:
                           opened is ended (DEADLINE_EXCEEDED): strangers hold slots for seconds.
     health_calls:         health Check and Watch calls served at once, beside (never instead
                           of) the Infer streams; more are refused (RESOURCE_EXHAUSTED).
+    wire:                 "columnar": announce the columnar form in Describe and read it;
+                          "classic": neither (a node from before it), refusing columnar samples.
     """
 
     listen: str = DEFAULT_LISTEN
@@ -104,6 +110,7 @@ class NodeConfig:
     idle_stream_s: float = DEFAULT_IDLE_STREAM_S
     unused_stream_grace_s: float = DEFAULT_UNUSED_STREAM_GRACE_S
     health_calls: int = DEFAULT_HEALTH_CALLS
+    wire: str = "columnar"
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)
@@ -128,6 +135,8 @@ class NodeConfig:
         _seconds("--idle-stream-timeout", self.idle_stream_s, 0.001)
         _seconds("--unused-stream-grace", self.unused_stream_grace_s, 0.001)
         _within("--health-calls", self.health_calls, 1, MAX_HEALTH_CALLS)
+        if self.wire not in WIRES:
+            raise ConfigError(f"--wire must be one of {', '.join(WIRES)}, not {self.wire!r}")
         check_tls_flags(self.tls_cert, self.tls_key, self.tls_client_ca)
         object.__setattr__(self, "backend_options", dict(self.backend_options))
 

@@ -25,6 +25,8 @@ import traceback
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from protos.v1.columns import SampleRows
+
 from ._async_runner import AsyncRunner, is_async_backend
 from ._batcher import Batcher, MessageQueue, Slice, WorkQueue
 from ._codec import CodecError, Decoder
@@ -174,12 +176,15 @@ class Engine:
             if work.stream.closed:
                 counters.skipped += len(samples)
                 continue
+            if isinstance(samples, SampleRows):
+                self._rows(work, samples, decoder, counters, picked, requests, pending)
+                continue
             for sample in samples:
                 try:
                     data = decode(sample)
                 except CodecError as exc:
                     counters.failed += 1
-                    work.stream.deliver([error_result(work, sample, str(exc))])
+                    work.stream.deliver([error_result(work, sample.response_id, str(exc))])
                     continue
                 books = Pending(sample.response_id, work, picked, now_ns())
                 request = InferRequest(
@@ -212,6 +217,32 @@ class Engine:
                 found.append(item)
         for stream, items in by_stream.items():
             stream.deliver(items)
+
+    @staticmethod
+    def _rows(
+        work: Work,
+        rows: SampleRows,
+        decoder: Decoder,
+        counters: WorkerCounters,
+        picked: int,
+        requests: list[InferRequest],
+        pending: list[Pending],
+    ) -> None:
+        """``_process`` for the rows of a columnar block, read column by column."""
+        decode = decoder.decode_parts
+        ids, indices, payloads = rows.response_ids, rows.sample_indices, rows.payloads
+        compressions, sizes = rows.compressions, rows.uncompressed_sizes
+        dtypes, shapes = rows.dtypes, rows.shapes
+        for k, rid in enumerate(ids):
+            try:
+                data = decode(payloads[k], compressions[k], sizes[k])
+            except CodecError as exc:
+                counters.failed += 1
+                work.stream.deliver([error_result(work, rid, str(exc))])
+                continue
+            books = Pending(rid, work, picked, now_ns())
+            requests.append(InferRequest(indices[k], data, dtypes[k], shapes[k], books.first_token))
+            pending.append(books)
 
     def _infer(self, requests: list[InferRequest]) -> Sequence[InferResult | bytes]:
         """Call the backend; normalise its answers; turn its failures into error results."""

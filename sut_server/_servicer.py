@@ -12,6 +12,7 @@ import grpc
 
 from protos.v1 import sut_node_pb2 as pb
 from protos.v1 import sut_node_pb2_grpc as pb_grpc
+from protos.v1.columns import READS_COLUMNS
 
 from ._codec import SUPPORTED
 from ._config import DEFAULT_CAPACITY_PER_WORKER, NodeConfig
@@ -110,8 +111,11 @@ class SutNodeServicer(pb_grpc.SutNodeServicer):
                 self._is_draining,
                 min(_COALESCE_BYTES, self._config.max_message_bytes // 2),
                 self.observer,
+                columnar=self._config.wire == "columnar",
             )
             stream.peer = context.peer()
+            if READS_COLUMNS in context.invocation_metadata():
+                stream.columnar = stream.reads_columns  # the client reads ResultColumns
             self._streams.add(stream)
             self._readers = [t for t in self._readers if t.is_alive()]
             return stream
@@ -210,6 +214,7 @@ def node_info(
         workers=config.workers,
         max_batch=config.max_batch,
         max_message_bytes=config.max_message_bytes,
+        columnar=config.wire == "columnar",
     )
 
 

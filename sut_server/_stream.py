@@ -8,6 +8,10 @@ synchronous gRPC server); ``read()`` runs on a reader thread the servicer starts
 The stream ends (status OK) once the client has half-closed, or the node is draining, and every
 admitted sample has had its final result sent. Results ready at the same time are coalesced into
 one ResponseBatch.
+
+A columnar block (SampleBatch.columns) becomes a Work of its own (one unit). A client that reads
+ResultColumns (it said so in the stream's metadata, or sent columns) gets those of its messages
+that hold ``COLUMNS_FROM`` results or more as ResultColumns, the smaller ones classic.
 """
 
 from __future__ import annotations
@@ -19,12 +23,20 @@ from collections.abc import Callable, Iterator
 import grpc
 
 from protos.v1 import sut_node_pb2 as pb
+from protos.v1.columns import SampleRows, read_samples
 
 from ._codec import declared_bytes
-from ._encode import encode_response
+from ._encode import COLUMNS_FROM, COLUMNS_UP_TO_BYTES, encode_columns, encode_response
 from ._limit import InflightLimit
 from ._metrics import StreamObserver
-from ._work import FINAL, Result, Work, error_result, now_ns
+from ._work import FINAL, Result, Samples, Work, error_result, now_ns, response_ids
+
+
+def _declared(samples: Samples) -> int:
+    """The decoded bytes the samples declare (``declared_bytes``, summed)."""
+    if isinstance(samples, SampleRows):
+        return samples.declared_bytes()
+    return sum(map(declared_bytes, samples))
 
 
 class StreamFailure(Exception):
@@ -47,6 +59,7 @@ class Stream:
         draining: Callable[[], bool],
         coalesce_bytes: int,
         observer: StreamObserver | None = None,
+        columnar: bool = True,
     ) -> None:
         self.number = number
         self.node_name = node_name
@@ -68,6 +81,9 @@ class Stream:
         self._draining = draining
         self._coalesce_bytes = coalesce_bytes
         self._observer = observer  # sut-server --metrics-port; None: nothing is recorded
+        self.reads_columns = columnar  # False: sut-server --wire classic refuses them
+        # The client reads ResultColumns (it said so at the start, or sent columns).
+        self.columnar = False
         self._lock = threading.Lock()  # guards closed, the admitted/answered check, credit
         self._held_samples = 0
         self._held_bytes = 0
@@ -84,18 +100,22 @@ class Stream:
             for raw in requests:
                 received = now_ns()
                 try:
-                    samples = parse(raw).samples
+                    batch = parse(raw)
                 except Exception as exc:  # protobuf's DecodeError
                     self.fail(grpc.StatusCode.INVALID_ARGUMENT, f"unparsable SampleBatch: {exc}")
                     return
-                count = len(samples)
+                parts = self._parts(batch)
+                if parts is None:
+                    return
+                count = sum(len(p) for p in parts)
                 if not count:
                     continue  # an empty message is nothing: it keeps no stream alive
                 self.last_ns = received
                 # Credit for the wire bytes and for what decoding will make, as the samples
                 # declare it, before anything is decompressed; a message that cannot fit the
                 # node's whole budget is answered with errors, never decoded.
-                decoded = sum(map(declared_bytes, samples))
+                declared = [_declared(p) for p in parts]
+                decoded = sum(declared)
                 nbytes = len(raw)
                 if observer is not None:
                     observer.received(nbytes)  # wire bytes, before the decoded credit
@@ -113,17 +133,26 @@ class Stream:
                     self.admitted += count
                     self._held_samples += count
                     self._held_bytes += nbytes
-                work = Work(self, samples, received, nbytes)
-                if self._draining():
-                    self._refuse(work, f"node {self.node_name} is shutting down; sample not run")
-                elif oversized:
-                    self._refuse(
-                        work,
-                        f"the message's samples declare {decoded} decoded bytes, more than node "
-                        f"{self.node_name}'s in-flight budget of {limit.max_bytes}; not decoded",
-                    )
-                else:
-                    self._submit(work)
+                # Each part's credit is what it declares; the first one also holds the wire bytes
+                # (an oversized message holds only those), so the parts add up to ``nbytes``.
+                shares = [0] * len(parts) if oversized else declared
+                works = [
+                    Work(self, p, received, share + (nbytes - sum(shares) if i == 0 else 0))
+                    for i, (p, share) in enumerate(zip(parts, shares))
+                ]
+                for work in works:
+                    if self._draining():
+                        why = f"node {self.node_name} is shutting down; sample not run"
+                        self._refuse(work, why)
+                    elif oversized:
+                        self._refuse(
+                            work,
+                            f"the message's samples declare {decoded} decoded bytes, more than "
+                            f"node {self.node_name}'s in-flight budget of {limit.max_bytes}; not "
+                            "decoded",
+                        )
+                    else:
+                        self._submit(work)
         except grpc.RpcError:
             pass  # the call was cancelled or ended; close() does the cleanup
         except Exception as exc:  # a bug: end the stream loudly rather than hang it
@@ -131,6 +160,26 @@ class Stream:
         finally:
             self.reader_done = True
             self.outbox.put(None)
+
+    def _parts(self, batch: pb.SampleBatch) -> list[Samples] | None:
+        """The message's classic samples (if any) and each columnar block's rows; None after
+        failing the stream for a malformed block, or a block this node does not read."""
+        if not batch.columns:
+            return [batch.samples]
+        if not self.reads_columns:
+            self.fail(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                "columnar samples sent to a node that does not announce them (sut-server "
+                "--wire classic)",
+            )
+            return None
+        try:
+            blocks: list[Samples] = [read_samples(b) for b in batch.columns]
+        except ValueError as exc:
+            self.fail(grpc.StatusCode.INVALID_ARGUMENT, f"malformed SampleColumns: {exc}")
+            return None
+        self.columnar = True
+        return [batch.samples, *blocks] if batch.samples else blocks
 
     def wake(self) -> None:
         """Make the writer re-check whether the stream should end (e.g. the node is draining)."""
@@ -140,7 +189,7 @@ class Stream:
         return self.closed
 
     def _refuse(self, work: Work, message: str) -> None:
-        self.outbox.put([error_result(work, sample, message) for sample in work.samples])
+        self.outbox.put([error_result(work, rid, message) for rid in response_ids(work.samples)])
 
     def fail(self, code: grpc.StatusCode, message: str) -> None:
         """End the stream with ``code``: the writer aborts the call."""
@@ -219,7 +268,15 @@ class Stream:
                     if not work.remaining:
                         finished.append(work)
             sent = now_ns()
-            message = encode_response(items, sent)
+            n = len(items)
+            if (
+                self.columnar
+                and n >= COLUMNS_FROM
+                and sum([len(r.payload) for r in items]) <= n * COLUMNS_UP_TO_BYTES
+            ):
+                message = encode_columns(items, sent)
+            else:
+                message = encode_response(items, sent)
             yield message
             if observer is not None:
                 observer.sent(items, sent, len(message))

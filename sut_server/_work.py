@@ -1,7 +1,8 @@
 """The node's own records of a sample's trip: ``Work`` in, ``Pending`` at the backend, ``Result``
 out. Backends never see them; they get an ``InferRequest`` and nothing else.
 
-    Work     the samples of one received SampleBatch, until each has its final result sent
+    Work     the samples of one received SampleBatch (or of one columnar block of it), until
+             each has its final result sent
     Pending  one sample while the backend holds it: where and when its answer belongs
     Result   one SampleResult ready to send, with the Work it counts against
 
@@ -12,10 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeAlias
 
 from protos.v1 import sut_node_pb2 as pb
+from protos.v1.columns import SampleRows
 
 if TYPE_CHECKING:
     from .backends.base import InferRequest
@@ -23,6 +25,44 @@ if TYPE_CHECKING:
 now_ns = time.monotonic_ns
 FINAL = pb.SampleResult.KIND_FINAL
 FIRST_TOKEN = pb.SampleResult.KIND_FIRST_TOKEN
+
+Samples: TypeAlias = "Sequence[pb.Sample] | SampleRows"
+"""A Work's samples: classic Sample messages, or the rows of one columnar block (one unit)."""
+
+
+class Row(NamedTuple):
+    """One row of a columnar block, with a Sample's field names (for the per-request paths)."""
+
+    response_id: int
+    sample_index: int
+    payload: bytes
+    compression: int
+    uncompressed_size: int
+    dtype: str
+    shape: tuple[int, ...]
+
+
+def each_sample(samples: Samples) -> Iterator[pb.Sample | Row]:
+    """The samples one by one, whichever form they came in."""
+    if isinstance(samples, SampleRows):
+        return map(
+            Row,
+            samples.response_ids,
+            samples.sample_indices,
+            samples.payloads,
+            samples.compressions,
+            samples.uncompressed_sizes,
+            samples.dtypes,
+            samples.shapes,
+        )
+    return iter(samples)
+
+
+def response_ids(samples: Samples) -> list[int]:
+    """The samples' response ids, in order."""
+    if isinstance(samples, SampleRows):
+        return samples.response_ids
+    return [s.response_id for s in samples]
 
 
 class ResultSink(Protocol):
@@ -40,9 +80,7 @@ class Work:
 
     __slots__ = ("stream", "samples", "received_ns", "nbytes", "remaining")
 
-    def __init__(
-        self, stream: ResultSink, samples: Sequence[pb.Sample], received_ns: int, nbytes: int
-    ) -> None:
+    def __init__(self, stream: ResultSink, samples: Samples, received_ns: int, nbytes: int) -> None:
         self.stream = stream
         self.samples = samples
         self.received_ns = received_ns
@@ -99,11 +137,11 @@ class Pending:
         work.stream.deliver([first])
 
 
-def error_result(work: Work, sample: pb.Sample, error: str) -> Result:
+def error_result(work: Work, response_id: int, error: str) -> Result:
     """The FINAL error result for a sample that is not run (undecodable, or the node is
     draining), stamped now."""
     t = now_ns()
-    return Result(sample.response_id, FINAL, b"", 0, error, work.received_ns, t, t, t, work)
+    return Result(response_id, FINAL, b"", 0, error, work.received_ns, t, t, t, work)
 
 
 def units(samples: Sequence[pb.Sample]) -> list[Sequence[pb.Sample]]:

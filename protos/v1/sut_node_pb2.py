@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18protos/v1/sut_node.proto\x12\x06lon.v1\"\xbd\x01\n\x06Sample\x12\x13\n\x0bresponse_id\x18\x01 \x01(\x04\x12\x14\n\x0csample_index\x18\x02 \x01(\x04\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12(\n\x0b\x63ompression\x18\x04 \x01(\x0e\x32\x13.lon.v1.Compression\x12\x19\n\x11uncompressed_size\x18\x05 \x01(\x04\x12\r\n\x05\x64type\x18\x06 \x01(\t\x12\r\n\x05shape\x18\x07 \x03(\x03\x12\x14\n\x0cunit_samples\x18\x08 \x01(\r\".\n\x0bSampleBatch\x12\x1f\n\x07samples\x18\x01 \x03(\x0b\x32\x0e.lon.v1.Sample\"s\n\nNodeTiming\x12\x13\n\x0breceived_ns\x18\x01 \x01(\x03\x12\x17\n\x0f\x64\x65\x63ompressed_ns\x18\x02 \x01(\x03\x12\x13\n\x0b\x63omputed_ns\x18\x03 \x01(\x03\x12\x0f\n\x07sent_ns\x18\x04 \x01(\x03\x12\x11\n\tpicked_ns\x18\x05 \x01(\x03\"\xd0\x01\n\x0cSampleResult\x12\x13\n\x0bresponse_id\x18\x01 \x01(\x04\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.lon.v1.SampleResult.Kind\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12\x10\n\x08n_tokens\x18\x04 \x01(\x03\x12\"\n\x06timing\x18\x05 \x01(\x0b\x32\x12.lon.v1.NodeTiming\x12\r\n\x05\x65rror\x18\x06 \x01(\t\",\n\x04Kind\x12\x0e\n\nKIND_FINAL\x10\x00\x12\x14\n\x10KIND_FIRST_TOKEN\x10\x01\"6\n\rResponseBatch\x12%\n\x07results\x18\x01 \x03(\x0b\x32\x14.lon.v1.SampleResult\"\x11\n\x0f\x44\x65scribeRequest\"\x89\x03\n\x08NodeInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12)\n\x0c\x63ompressions\x18\x04 \x03(\x0e\x32\x13.lon.v1.Compression\x12\x10\n\x08\x63\x61pacity\x18\x05 \x01(\x01\x12\x0f\n\x07workers\x18\x06 \x01(\r\x12\x11\n\tmax_batch\x18\x07 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x08 \x01(\x04\x12=\n\x0f\x62\x61\x63kend_options\x18\t \x03(\x0b\x32$.lon.v1.NodeInfo.BackendOptionsEntry\x12,\n\x06\x65ngine\x18\n \x03(\x0b\x32\x1c.lon.v1.NodeInfo.EngineEntry\x1a\x35\n\x13\x42\x61\x63kendOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0b\x45ngineEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x0e\n\x0c\x46lushRequest\"\x1d\n\nFlushReply\x12\x0f\n\x07pending\x18\x01 \x01(\x04*9\n\x0b\x43ompression\x12\x14\n\x10\x43OMPRESSION_NONE\x10\x00\x12\x14\n\x10\x43OMPRESSION_ZSTD\x10\x01\x32\xac\x01\n\x07SutNode\x12\x35\n\x08\x44\x65scribe\x12\x17.lon.v1.DescribeRequest\x1a\x10.lon.v1.NodeInfo\x12\x31\n\x05\x46lush\x12\x14.lon.v1.FlushRequest\x1a\x12.lon.v1.FlushReply\x12\x37\n\x05Infer\x12\x13.lon.v1.SampleBatch\x1a\x15.lon.v1.ResponseBatch(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18protos/v1/sut_node.proto\x12\x06lon.v1\"\xbd\x01\n\x06Sample\x12\x13\n\x0bresponse_id\x18\x01 \x01(\x04\x12\x14\n\x0csample_index\x18\x02 \x01(\x04\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12(\n\x0b\x63ompression\x18\x04 \x01(\x0e\x32\x13.lon.v1.Compression\x12\x19\n\x11uncompressed_size\x18\x05 \x01(\x04\x12\r\n\x05\x64type\x18\x06 \x01(\t\x12\r\n\x05shape\x18\x07 \x03(\x03\x12\x14\n\x0cunit_samples\x18\x08 \x01(\r\"\xe4\x01\n\rSampleColumns\x12\x14\n\x0cresponse_ids\x18\x01 \x01(\x0c\x12\x16\n\x0esample_indices\x18\x02 \x01(\x0c\x12\x10\n\x08payloads\x18\x03 \x01(\x0c\x12\x14\n\x0cpayload_ends\x18\x04 \x01(\x0c\x12\x14\n\x0c\x63ompressions\x18\x05 \x01(\x0c\x12\x1a\n\x12uncompressed_sizes\x18\x06 \x01(\x0c\x12\x0e\n\x06\x64types\x18\x07 \x03(\t\x12\x13\n\x0b\x64type_codes\x18\x08 \x01(\x0c\x12\x12\n\nshape_dims\x18\t \x01(\x0c\x12\x12\n\nshape_ends\x18\n \x01(\x0c\"V\n\x0bSampleBatch\x12\x1f\n\x07samples\x18\x01 \x03(\x0b\x32\x0e.lon.v1.Sample\x12&\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x15.lon.v1.SampleColumns\"s\n\nNodeTiming\x12\x13\n\x0breceived_ns\x18\x01 \x01(\x03\x12\x17\n\x0f\x64\x65\x63ompressed_ns\x18\x02 \x01(\x03\x12\x13\n\x0b\x63omputed_ns\x18\x03 \x01(\x03\x12\x0f\n\x07sent_ns\x18\x04 \x01(\x03\x12\x11\n\tpicked_ns\x18\x05 \x01(\x03\"\xd0\x01\n\x0cSampleResult\x12\x13\n\x0bresponse_id\x18\x01 \x01(\x04\x12\'\n\x04kind\x18\x02 \x01(\x0e\x32\x19.lon.v1.SampleResult.Kind\x12\x0f\n\x07payload\x18\x03 \x01(\x0c\x12\x10\n\x08n_tokens\x18\x04 \x01(\x03\x12\"\n\x06timing\x18\x05 \x01(\x0b\x32\x12.lon.v1.NodeTiming\x12\r\n\x05\x65rror\x18\x06 \x01(\t\",\n\x04Kind\x12\x0e\n\nKIND_FINAL\x10\x00\x12\x14\n\x10KIND_FIRST_TOKEN\x10\x01\"\xf9\x01\n\rResultColumns\x12\x14\n\x0cresponse_ids\x18\x01 \x01(\x0c\x12\r\n\x05kinds\x18\x02 \x01(\x0c\x12\x10\n\x08payloads\x18\x03 \x01(\x0c\x12\x14\n\x0cpayload_ends\x18\x04 \x01(\x0c\x12\x10\n\x08n_tokens\x18\x05 \x01(\x0c\x12\x13\n\x0breceived_ns\x18\x06 \x01(\x0c\x12\x11\n\tpicked_ns\x18\x07 \x01(\x0c\x12\x17\n\x0f\x64\x65\x63ompressed_ns\x18\x08 \x01(\x0c\x12\x13\n\x0b\x63omputed_ns\x18\t \x01(\x0c\x12\x0f\n\x07sent_ns\x18\n \x01(\x03\x12\x12\n\nerror_rows\x18\x0b \x01(\x0c\x12\x0e\n\x06\x65rrors\x18\x0c \x03(\t\"^\n\rResponseBatch\x12%\n\x07results\x18\x01 \x03(\x0b\x32\x14.lon.v1.SampleResult\x12&\n\x07\x63olumns\x18\x02 \x03(\x0b\x32\x15.lon.v1.ResultColumns\"\x11\n\x0f\x44\x65scribeRequest\"\x9b\x03\n\x08NodeInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\t\x12)\n\x0c\x63ompressions\x18\x04 \x03(\x0e\x32\x13.lon.v1.Compression\x12\x10\n\x08\x63\x61pacity\x18\x05 \x01(\x01\x12\x0f\n\x07workers\x18\x06 \x01(\r\x12\x11\n\tmax_batch\x18\x07 \x01(\r\x12\x19\n\x11max_message_bytes\x18\x08 \x01(\x04\x12=\n\x0f\x62\x61\x63kend_options\x18\t \x03(\x0b\x32$.lon.v1.NodeInfo.BackendOptionsEntry\x12,\n\x06\x65ngine\x18\n \x03(\x0b\x32\x1c.lon.v1.NodeInfo.EngineEntry\x12\x10\n\x08\x63olumnar\x18\x0b \x01(\x08\x1a\x35\n\x13\x42\x61\x63kendOptionsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a-\n\x0b\x45ngineEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x0e\n\x0c\x46lushRequest\"\x1d\n\nFlushReply\x12\x0f\n\x07pending\x18\x01 \x01(\x04*9\n\x0b\x43ompression\x12\x14\n\x10\x43OMPRESSION_NONE\x10\x00\x12\x14\n\x10\x43OMPRESSION_ZSTD\x10\x01\x32\xac\x01\n\x07SutNode\x12\x35\n\x08\x44\x65scribe\x12\x17.lon.v1.DescribeRequest\x1a\x10.lon.v1.NodeInfo\x12\x31\n\x05\x46lush\x12\x14.lon.v1.FlushRequest\x1a\x12.lon.v1.FlushReply\x12\x37\n\x05Infer\x12\x13.lon.v1.SampleBatch\x1a\x15.lon.v1.ResponseBatch(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,32 +35,36 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NODEINFO_BACKENDOPTIONSENTRY']._serialized_options = b'8\001'
   _globals['_NODEINFO_ENGINEENTRY']._loaded_options = None
   _globals['_NODEINFO_ENGINEENTRY']._serialized_options = b'8\001'
-  _globals['_COMPRESSION']._serialized_start=1122
-  _globals['_COMPRESSION']._serialized_end=1179
+  _globals['_COMPRESSION']._serialized_start=1703
+  _globals['_COMPRESSION']._serialized_end=1760
   _globals['_SAMPLE']._serialized_start=37
   _globals['_SAMPLE']._serialized_end=226
-  _globals['_SAMPLEBATCH']._serialized_start=228
-  _globals['_SAMPLEBATCH']._serialized_end=274
-  _globals['_NODETIMING']._serialized_start=276
-  _globals['_NODETIMING']._serialized_end=391
-  _globals['_SAMPLERESULT']._serialized_start=394
-  _globals['_SAMPLERESULT']._serialized_end=602
-  _globals['_SAMPLERESULT_KIND']._serialized_start=558
-  _globals['_SAMPLERESULT_KIND']._serialized_end=602
-  _globals['_RESPONSEBATCH']._serialized_start=604
-  _globals['_RESPONSEBATCH']._serialized_end=658
-  _globals['_DESCRIBEREQUEST']._serialized_start=660
-  _globals['_DESCRIBEREQUEST']._serialized_end=677
-  _globals['_NODEINFO']._serialized_start=680
-  _globals['_NODEINFO']._serialized_end=1073
-  _globals['_NODEINFO_BACKENDOPTIONSENTRY']._serialized_start=973
-  _globals['_NODEINFO_BACKENDOPTIONSENTRY']._serialized_end=1026
-  _globals['_NODEINFO_ENGINEENTRY']._serialized_start=1028
-  _globals['_NODEINFO_ENGINEENTRY']._serialized_end=1073
-  _globals['_FLUSHREQUEST']._serialized_start=1075
-  _globals['_FLUSHREQUEST']._serialized_end=1089
-  _globals['_FLUSHREPLY']._serialized_start=1091
-  _globals['_FLUSHREPLY']._serialized_end=1120
-  _globals['_SUTNODE']._serialized_start=1182
-  _globals['_SUTNODE']._serialized_end=1354
+  _globals['_SAMPLECOLUMNS']._serialized_start=229
+  _globals['_SAMPLECOLUMNS']._serialized_end=457
+  _globals['_SAMPLEBATCH']._serialized_start=459
+  _globals['_SAMPLEBATCH']._serialized_end=545
+  _globals['_NODETIMING']._serialized_start=547
+  _globals['_NODETIMING']._serialized_end=662
+  _globals['_SAMPLERESULT']._serialized_start=665
+  _globals['_SAMPLERESULT']._serialized_end=873
+  _globals['_SAMPLERESULT_KIND']._serialized_start=829
+  _globals['_SAMPLERESULT_KIND']._serialized_end=873
+  _globals['_RESULTCOLUMNS']._serialized_start=876
+  _globals['_RESULTCOLUMNS']._serialized_end=1125
+  _globals['_RESPONSEBATCH']._serialized_start=1127
+  _globals['_RESPONSEBATCH']._serialized_end=1221
+  _globals['_DESCRIBEREQUEST']._serialized_start=1223
+  _globals['_DESCRIBEREQUEST']._serialized_end=1240
+  _globals['_NODEINFO']._serialized_start=1243
+  _globals['_NODEINFO']._serialized_end=1654
+  _globals['_NODEINFO_BACKENDOPTIONSENTRY']._serialized_start=1554
+  _globals['_NODEINFO_BACKENDOPTIONSENTRY']._serialized_end=1607
+  _globals['_NODEINFO_ENGINEENTRY']._serialized_start=1609
+  _globals['_NODEINFO_ENGINEENTRY']._serialized_end=1654
+  _globals['_FLUSHREQUEST']._serialized_start=1656
+  _globals['_FLUSHREQUEST']._serialized_end=1670
+  _globals['_FLUSHREPLY']._serialized_start=1672
+  _globals['_FLUSHREPLY']._serialized_end=1701
+  _globals['_SUTNODE']._serialized_start=1763
+  _globals['_SUTNODE']._serialized_end=1935
 # @@protoc_insertion_point(module_scope)

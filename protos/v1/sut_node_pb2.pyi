@@ -34,11 +34,37 @@ class Sample(_message.Message):
     unit_samples: int
     def __init__(self, response_id: _Optional[int] = ..., sample_index: _Optional[int] = ..., payload: _Optional[bytes] = ..., compression: _Optional[_Union[Compression, str]] = ..., uncompressed_size: _Optional[int] = ..., dtype: _Optional[str] = ..., shape: _Optional[_Iterable[int]] = ..., unit_samples: _Optional[int] = ...) -> None: ...
 
+class SampleColumns(_message.Message):
+    __slots__ = ("response_ids", "sample_indices", "payloads", "payload_ends", "compressions", "uncompressed_sizes", "dtypes", "dtype_codes", "shape_dims", "shape_ends")
+    RESPONSE_IDS_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_INDICES_FIELD_NUMBER: _ClassVar[int]
+    PAYLOADS_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_ENDS_FIELD_NUMBER: _ClassVar[int]
+    COMPRESSIONS_FIELD_NUMBER: _ClassVar[int]
+    UNCOMPRESSED_SIZES_FIELD_NUMBER: _ClassVar[int]
+    DTYPES_FIELD_NUMBER: _ClassVar[int]
+    DTYPE_CODES_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_DIMS_FIELD_NUMBER: _ClassVar[int]
+    SHAPE_ENDS_FIELD_NUMBER: _ClassVar[int]
+    response_ids: bytes
+    sample_indices: bytes
+    payloads: bytes
+    payload_ends: bytes
+    compressions: bytes
+    uncompressed_sizes: bytes
+    dtypes: _containers.RepeatedScalarFieldContainer[str]
+    dtype_codes: bytes
+    shape_dims: bytes
+    shape_ends: bytes
+    def __init__(self, response_ids: _Optional[bytes] = ..., sample_indices: _Optional[bytes] = ..., payloads: _Optional[bytes] = ..., payload_ends: _Optional[bytes] = ..., compressions: _Optional[bytes] = ..., uncompressed_sizes: _Optional[bytes] = ..., dtypes: _Optional[_Iterable[str]] = ..., dtype_codes: _Optional[bytes] = ..., shape_dims: _Optional[bytes] = ..., shape_ends: _Optional[bytes] = ...) -> None: ...
+
 class SampleBatch(_message.Message):
-    __slots__ = ("samples",)
+    __slots__ = ("samples", "columns")
     SAMPLES_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     samples: _containers.RepeatedCompositeFieldContainer[Sample]
-    def __init__(self, samples: _Optional[_Iterable[_Union[Sample, _Mapping]]] = ...) -> None: ...
+    columns: _containers.RepeatedCompositeFieldContainer[SampleColumns]
+    def __init__(self, samples: _Optional[_Iterable[_Union[Sample, _Mapping]]] = ..., columns: _Optional[_Iterable[_Union[SampleColumns, _Mapping]]] = ...) -> None: ...
 
 class NodeTiming(_message.Message):
     __slots__ = ("received_ns", "decompressed_ns", "computed_ns", "sent_ns", "picked_ns")
@@ -76,18 +102,48 @@ class SampleResult(_message.Message):
     error: str
     def __init__(self, response_id: _Optional[int] = ..., kind: _Optional[_Union[SampleResult.Kind, str]] = ..., payload: _Optional[bytes] = ..., n_tokens: _Optional[int] = ..., timing: _Optional[_Union[NodeTiming, _Mapping]] = ..., error: _Optional[str] = ...) -> None: ...
 
+class ResultColumns(_message.Message):
+    __slots__ = ("response_ids", "kinds", "payloads", "payload_ends", "n_tokens", "received_ns", "picked_ns", "decompressed_ns", "computed_ns", "sent_ns", "error_rows", "errors")
+    RESPONSE_IDS_FIELD_NUMBER: _ClassVar[int]
+    KINDS_FIELD_NUMBER: _ClassVar[int]
+    PAYLOADS_FIELD_NUMBER: _ClassVar[int]
+    PAYLOAD_ENDS_FIELD_NUMBER: _ClassVar[int]
+    N_TOKENS_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_NS_FIELD_NUMBER: _ClassVar[int]
+    PICKED_NS_FIELD_NUMBER: _ClassVar[int]
+    DECOMPRESSED_NS_FIELD_NUMBER: _ClassVar[int]
+    COMPUTED_NS_FIELD_NUMBER: _ClassVar[int]
+    SENT_NS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_ROWS_FIELD_NUMBER: _ClassVar[int]
+    ERRORS_FIELD_NUMBER: _ClassVar[int]
+    response_ids: bytes
+    kinds: bytes
+    payloads: bytes
+    payload_ends: bytes
+    n_tokens: bytes
+    received_ns: bytes
+    picked_ns: bytes
+    decompressed_ns: bytes
+    computed_ns: bytes
+    sent_ns: int
+    error_rows: bytes
+    errors: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, response_ids: _Optional[bytes] = ..., kinds: _Optional[bytes] = ..., payloads: _Optional[bytes] = ..., payload_ends: _Optional[bytes] = ..., n_tokens: _Optional[bytes] = ..., received_ns: _Optional[bytes] = ..., picked_ns: _Optional[bytes] = ..., decompressed_ns: _Optional[bytes] = ..., computed_ns: _Optional[bytes] = ..., sent_ns: _Optional[int] = ..., error_rows: _Optional[bytes] = ..., errors: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class ResponseBatch(_message.Message):
-    __slots__ = ("results",)
+    __slots__ = ("results", "columns")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    COLUMNS_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[SampleResult]
-    def __init__(self, results: _Optional[_Iterable[_Union[SampleResult, _Mapping]]] = ...) -> None: ...
+    columns: _containers.RepeatedCompositeFieldContainer[ResultColumns]
+    def __init__(self, results: _Optional[_Iterable[_Union[SampleResult, _Mapping]]] = ..., columns: _Optional[_Iterable[_Union[ResultColumns, _Mapping]]] = ...) -> None: ...
 
 class DescribeRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class NodeInfo(_message.Message):
-    __slots__ = ("name", "backend", "version", "compressions", "capacity", "workers", "max_batch", "max_message_bytes", "backend_options", "engine")
+    __slots__ = ("name", "backend", "version", "compressions", "capacity", "workers", "max_batch", "max_message_bytes", "backend_options", "engine", "columnar")
     class BackendOptionsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -112,6 +168,7 @@ class NodeInfo(_message.Message):
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
     BACKEND_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
+    COLUMNAR_FIELD_NUMBER: _ClassVar[int]
     name: str
     backend: str
     version: str
@@ -122,7 +179,8 @@ class NodeInfo(_message.Message):
     max_message_bytes: int
     backend_options: _containers.ScalarMap[str, str]
     engine: _containers.ScalarMap[str, str]
-    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., version: _Optional[str] = ..., compressions: _Optional[_Iterable[_Union[Compression, str]]] = ..., capacity: _Optional[float] = ..., workers: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., backend_options: _Optional[_Mapping[str, str]] = ..., engine: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    columnar: bool
+    def __init__(self, name: _Optional[str] = ..., backend: _Optional[str] = ..., version: _Optional[str] = ..., compressions: _Optional[_Iterable[_Union[Compression, str]]] = ..., capacity: _Optional[float] = ..., workers: _Optional[int] = ..., max_batch: _Optional[int] = ..., max_message_bytes: _Optional[int] = ..., backend_options: _Optional[_Mapping[str, str]] = ..., engine: _Optional[_Mapping[str, str]] = ..., columnar: _Optional[bool] = ...) -> None: ...
 
 class FlushRequest(_message.Message):
     __slots__ = ()

@@ -32,6 +32,7 @@ class NodeDescription:
     max_batch: int = 0
     max_message_bytes: int = 0
     backend_options: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
+    columnar: bool = False  # it reads SampleColumns (NodeInfo.columnar)
 
     @classmethod
     def from_proto(cls, address: str, info: NodeInfo) -> NodeDescription:
@@ -46,6 +47,7 @@ class NodeDescription:
             max_batch=info.max_batch,
             max_message_bytes=info.max_message_bytes,
             backend_options=tuple(sorted(info.backend_options.items())),
+            columnar=info.columnar,
         )
 
     @property

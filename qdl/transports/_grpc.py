@@ -52,7 +52,7 @@ from .._exceptions import (
     SecurityRefused,
     StreamBroken,
 )
-from .._wire import describe_request, flush_request, parse_response_batch
+from .._wire import STREAM_METADATA, describe_request, flush_request, parse_response_batch
 from ._base import (
     BrokenCallback,
     NodeDescription,
@@ -277,6 +277,7 @@ class GrpcTransport(Transport):
         limits: Limits = DEFAULT_LIMITS,
         framing: str = "opportunistic",
         tls: TlsConfig | None = None,
+        wire: str = "auto",
     ) -> None:
         self.address = check_address(address)
         self._credentials, extra_options = channel_security(tls)
@@ -286,6 +287,7 @@ class GrpcTransport(Transport):
         if framing not in FRAMINGS:
             raise ConfigError(f"unknown framing {framing!r}; expected one of {', '.join(FRAMINGS)}")
         self._framing = framing
+        self._wire = wire
         self._timeouts = timeouts
         self._limits = limits
         self._streams = [_Stream(i, limits.max_queued_bytes) for i in range(streams)]
@@ -298,6 +300,7 @@ class GrpcTransport(Transport):
         self._broken: QDLError | None = None
         self._closing = False
         self._on_broken: BrokenCallback | None = None
+        self._columnar = False  # the node reads columns and we speak them (known at connect)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._aio_channel: aio.Channel | None = None
         self._infer: Any = None  # the Infer method on the aio channel, once opened
@@ -344,6 +347,7 @@ class GrpcTransport(Transport):
         self._stub = stub
         description = NodeDescription.from_proto(self.address, info)
         self._label = description.label
+        self._columnar = description.columnar and self._wire != "classic"
         if self._framing == "opportunistic":
             max_bytes = self._limits.max_message_bytes
             if description.max_message_bytes:
@@ -393,7 +397,10 @@ class GrpcTransport(Transport):
             self._aio_channel = aio.secure_channel(
                 self.address, self._credentials, options=self._options
             )
-        self._infer = self._aio_channel.stream_stream(INFER_METHOD)
+        infer = self._aio_channel.stream_stream(INFER_METHOD)
+        if self._columnar:  # ask the node to answer in ResultColumns
+            infer = functools.partial(infer, metadata=STREAM_METADATA)
+        self._infer = infer
         deadline = loop.time() + self._timeouts.connect
         await asyncio.gather(*(self._admit(stream, deadline) for stream in self._streams))
         for stream in self._streams:
@@ -572,6 +579,8 @@ class GrpcTransport(Transport):
                             f"node {self._label}: {exc}", node=self.address
                         ) from exc
                     n = len(batch.results)
+                    if batch.columns:
+                        n += sum(len(c.response_ids) // 8 for c in batch.columns)
                     results[n] = results.get(n, 0) + 1
                     on_response(batch, len(raw), t)
             if not self._closing:

@@ -62,7 +62,7 @@ def test_exported_names_are_pinned():
     assert set(qdl.__all__) == {
         "BALANCE_POLICIES", "COMPRESSIONS", "DEFAULT_DISPATCH", "DEFAULT_LIMITS",
         "DEFAULT_PERFORMANCE_COUNT", "DEFAULT_TIMEOUTS", "FRAMINGS", "LOADGENS", "NO_COMPRESSION",
-        "NODE_LOSS_POLICIES",
+        "NODE_LOSS_POLICIES", "WIRES",
         "AlreadyClosed", "BackendError", "Completer", "Completion", "CompressionConfig",
         "CompressionError", "ConfigError", "ConnectError", "ConnectTimeout", "DatasetError",
         "DispatchConfig", "EncodedSample", "EncodingQSL", "FlushTimeout", "GrpcTransport",

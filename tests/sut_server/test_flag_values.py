@@ -29,6 +29,7 @@ BAD = {
     "--idle-stream-timeout": (["--idle-stream-timeout", "0"], "--idle-stream-timeout must be"),
     "--unused-stream-grace": (["--unused-stream-grace", "-1"], "--unused-stream-grace must be"),
     "--health-calls": (["--health-calls", "0"], "--health-calls must be an integer >= 1"),
+    "--wire": (["--wire", "modern"], "--wire"),
     "--tls-cert": (["--tls-cert", "/nonexistent.pem", "--tls-key", "/k"], "--tls-cert /nonex"),
     "--tls-key": (["--tls-key", "/k"], "--tls-cert and --tls-key go together"),
     "--tls-client-ca": (["--tls-client-ca", "/ca"], "--tls-client-ca needs --tls-cert"),
