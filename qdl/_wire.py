@@ -29,6 +29,7 @@ from protos.v1.columns import (
     ResultRows,
     read_results,
     sample_block,
+    varint,
 )
 
 SampleBatch = pb.SampleBatch
@@ -53,18 +54,6 @@ MAX_SAMPLE_FRAMING = 1 + 10 + 1 + 5 + 1 + 5
 """Upper bound of the bytes a sample adds to a SampleBatch beyond its template: the samples
 tag, the response_id tag and varint (<= 10 bytes), the length varint (<= 5 bytes) and, on a
 unit's first sample, the unit_samples tag and varint (<= 5 bytes)."""
-
-
-def varint(n: int) -> bytes:
-    """Protobuf base-128 varint of a non-negative integer below 2**64."""
-    if n < 0x80:
-        return bytes((n,))
-    out = bytearray()
-    while n >= 0x80:
-        out.append((n & 0x7F) | 0x80)
-        n >>= 7
-    out.append(n)
-    return bytes(out)
 
 
 def sample_template(

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from protos.v1 import sut_node_pb2 as pb
-from protos.v1.columns import result_block
+from protos.v1.columns import result_block, varint
 
 from ._work import Result
 
@@ -31,18 +31,6 @@ hands the payloads field over whole before it is cut up)."""
 _RESULTS_TAG = b"\x0a"  # ResponseBatch.results: field 1, wire type 2 (length-delimited)
 _PAYLOAD_TAG = b"\x1a"  # SampleResult.payload: field 3, wire type 2
 _SampleResult = pb.SampleResult
-
-
-def varint(value: int) -> bytes:
-    """The protobuf base-128 encoding of a non-negative integer."""
-    if value < 0x80:
-        return bytes((value,))
-    out = bytearray()
-    while value > 0x7F:
-        out.append((value & 0x7F) | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
 
 
 def encode_response(results: Sequence[Result], sent_ns: int) -> bytes:
