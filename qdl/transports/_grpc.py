@@ -183,6 +183,12 @@ def _run_on(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, _T], time
 
 _ADMISSION_RETRY_S = 0.2  # between tries of a stream the node refused because its slots are busy
 _UNUSED_ENDED = "Infer stream carried no samples for"
+_CORE_WRITE_ERROR = "Internal error from Core"
+"""What grpc.aio reports instead of the node's status when a write of ours crossed the end of
+the call (grpc/grpc#36066): it may stand for the node ending the stream as unused."""
+_BLIND_REOPENS = 3
+"""How many calls in a row, answered never, may end that way and be reopened before the stream
+counts as broken."""
 """How a node's status message starts when it ended a stream that never carried a sample
 (sut_server._idle.UNUSED_MESSAGE); such a stream, with nothing sent on it, is opened again."""
 
@@ -213,6 +219,7 @@ class _Stream:
         # node that ends a stream as unused has admitted none of it, so it is sent again.
         self.unanswered: list[OutgoingMessage] | None = []
         self.resend: list[OutgoingMessage] = []  # for the next writer, before the queue
+        self.blind_reopens = 0  # calls in a row reopened after an unexplained end (see below)
 
     async def write(self) -> None:
         """Send what is queued, stamped as it leaves (all of it in one SampleBatch unless
@@ -457,14 +464,22 @@ class GrpcTransport(Transport):
 
     def _ended_unused(self, stream: _Stream, exc: grpc.RpcError) -> bool:
         """Whether the node ended ``stream`` for never having taken in a sample (whatever was
-        sent on it crossed the node's decision and was refused whole, never run)."""
-        return (
-            not self._closing
-            and stream.unanswered is not None
-            and isinstance(exc, aio.AioRpcError)
-            and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED
-            and _UNUSED_ENDED in (exc.details() or "")
-        )
+        sent on it crossed the node's decision and was refused whole, never run).
+
+        When a write of ours crossed that end, grpc.aio reports INTERNAL "Internal error from
+        Core" instead of the node's status; a call never answered that ends so is taken for
+        the same, a few times in a row at most. Resending is safe either way: the call is over,
+        so nothing sent on it can be answered on it.
+        """
+        if self._closing or stream.unanswered is None or not isinstance(exc, aio.AioRpcError):
+            return False
+        details = exc.details() or ""
+        if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED and _UNUSED_ENDED in details:
+            return True
+        if exc.code() == grpc.StatusCode.INTERNAL and _CORE_WRITE_ERROR in details:
+            stream.blind_reopens += 1
+            return stream.blind_reopens <= _BLIND_REOPENS
+        return False
 
     def close(self) -> None:
         self._shut(self._timeouts.drain)
@@ -570,6 +585,7 @@ class GrpcTransport(Transport):
                     t = _now()
                     if stream.unanswered is not None:
                         stream.unanswered = None  # admitted: the node cannot call it unused
+                        stream.blind_reopens = 0
                     stream.messages_received += 1
                     stream.bytes_received += len(raw)
                     try:
