@@ -1,6 +1,8 @@
 """The rehearsal end to end: power-dev's server and client, unmodified, with the stand-in as
-PTDaemon and lon-run over two real nodes as the workload, through ranging and testing; then
-the official power checker on the result, which passes everything but the analyzer's identity.
+PTDaemon and lon-run over two real nodes as the workload (through ``lon-power run``), ranging
+then testing; the result laid out in a submission tree; then the official power checker and
+the submission checker on that tree, which fail only on the analyzer's identity and on what
+short runs and a one-scenario tree cause.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from lon._nodes import NodeProcess
-from lon._power import SESSION_FILES, ClientPlan, run_client
-from tests.conftest import oracle_dir
+from tests.conftest import ROOT, oracle_dir
+from tests.submission.test_checker_end_to_end import lon_run, run_checker
 
 from .conftest import power_dev_dir, start_power_server
 from .sntp import SntpResponder
@@ -26,54 +28,79 @@ WORKLOAD = (
     "--set", "min_duration_ms=3000", "--set", "min_query_count=16",
     "--set", "single_stream_expected_latency_ns=200000",
 )  # fmt: skip
+TREE = ("--division", "network", "--submitter", "Org", "--system", "lan2")
 IDENTITY_CHECKS = {"Check PTD commands and replies", "Check PTD configuration"}
+PERFORMANCE = Path("network/Org/results/lan2/resnet50/SingleStream/performance")
 
 
-def plan(tmp_path: Path, nodes: list[NodeProcess], ntp: str, port: int) -> ClientPlan:
-    addresses = ",".join(node.address for node in nodes)
-    return ClientPlan(
-        power_dev=str(power_dev_dir()),
-        server="127.0.0.1",
-        port=port,
-        ntp=ntp,
-        logs_dir=str(tmp_path / "logs"),
-        out_dir=str(tmp_path / "out"),
-        lon_run_args=("--nodes", addresses, *WORKLOAD),
+def lon_power(
+    verb: str, tmp_path: Path, env: dict[str, str], ntp: str, port: int, *args: str
+) -> subprocess.CompletedProcess[str]:
+    """``lon-power VERB`` as a user runs it, its work directory in ``tmp_path``."""
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from lon._power_cli import main; sys.exit(main())"]
+        + [verb, "--power-dev", str(power_dev_dir()), "--server", "127.0.0.1"]
+        + ["--port", str(port), "--ntp", ntp, "--work", str(tmp_path / "work"), *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
     )
 
 
-def power_checker(session: str) -> tuple[set[str], set[str], str]:
+def workload(nodes: list[NodeProcess]) -> tuple[str, ...]:
+    return ("--", "--nodes", ",".join(node.address for node in nodes), *WORKLOAD)
+
+
+def power_checker(performance: Path) -> tuple[set[str], set[str], str]:
     """The official power checker's passed and failed check names, and its output."""
     script = oracle_dir() / "tools" / "submission" / "power" / "power_checker.py"
     done = subprocess.run(
-        [sys.executable, "-B", str(script), session], capture_output=True, text=True
+        [sys.executable, "-B", str(script), str(performance)], capture_output=True, text=True
     )
     passed = set(re.findall(r"\[x\] (.+)", done.stderr))
     failed = set(re.findall(r"\[ \] (.+)", done.stderr))
     return passed, failed, done.stderr
 
 
-def test_rehearsal_passes_the_power_checker_but_for_the_analyzer(
+def test_rehearsal_passes_the_checkers_but_for_the_analyzer(
     tmp_path: Path,
     power_env: dict[str, str],
     ntp: SntpResponder,
     echo_pair: list[NodeProcess],
 ) -> None:
     server = start_power_server(tmp_path, power_env, ntp.address)
+    root = tmp_path / "submission"
     try:
-        session = run_client(
-            plan(tmp_path, echo_pair, ntp.address, server.port),
-            str(tmp_path / "client.log"),
-            env=power_env,
-        )
+        done = lon_power(
+            "run", tmp_path, power_env, ntp.address, server.port,
+            "--submission-dir", str(root), *TREE, *workload(echo_pair),
+        )  # fmt: skip
     finally:
         server.stop()
-    for path in SESSION_FILES:
-        assert (Path(session) / path).is_file(), path
-    ptd_log = (Path(session) / "power" / "ptd_logs.txt").read_text()
-    assert "SIMULATOR" in ptd_log
-    passed, failed, output = power_checker(session)
+    assert done.returncode == 0, done.stderr + (tmp_path / "work" / "power_client.log").read_text()
+    performance = root / PERFORMANCE
+    placed = {str(p.relative_to(performance)) for p in performance.rglob("*") if p.is_file()}
+    assert placed == {
+        "power/client.json", "power/client.log", "power/ptd_logs.txt", "power/server.json",
+        "power/server.log", "ranging/mlperf_log_detail.txt", "ranging/mlperf_log_summary.txt",
+        "ranging/spl.txt", "run_1/mlperf_log_detail.txt", "run_1/mlperf_log_summary.txt",
+        "run_1/spl.txt",
+    }  # fmt: skip
+    assert "SIMULATOR" in (performance / "power" / "ptd_logs.txt").read_text()
+    for skeleton in ("analyzer_table.md", "power_settings.md"):
+        assert (performance.parents[1] / skeleton).is_file()
+
+    passed, failed, output = power_checker(performance)
     assert failed == IDENTITY_CHECKS, output
     assert "Check time difference" in passed and "Check results checksum" in passed, output
     assert "PTD version 'simulator' is not supported" in output
     assert "Device number 0 is not supported" in output
+
+    # The checker needs the scenario's accuracy run beside the performance one.
+    nodes = ",".join(node.address for node in echo_pair)
+    accuracy = ("--mode", "AccuracyOnly", "--output", str(tmp_path / "acc"), "--audit-config")
+    lon_run("--nodes", nodes, *WORKLOAD, *TREE, "--submission-dir", str(root), *accuracy, "none")
+    errors, _ = run_checker(oracle_dir(), root, tmp_path)
+    power_errors = {e for e in errors if "power" in e.lower() or "mismatch" in e}
+    assert power_errors == {"Power WG power_checker.py did not pass for: {path}"}, errors
