@@ -96,6 +96,10 @@ def check_power_dev(path: str) -> str:
 
 
 _FATAL = re.compile(r"\[(?:CRITICAL|ERROR)\] (?P<why>.*)")
+_MODE = re.compile(r"Running workload in (?P<mode>\w+) mode")
+_WORKLOAD_FAILED = re.compile(
+    r"CalledProcessError: Command .* non-zero exit status (?P<code>-?\d+)"
+)
 _SUCCESS = "Successful exit"
 
 
@@ -121,7 +125,17 @@ def run_client(
 
 
 def client_failure(lines: Sequence[str], code: int) -> str:
-    """The client's first fatal or error line, which names the cause; else its exit status."""
+    """The client's first fatal or error line, which names the cause; the workload's failure
+    (the client shows it as a traceback) with lon-run's own error; else the exit status."""
+    mode = next((m["mode"] for line in reversed(lines) if (m := _MODE.search(line))), None)
+    for line in reversed(lines):
+        failed = _WORKLOAD_FAILED.search(line)
+        if failed:
+            said = [x for x in lines if x.startswith("lon-run: error:")]
+            why = f": {said[-1].removeprefix('lon-run: error: ')}" if said else ""
+            return (
+                f"the workload failed in the {mode} run (lon-run exit status {failed['code']}){why}"
+            )
     for line in lines:
         match = _FATAL.search(line)
         if match:
