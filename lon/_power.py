@@ -98,9 +98,14 @@ def check_power_dev(path: str) -> str:
 _FATAL = re.compile(r"\[(?:CRITICAL|ERROR)\] (?P<why>.*)")
 _MODE = re.compile(r"Running workload in (?P<mode>\w+) mode")
 _WORKLOAD_FAILED = re.compile(
-    r"CalledProcessError: Command .* non-zero exit status (?P<code>-?\d+)"
+    r"CalledProcessError: Command '(?!\[).* non-zero exit status (?P<code>-?\d+)"
 )
 _SUCCESS = "Successful exit"
+_NTP_OFF = re.compile(
+    r"time offset between the system time and (?P<ntp>\S+) is more then \d+ ms "
+    r"\((?P<ms>-?[\d.]+) ms\)"
+)
+_SERVER_OFF = "time difference between the client and the server is more than"
 
 
 def run_client(
@@ -125,8 +130,12 @@ def run_client(
 
 
 def client_failure(lines: Sequence[str], code: int) -> str:
-    """The client's first fatal or error line, which names the cause; the workload's failure
-    (the client shows it as a traceback) with lon-run's own error; else the exit status."""
+    """Why the client stopped: a clock check that failed, the workload's failure (the client
+    shows it as a traceback) with lon-run's own error, else the client's first fatal or error
+    line, else its exit status."""
+    clock = _clock_failure(lines)
+    if clock is not None:
+        return clock
     mode = next((m["mode"] for line in reversed(lines) if (m := _MODE.search(line))), None)
     for line in reversed(lines):
         failed = _WORKLOAD_FAILED.search(line)
@@ -141,3 +150,21 @@ def client_failure(lines: Sequence[str], code: int) -> str:
         if match:
             return "power client: " + match.group("why").strip()
     return f"power client exited with status {code} before it finished"
+
+
+def _clock_failure(lines: Sequence[str]) -> str | None:
+    """What a failed clock check says, in the terms of what to fix; None if none failed."""
+    for line in reversed(lines):
+        off = _NTP_OFF.search(line)
+        if off:
+            seconds = -float(off["ms"]) / 1000  # NTP reports its time minus ours
+            return (
+                f"this machine's clock is {seconds:+.1f} s off the NTP server {off['ntp']} "
+                "(power-dev allows 0.4 s) and was not set: sync it, then run again"
+            )
+        if _SERVER_OFF in line:
+            return (
+                "the power server's clock is more than 0.4 s off this machine's: sync both "
+                "with the NTP server, then run again"
+            )
+    return None

@@ -76,6 +76,20 @@ def test_client_failures_are_read_from_its_log() -> None:
     assert client_failure([], 0) == "power client exited with status 0 before it finished"
 
 
+def test_a_failed_clock_check_says_what_to_sync() -> None:
+    ntp = [
+        "client x [WARNING] The time offset between the system time and ntp.lan is more then "
+        "400 ms (-1500.000 ms)",
+        "subprocess.CalledProcessError: Command '['ntpdate', '-b', '--', 'ntp.lan']' returned "
+        "non-zero exit status 1.",
+    ]
+    assert client_failure(ntp, 0).startswith("this machine's clock is +1.5 s off the NTP server")
+    server = [
+        "client x [WARNING] The time difference between the client and the server is more than 400 ms"
+    ]
+    assert client_failure(server, 0).startswith("the power server's clock is more than 0.4 s off")
+
+
 def test_clock_offset_is_how_far_samples_lie_outside_the_measurement() -> None:
     assert clock_offset([11.0, 12.0, 13.0], go=10.0, stop=13.2) == 0.0
     assert clock_offset([12.0, 13.0, 15.0], go=10.0, stop=13.2) == pytest.approx(1.8)

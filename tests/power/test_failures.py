@@ -79,3 +79,24 @@ def test_a_ptdaemon_connection_dropping(
     assert code == 3
     assert "The server is disconnected" in one_error_line(stderr)
     assert not root.exists()
+
+
+def test_a_clock_2_s_off_the_ntp_server_is_never_set(
+    tmp_path: Path, power_env: dict[str, str], ntp: SntpResponder
+) -> None:
+    server = start_power_server(tmp_path, power_env, ntp.address)
+    ntp.skew_s = 2.0  # from now on this machine looks 2 s off; power-dev tries ntpdate (a shim)
+    root = tmp_path / "submission"
+    try:
+        done = lon_power(
+            "run", tmp_path, power_env, ntp.address, server.port,
+            "--submission-dir", str(root), *TREE, "--", "--nodes", "127.0.0.1:1", *WORKLOAD,
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert done.returncode == 3
+    line = one_error_line(done.stderr)
+    assert f"this machine's clock is -2.0 s off the NTP server {ntp.address}" in line
+    client_log = (tmp_path / "work" / "power_client.log").read_text()
+    assert "test shim: not running ntpdate -b -- " + ntp.address in client_log
+    assert not root.exists()
