@@ -85,7 +85,8 @@ def test_a_failed_clock_check_says_what_to_sync() -> None:
     ]
     assert client_failure(ntp, 0).startswith("this machine's clock is +1.5 s off the NTP server")
     server = [
-        "client x [WARNING] The time difference between the client and the server is more than 400 ms"
+        "client x [WARNING] The time difference between the client and the server is more than "
+        "400 ms"
     ]
     assert client_failure(server, 0).startswith("the power server's clock is more than 0.4 s off")
 
