@@ -1,8 +1,9 @@
 """``lon-power``: lon-run under the MLCommons power workflow, on the LoadGen host.
 
 ``lon-power command`` prints the power client's command line to copy; ``lon-power run`` runs
-that client and, with ``--submission-dir``, lays the result out in the tree. Every failure is
-one line and places nothing.
+that client and, with ``--submission-dir``, lays the result out in the tree; ``lon-power place``
+lays out a session the client was run for by hand. Every failure is one line and places
+nothing.
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ def _node_reports(logs_dir: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
 
 
 def _place(
-    ns: argparse.Namespace, plan: ClientPlan, options: RunOptions, session: str, out: TextIO
+    ns: argparse.Namespace, logs_dir: str, options: RunOptions, session: str, out: TextIO
 ) -> None:
     """Lay ``session`` out in ``--submission-dir`` with the user.conf lon-run ran with."""
     request = SubmissionRequest(
@@ -74,7 +75,7 @@ def _place(
     conf = user_conf_text(
         options.user_conf, loadgen_config.user_conf_lines(settings, changed, model, scenario)
     )
-    nodes, network = _node_reports(plan.logs_dir)
+    nodes, network = _node_reports(logs_dir)
     written = place_power_session(
         layout,
         options.scenario,
@@ -110,7 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
         v.add_argument("--work", required=True, metavar="DIR", help="logs/ and session/ go here")
         v.add_argument("--label", default="", help="a label for the session's name")
         _tree_options(v)
-        v.add_argument("lon_run", nargs=argparse.REMAINDER, help="-- then lon-run's arguments")
+    v = sub.add_parser("place", help="lay out a session power-dev's client.py left")
+    v.add_argument("session", help="the session directory (power/, ranging/, run_1/)")
+    v.add_argument("--logs", metavar="DIR", help="the client's -L directory (for node details)")
+    _tree_options(v)
     return p
 
 
@@ -122,11 +126,13 @@ def _tree_options(p: argparse.ArgumentParser) -> None:
 
 
 def run(argv: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
-    ns = build_parser().parse_args(argv)
-    ns.argv = list(argv)
-    if ns.lon_run[:1] == ["--"]:
-        ns.lon_run = ns.lon_run[1:]
+    argv = list(argv)
+    cut = argv.index("--") if "--" in argv else len(argv)
+    ns = build_parser().parse_args(argv[:cut])
+    ns.argv, ns.lon_run = argv, argv[cut + 1 :]
     try:
+        if ns.verb == "place":
+            return _place_only(ns, out)
         plan = _plan(ns)
         options = _lon_run_options(ns.lon_run, plan.logs_dir)
         if ns.submission_dir:
@@ -144,13 +150,25 @@ def run(argv: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         session = run_client(plan, log)
         out.write(f"power run done: {session}\n")
         if ns.submission_dir:
-            _place(ns, plan, options, session, out)
+            _place(ns, plan.logs_dir, options, session, out)
     except (PowerError, ConfigError) as exc:
         err.write(f"lon-power: error: {exc}\n")
         return EXIT_FAILED if isinstance(exc, PowerError) else EXIT_BAD_INPUT
     except OSError as exc:
         err.write(f"lon-power: error: {exc.filename}: {exc.strerror}\n")
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def _place_only(ns: argparse.Namespace, out: TextIO) -> int:
+    """``lon-power place``: the tree from a session the client was run for by hand."""
+    if not ns.submission_dir:
+        raise ConfigError(
+            "place needs --submission-dir ROOT (and --division, --submitter, --system)"
+        )
+    logs = ns.logs or os.path.join(os.path.dirname(os.path.abspath(ns.session)), "logs")
+    options = _lon_run_options(ns.lon_run, logs)
+    _place(ns, logs, options, ns.session, out)
     return EXIT_OK
 
 

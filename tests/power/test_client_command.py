@@ -96,3 +96,17 @@ def test_clock_offset_is_how_far_samples_lie_outside_the_measurement() -> None:
     assert clock_offset([12.0, 13.0, 15.0], go=10.0, stop=13.2) == pytest.approx(1.8)
     assert clock_offset([8.0, 9.0, 10.5], go=10.0, stop=13.2) == pytest.approx(-2.0)
     assert clock_offset([], go=10.0, stop=13.2) == 0.0
+
+
+def test_placing_an_incomplete_session_is_one_line(tmp_path) -> None:
+    (tmp_path / "session" / "power").mkdir(parents=True)
+    err = io.StringIO()
+    tree = ["--submission-dir", str(tmp_path / "root"), "--division", "network"]
+    tree += ["--submitter", "Org", "--system", "lan2"]
+    code = run(
+        ["place", str(tmp_path / "session"), *tree, "--", *NODES, *WORKLOAD], io.StringIO(), err
+    )
+    assert code == 3
+    assert err.getvalue().count("\n") == 1
+    assert "is not a complete power session: no power/client.json" in err.getvalue()
+    assert not (tmp_path / "root").exists()

@@ -91,6 +91,21 @@ def test_rehearsal_passes_the_checkers_but_for_the_analyzer(
     for skeleton in ("analyzer_table.md", "power_settings.md"):
         assert (performance.parents[1] / skeleton).is_file()
 
+    # A session from a client run by hand is laid out the same by ``lon-power place``.
+    again = tmp_path / "again"
+    work = tmp_path / "work"
+    placed_again = subprocess.run(
+        [sys.executable, "-c", "import sys; from lon._power_cli import main; sys.exit(main())"]
+        + ["place", str(work / "session"), "--logs", str(work / "logs")]
+        + ["--submission-dir", str(again), *TREE, *workload(echo_pair)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert placed_again.returncode == 0, placed_again.stderr
+    for path in placed:
+        assert (again / PERFORMANCE / path).read_bytes() == (performance / path).read_bytes()
+
     passed, failed, output = power_checker(performance)
     assert failed == IDENTITY_CHECKS, output
     assert "Check time difference" in passed and "Check results checksum" in passed, output
