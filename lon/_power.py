@@ -140,8 +140,8 @@ def client_failure(lines: Sequence[str], code: int) -> str:
     for line in reversed(lines):
         failed = _WORKLOAD_FAILED.search(line)
         if failed:
-            said = [x for x in lines if x.startswith("lon-run: error:")]
-            why = f": {said[-1].removeprefix('lon-run: error: ')}" if said else ""
+            said = [x for x in lines if x.startswith(("lon-run: error: ", "lon-run: the run is"))]
+            why = f": {said[-1].removeprefix('lon-run: ').removeprefix('error: ')}" if said else ""
             return (
                 f"the workload failed in the {mode} run (lon-run exit status {failed['code']}){why}"
             )

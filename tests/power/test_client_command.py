@@ -73,6 +73,15 @@ def test_client_failures_are_read_from_its_log() -> None:
         "the workload failed in the ranging run (lon-run exit status 2): "
         "cannot reach node 10.0.0.2:50051"
     )
+    invalid = [
+        "client x [INFO] Running workload in testing mode",
+        "lon-run: the run is INVALID (see out/mlperf_log_summary.txt)",
+        "subprocess.CalledProcessError: Command 'lon-run' returned non-zero exit status 1.",
+    ]
+    assert client_failure(invalid, 1) == (
+        "the workload failed in the testing run (lon-run exit status 1): "
+        "the run is INVALID (see out/mlperf_log_summary.txt)"
+    )
     assert client_failure([], 0) == "power client exited with status 0 before it finished"
 
 
