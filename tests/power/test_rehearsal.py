@@ -16,7 +16,7 @@ import pytest
 
 from lon._nodes import NodeProcess
 from tests.conftest import ROOT, oracle_dir
-from tests.submission.test_checker_end_to_end import lon_run, run_checker
+from tests.submission.test_checker_end_to_end import ALWAYS, SOMETIMES, lon_run, run_checker
 
 from .conftest import power_dev_dir, start_power_server
 from .sntp import SntpResponder
@@ -30,6 +30,33 @@ WORKLOAD = (
 )  # fmt: skip
 TREE = ("--division", "network", "--submitter", "Org", "--system", "lan2")
 IDENTITY_CHECKS = {"Check PTD commands and replies", "Check PTD configuration"}
+POWER_CHECKER_FAILED = "Power WG power_checker.py did not pass for: {path}"
+# What the power checker says through the submission checker, the analyzer checks failing.
+ANALYZER = {
+    "[ ] Check PTD commands and replies",
+    "\tPTD version 'simulator' is not supported. Supported versions are ['1.11.1']",
+    "[ ] Check PTD configuration",
+    "\tDevice number 0 is not supported. Supported numbers are 35, 549, 8, 586, 77, 48, 49, "
+    "52, 508",
+    "",  # the line break before its verdict
+    POWER_CHECKER_FAILED,
+    "Some base checks Checks failed for: {path}",
+}
+# The rehearsal places one scenario's performance and accuracy runs, unscored and unsealed,
+# and no compliance runs.
+ONE_SCENARIO = {
+    "does not have all required scenarios, missing [{scenarios}]",  # in any order
+    "Missing TEST01 in compliance dir {path}",
+    "Missing TEST04 in compliance dir {path}",
+    "Missing accuracy file in compliance dir. Needs file {path}",
+    "Missing performance file in compliance dir. Needs file {path}",
+    "Missing perfomance file in compliance dir. Needs file {path}",
+    "Execution occurred in running check {path} Running accuracy_check in ComplianceCheck",
+    "Execution occurred in running check {path} Running performance_check in ComplianceCheck",
+    "Execution occurred in running check {path} Running accuracy_result_check in AccuracyCheck",
+    "is missing in {path}",
+    "is not truncated",
+}
 PERFORMANCE = Path("network/Org/results/lan2/resnet50/SingleStream/performance")
 
 
@@ -117,5 +144,8 @@ def test_rehearsal_passes_the_checkers_but_for_the_analyzer(
     accuracy = ("--mode", "AccuracyOnly", "--output", str(tmp_path / "acc"), "--audit-config")
     lon_run("--nodes", nodes, *WORKLOAD, *TREE, "--submission-dir", str(root), *accuracy, "none")
     errors, _ = run_checker(oracle_dir(), root, tmp_path)
+    errors = {re.sub(r"missing \[.*\]", "missing [{scenarios}]", e) for e in errors}
     power_errors = {e for e in errors if "power" in e.lower() or "mismatch" in e}
-    assert power_errors == {"Power WG power_checker.py did not pass for: {path}"}, errors
+    assert power_errors == {POWER_CHECKER_FAILED}, errors
+    assert errors >= ANALYZER, "\n".join(sorted(errors))
+    assert errors - ALWAYS - SOMETIMES - ONE_SCENARIO - ANALYZER == set(), "\n".join(sorted(errors))
