@@ -280,14 +280,17 @@ class Analyzer:
 def serve(listener: socket.socket, analyzer: Analyzer) -> None:
     """Answer one power server connection after another until a ``drop`` ends the process."""
     while True:
-        conn, _ = listener.accept()
-        with conn, conn.makefile("rb") as reader:
-            for raw in reader:
-                line = raw.decode(errors="replace").rstrip("\r\n")
-                if analyzer.model.drop is not None and line == analyzer.model.drop:
-                    analyzer.say(f"dropping the connection on {line!r} (drop= in the model)")
-                    return
-                conn.sendall((analyzer.handle(line) + "\r\n").encode())
+        conn, peer = listener.accept()
+        try:
+            with conn, conn.makefile("rb") as reader:
+                for raw in reader:
+                    line = raw.decode(errors="replace").rstrip("\r\n")
+                    if analyzer.model.drop is not None and line == analyzer.model.drop:
+                        analyzer.say(f"dropping the connection on {line!r} (drop= in the model)")
+                        return
+                    conn.sendall((analyzer.handle(line) + "\r\n").encode())
+        except OSError as exc:  # the server went away mid-command: wait for the next one
+            analyzer.say(f"connection from {peer[0]} lost ({exc.strerror or exc})")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ short runs and a one-scenario tree cause.
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -90,6 +91,29 @@ def power_checker(performance: Path) -> tuple[set[str], set[str], str]:
     return passed, failed, done.stderr
 
 
+def assert_replies_pass_but_for_identity(server_json: Path) -> None:
+    """The power checker's PTD-message check stops at the analyzer's identity; the rest of it
+    (every reply, the ranges set back at the end) must pass too. It is run on a copy in
+    memory whose Identify answer names a supported analyzer; no file changes."""
+    directory = oracle_dir() / "tools" / "submission" / "power"
+    spec = importlib.util.spec_from_file_location(
+        "official_power_checker", directory / "power_checker.py"
+    )
+    assert spec is not None and spec.loader is not None
+    checker = importlib.util.module_from_spec(spec)
+    dont_write, sys.dont_write_bytecode = sys.dont_write_bytecode, True
+    try:
+        spec.loader.exec_module(checker)
+    finally:
+        sys.dont_write_bytecode = dont_write
+    session = checker.SessionDescriptor(str(server_json))
+    messages = session.json_object["ptd_messages"]
+    identify = [m for m in messages if m["cmd"] == "Identify"]
+    assert identify and "SIMULATOR" in identify[0]["reply"]
+    identify[0]["reply"] = "YokogawaWT310,version=1.11.1-stand-in-for-this-check-only"
+    checker.ptd_messages_check(session)  # raises AssertionError naming what is wrong
+
+
 def test_rehearsal_passes_the_checkers_but_for_the_analyzer(
     tmp_path: Path,
     power_env: dict[str, str],
@@ -138,6 +162,7 @@ def test_rehearsal_passes_the_checkers_but_for_the_analyzer(
     assert "Check time difference" in passed and "Check results checksum" in passed, output
     assert "PTD version 'simulator' is not supported" in output
     assert "Device number 0 is not supported" in output
+    assert_replies_pass_but_for_identity(performance / "power" / "server.json")
 
     # The checker needs the scenario's accuracy run beside the performance one.
     nodes = ",".join(node.address for node in echo_pair)
