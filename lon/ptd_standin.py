@@ -9,10 +9,13 @@ real. It says what it is: its ``Identify`` answer and its log name it a simulato
 only device type 0, so the power checker's analyzer checks fail by name and nothing it produces
 passes as a measurement.
 
-``DEVICE_PORT`` carries the model, e.g. ``watts=350,volts=230,pf=0.95`` (``skew=S`` shifts
-every time it reports by S seconds; ``drop=CMD`` closes the connection when CMD arrives: both
-for rehearsing failures). Samples are not taken by a thread: each is computed for its due time
-(``Go`` plus whole intervals) when it is asked for, so the stand-in is exact and needs no timer.
+``DEVICE_PORT`` carries the model, e.g. ``watts=350,volts=230,pf=0.95``; ``watts=`` may be an
+expression of ``t`` and, with ``metrics=URL|URL`` (sut-server's metrics pages), of ``load``, the
+nodes' answered samples per second. ``skew=S`` shifts every time it reports by S seconds and
+``drop=CMD`` closes the connection when CMD arrives, for rehearsing failures. Samples are not
+taken by a timer: each is computed for its due time (``Go`` plus whole intervals) when it is
+asked for, so the stand-in is exact on any clock it is given; only the load, if followed, is
+read by a thread as the run goes.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ import ast
 import math
 import socket
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TextIO
 
+from ._ptd_load import LoadMeter
 from ._versions import version_text
 
 SIMULATED_DEVICE_TYPE = 0
@@ -47,6 +52,9 @@ FLUSH_PAD = 8192
 that file before closing it, so the last few KiB are missing unless more follows: a real
 PTDaemon in a run of minutes prints far more than that; the stand-in ends its ``Go`` and
 ``Stop`` lines with this many spaces, so the lines the checker looks for reach the file."""
+
+LOAD_PERIOD_S = 0.5
+"""How often the nodes' metrics are read for a load-following model."""
 
 Clock = Callable[[], float]
 """Seconds since the epoch, like ``time.time``."""
@@ -71,17 +79,18 @@ _FUNCTIONS: dict[str, Callable[..., float]] = {
 _OPERATORS = (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.Pow, ast.USub, ast.UAdd, ast.Mod)
 
 
-def compile_watts(text: str) -> Callable[[float], float]:
-    """Watts as a function of ``t`` (seconds since ``Go``): a number or an arithmetic expression
-    over ``t`` with sin, cos, min, max, abs; nothing else is evaluated."""
+def compile_watts(text: str) -> Callable[[float, float], float]:
+    """Watts as a function of ``t`` (seconds since ``Go``) and ``load`` (the nodes' answered
+    samples per second, with ``metrics=``): a number or an arithmetic expression over them with
+    sin, cos, min, max, abs; nothing else is evaluated."""
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as exc:
         raise StandinError(f"watts={text}: not an expression ({exc.msg})") from None
     for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and node.id not in ("t", *_FUNCTIONS):
+        if isinstance(node, ast.Name) and node.id not in ("t", "load", *_FUNCTIONS):
             raise StandinError(
-                f"watts={text}: unknown name {node.id!r} (use t, {', '.join(_FUNCTIONS)})"
+                f"watts={text}: unknown name {node.id!r} (use t, load, {', '.join(_FUNCTIONS)})"
             )
         if isinstance(node, ast.Call) and not isinstance(node.func, ast.Name):
             raise StandinError(f"watts={text}: only calls to {', '.join(_FUNCTIONS)}")
@@ -98,11 +107,11 @@ def compile_watts(text: str) -> Callable[[float], float]:
             raise StandinError(f"watts={text}: {type(node).__name__} is not allowed")
     code = compile(tree, "<watts>", "eval")
 
-    def watts(t: float) -> float:
-        return float(eval(code, {"__builtins__": {}}, {"t": t, **_FUNCTIONS}))
+    def watts(t: float, load: float) -> float:
+        return float(eval(code, {"__builtins__": {}}, {"t": t, "load": load, **_FUNCTIONS}))
 
     try:
-        watts(0.0)
+        watts(0.0, 0.0)
     except (ArithmeticError, TypeError, ValueError) as exc:
         raise StandinError(f"watts={text}: {exc}") from None
     return watts
@@ -117,20 +126,25 @@ class Model:
     pf: float = 0.95
     skew_s: float = 0.0
     drop: str | None = None
-    watts: Callable[[float], float] = field(default=lambda t: 300.0, repr=False, compare=False)
+    metrics: tuple[str, ...] = ()
+    watts: Callable[[float, float], float] = field(
+        default=lambda t, load: 300.0, repr=False, compare=False
+    )
 
     def __str__(self) -> str:
         return f"watts={self.watts_text},volts={self.volts:g},pf={self.pf:g}"
 
 
 def parse_model(spec: str) -> Model:
-    """``watts=EXPR,volts=V,pf=PF,skew=S,drop=CMD`` (any subset; the rest default)."""
+    """``watts=EXPR,volts=V,pf=PF,skew=S,drop=CMD,metrics=URL|URL`` (any subset; the rest
+    default)."""
     values: dict[str, str] = {}
     for item in filter(None, (part.strip() for part in spec.split(","))):
         key, sep, value = item.partition("=")
-        if not sep or key not in ("watts", "volts", "pf", "skew", "drop"):
+        if not sep or key not in ("watts", "volts", "pf", "skew", "drop", "metrics"):
             raise StandinError(
-                f"device port {spec!r}: {item!r} is not one of watts=, volts=, pf=, skew=, drop="
+                f"device port {spec!r}: {item!r} is not one of watts=, volts=, pf=, skew=, "
+                "drop=, metrics="
             )
         values[key] = value
     try:
@@ -142,7 +156,8 @@ def parse_model(spec: str) -> Model:
     if not (volts > 0 and 0 < pf <= 1):
         raise StandinError(f"device port {spec!r}: volts must be > 0 and pf in (0, 1]")
     text = values.get("watts", "300")
-    return Model(text, volts, pf, skew, values.get("drop") or None, compile_watts(text))
+    urls = tuple(u for u in values.get("metrics", "").split("|") if u)
+    return Model(text, volts, pf, skew, values.get("drop") or None, urls, compile_watts(text))
 
 
 @dataclass
@@ -169,8 +184,16 @@ class Analyzer:
     ``samples`` is the ``-l`` file, one line per sample with its mark, as ranging reads it.
     """
 
-    def __init__(self, model: Model, log: TextIO, samples: TextIO, clock: Clock) -> None:
+    def __init__(
+        self,
+        model: Model,
+        log: TextIO,
+        samples: TextIO,
+        clock: Clock,
+        load: Callable[[float, float], float] | None = None,
+    ) -> None:
         self.model = model
+        self._load = load  # samples per second between two times of ``clock``
         self._log = log
         self._samples = samples
         self._clock = clock
@@ -259,7 +282,11 @@ class Analyzer:
         due = m.due(self.now())
         for k in range(m.taken + 1, due + 1):
             at = m.start + k * m.interval_s
-            watts = self.model.watts(at - m.start)
+            load = 0.0
+            if self._load is not None:
+                true_at = at - self.model.skew_s
+                load = self._load(true_at - m.interval_s, true_at)
+            watts = self.model.watts(at - m.start, load)
             amps = watts / (self.model.volts * self.model.pf)
             row = (
                 f"Time,{stamp(at)},Watts,{watts:.6f},Volts,{self.model.volts:.6f},"
@@ -330,8 +357,14 @@ def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
     except (StandinError, OSError) as exc:
         sys.stderr.write(f"lon-ptd-standin: error: {exc}\n")
         return 2
-    analyzer = Analyzer(model, sys.stdout, samples, clock or time.time)
+    clock = clock or time.time
+    meter = LoadMeter(model.metrics, clock) if model.metrics else None
+    analyzer = Analyzer(model, sys.stdout, samples, clock, meter.rate if meter else None)
+    stopped = threading.Event()
+    poller = threading.Thread(target=meter.run, args=(stopped, LOAD_PERIOD_S)) if meter else None
     with listener, samples:
+        if poller is not None:
+            poller.start()
         analyzer.say(BANNER.format(model=model))
         analyzer.say("Uncertainty checking for Yokogawa-simulator is activated (simulated)")
         analyzer.say(f"listening on {args.host}:{args.port}")
@@ -339,6 +372,10 @@ def main(argv: Sequence[str] | None = None, clock: Clock | None = None) -> int:
             serve(listener, analyzer)
         except KeyboardInterrupt:
             pass
+        finally:
+            stopped.set()
+            if poller is not None:
+                poller.join()
     return 0
 
 

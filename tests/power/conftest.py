@@ -72,6 +72,23 @@ def echo_pair() -> Iterator[list[NodeProcess]]:
         yield nodes
 
 
+@dataclass
+class MeteredNodes:
+    """Nodes that serve sut-server's metrics, and the pages' URLs."""
+
+    nodes: list[NodeProcess]
+    metrics: list[str]
+
+
+@pytest.fixture(scope="module")
+def metered_pair() -> Iterator[MeteredNodes]:
+    """Two echo nodes with ``--metrics-port``, for a stand-in model that follows the load."""
+    ports = [free_port(), free_port()]
+    commands = [sut_server_command("echo", extra=("--metrics-port", str(p))) for p in ports]
+    with running_nodes(commands) as nodes:
+        yield MeteredNodes(nodes, [f"http://127.0.0.1:{p}/metrics" for p in ports])
+
+
 def standin_exe(tmp_path: Path) -> str:
     """An executable that starts the stand-in (the server's ``ptd`` is one path, no args)."""
     exe = tmp_path / "lon-ptd-standin"

@@ -19,7 +19,7 @@ from lon._nodes import NodeProcess
 from tests.conftest import ROOT, oracle_dir
 from tests.submission.test_checker_end_to_end import ALWAYS, SOMETIMES, lon_run, run_checker
 
-from .conftest import power_dev_dir, start_power_server
+from .conftest import MeteredNodes, power_dev_dir, start_power_server
 from .sntp import SntpResponder
 
 pytestmark = pytest.mark.timeout(400)  # the server waits 10 s around each of its 4 phases
@@ -118,9 +118,12 @@ def test_rehearsal_passes_the_checkers_but_for_the_analyzer(
     tmp_path: Path,
     power_env: dict[str, str],
     ntp: SntpResponder,
-    echo_pair: list[NodeProcess],
+    metered_pair: MeteredNodes,
 ) -> None:
-    server = start_power_server(tmp_path, power_env, ntp.address)
+    # Idle 200 W, plus 1 W per 1000 samples per second the nodes answer.
+    model = f"watts=200+0.001*load,metrics={'|'.join(metered_pair.metrics)}"
+    server = start_power_server(tmp_path, power_env, ntp.address, model=model)
+    echo_pair = metered_pair.nodes
     root = tmp_path / "submission"
     try:
         done = lon_power(
@@ -139,6 +142,9 @@ def test_rehearsal_passes_the_checkers_but_for_the_analyzer(
         "run_1/spl.txt",
     }  # fmt: skip
     assert "SIMULATOR" in (performance / "power" / "ptd_logs.txt").read_text()
+    spl = (performance / "run_1" / "spl.txt").read_text().splitlines()
+    watts = [float(line.split(",")[3]) for line in spl if line.startswith("Time,")]
+    assert min(watts) == 200.0 and max(watts) > 200.0  # idle around the run, more during it
     for skeleton in ("analyzer_table.md", "power_settings.md"):
         assert (performance.parents[1] / skeleton).is_file()
 

@@ -76,7 +76,8 @@ def test_a_bad_model_is_refused(spec: str) -> None:
 
 
 def test_an_expression_is_only_arithmetic() -> None:
-    assert compile_watts("max(300, 250 + 10 * t)")(10.0) == 350.0
+    assert compile_watts("max(300, 250 + 10 * t)")(10.0, 0.0) == 350.0
+    assert compile_watts("200 + 0.5 * load")(0.0, 100.0) == 250.0
 
 
 def test_a_real_device_type_is_refused_in_one_line(tmp_path) -> None:
@@ -122,3 +123,19 @@ def test_it_answers_over_tcp_as_the_server_starts_it(tmp_path) -> None:
         proc.wait(timeout=30)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def test_a_load_following_model_reads_the_nodes_rate() -> None:
+    clock, log, samples = FakeClock(), io.StringIO(), io.StringIO()
+    rates: list[tuple[float, float]] = []
+
+    def load(start: float, end: float) -> float:
+        rates.append((start - clock.t, end - clock.t))
+        return 1000.0
+
+    a = Analyzer(parse_model("watts=100+0.1*load"), log, samples, clock, load)
+    a.handle("Go,1000,0,m")
+    clock.t += 2.0
+    rows = a.handle("RL").split("\r\n")[1:]
+    assert [r.split(",")[3] for r in rows] == ["200.000000", "200.000000"]
+    assert rates == [(-2.0, -1.0), (-1.0, 0.0)]  # each sample's own interval
