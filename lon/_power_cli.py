@@ -28,6 +28,7 @@ from ._run import RunOptions, benchmark, build_settings, parse_options
 from ._submission import SubmissionRequest, layout_for, network_record, user_conf_text
 
 EXIT_OK, EXIT_FAILED = 0, 3
+LON_RUN_EPILOG = "then: -- LON-RUN-ARGUMENTS (the workload's, without --output)"
 
 
 def _lon_run_options(args: Sequence[str], logs_dir: str) -> RunOptions:
@@ -101,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("command", "print the power client's command line"),
         ("run", "run the power client (ranging, then testing) and place the result"),
     ):
-        v = sub.add_parser(verb, help=text)
+        v = sub.add_parser(verb, help=text, epilog=LON_RUN_EPILOG)
         v.add_argument("--power-dev", required=True, metavar="DIR", help="a power-dev checkout")
         v.add_argument(
             "--server", required=True, metavar="ADDR", help="the power server (director)"
@@ -111,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         v.add_argument("--work", required=True, metavar="DIR", help="logs/ and session/ go here")
         v.add_argument("--label", default="", help="a label for the session's name")
         _tree_options(v)
-    v = sub.add_parser("place", help="lay out a session power-dev's client.py left")
+    v = sub.add_parser(
+        "place", help="lay out a session power-dev's client.py left", epilog=LON_RUN_EPILOG
+    )
     v.add_argument("session", help="the session directory (power/, ranging/, run_1/)")
     v.add_argument("--logs", metavar="DIR", help="the client's -L directory (for node details)")
     _tree_options(v)
@@ -145,6 +148,10 @@ def run(argv: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr)
         if ns.verb == "command":
             out.write(shlex.join(plan.argv()) + "\n")
             return EXIT_OK
+        if os.path.exists(plan.out_dir):
+            raise PowerError(
+                f"{plan.out_dir} holds an earlier session: move it away or give another --work"
+            )
         os.makedirs(os.path.dirname(plan.out_dir), exist_ok=True)
         log = os.path.join(os.path.dirname(plan.out_dir), "power_client.log")
         session = run_client(plan, log)

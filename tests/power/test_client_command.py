@@ -119,3 +119,12 @@ def test_placing_an_incomplete_session_is_one_line(tmp_path) -> None:
     assert err.getvalue().count("\n") == 1
     assert "is not a complete power session: no power/client.json" in err.getvalue()
     assert not (tmp_path / "root").exists()
+
+
+def test_an_earlier_session_is_never_overwritten(tmp_path) -> None:
+    (tmp_path / "work" / "session").mkdir(parents=True)
+    err = io.StringIO()
+    argv = ["run", "--power-dev", str(power_dev_dir()), "--server", "127.0.0.1", "--ntp", "n"]
+    argv += ["--work", str(tmp_path / "work"), "--", *NODES, *WORKLOAD]
+    assert run(argv, io.StringIO(), err) == 3
+    assert err.getvalue().count("\n") == 1 and "holds an earlier session" in err.getvalue()
