@@ -116,16 +116,21 @@ class PowerServer:
 
 
 def start_power_server(
-    tmp_path: Path, env: dict[str, str], ntp_host: str, model: str = "watts=350"
+    tmp_path: Path, env: dict[str, str], ntp_host: str, *models: str
 ) -> PowerServer:
-    """server.py with the stand-in as its PTDaemon (device type 0, ``model`` as its port)."""
-    port, ptd_port = free_port(), free_port()
+    """server.py with one stand-in per model as its PTDaemons (device type 0, the model as
+    the device port); one analyzer drawing 350 W without ``models``."""
+    port = free_port()
+    analyzers = "".join(
+        f"[analyzer{i}]\nnetworkPort: {free_port()}\ndeviceType: 0\ninterfaceFlag:\n"
+        f"devicePort: {model}\n\n"
+        for i, model in enumerate(models or ("watts=350",), start=1)
+    )
     conf = tmp_path / "server.conf"
     conf.write_text(
         f"[server]\nntpServer: {ntp_host}\nlisten: 127.0.0.1 {port}\n\n"
-        f"[ptd]\nptd: {standin_exe(tmp_path)}\n\n"
-        f"[analyzer1]\nnetworkPort: {ptd_port}\ndeviceType: 0\ninterfaceFlag:\n"
-        f"devicePort: {model}\n"
+        f"[ptd]\nptd: {standin_exe(tmp_path)}\nanalyzerCount: {len(models or ('',))}\n\n"
+        + analyzers
     )
     log = tmp_path / "server.log"
     script = power_dev_dir() / "ptd_client_server" / "server.py"

@@ -27,7 +27,7 @@ def one_error_line(stderr: str) -> str:
 def run_against_server(
     tmp_path: Path, env: dict[str, str], ntp: SntpResponder, model: str, lon_run: tuple[str, ...]
 ) -> tuple[int, str, Path]:
-    server = start_power_server(tmp_path, env, ntp.address, model=model)
+    server = start_power_server(tmp_path, env, ntp.address, model)
     root = tmp_path / "submission"
     try:
         done = lon_power(

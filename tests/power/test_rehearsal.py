@@ -122,7 +122,7 @@ def test_rehearsal_passes_the_checkers_but_for_the_analyzer(
 ) -> None:
     # Idle 200 W, plus 1 W per 1000 samples per second the nodes answer.
     model = f"watts=200+0.001*load,metrics={'|'.join(metered_pair.metrics)}"
-    server = start_power_server(tmp_path, power_env, ntp.address, model=model)
+    server = start_power_server(tmp_path, power_env, ntp.address, model)
     echo_pair = metered_pair.nodes
     root = tmp_path / "submission"
     try:
@@ -180,3 +180,25 @@ def test_rehearsal_passes_the_checkers_but_for_the_analyzer(
     assert power_errors == {POWER_CHECKER_FAILED}, errors
     assert errors >= ANALYZER, "\n".join(sorted(errors))
     assert errors - ALWAYS - SOMETIMES - ONE_SCENARIO - ANALYZER == set(), "\n".join(sorted(errors))
+
+
+def test_two_analyzers_are_merged_into_one_spl(
+    tmp_path: Path, power_env: dict[str, str], ntp: SntpResponder, metered_pair: MeteredNodes
+) -> None:
+    """Two analyzers (say, one per node): power-dev sums them into one spl.txt line each."""
+    server = start_power_server(tmp_path, power_env, ntp.address, "watts=150", "watts=200")
+    root = tmp_path / "submission"
+    try:
+        done = lon_power(
+            "run", tmp_path, power_env, ntp.address, server.port,
+            "--submission-dir", str(root), *TREE, *workload(metered_pair.nodes),
+        )  # fmt: skip
+    finally:
+        server.stop()
+    assert done.returncode == 0, done.stderr
+    spl = (root / PERFORMANCE / "run_1" / "spl.txt").read_text().splitlines()
+    rows = [line.split(",") for line in spl if line.startswith("Time,")]
+    assert rows and all(float(row[3]) == 350.0 for row in rows)
+    assert all("Analyzer1" in row and "Analyzer2" in row for row in rows)
+    _, failed, output = power_checker(root / PERFORMANCE)
+    assert failed == IDENTITY_CHECKS, output
