@@ -22,7 +22,7 @@ from tests.submission.test_checker_end_to_end import ALWAYS, SOMETIMES, lon_run,
 from .conftest import MeteredNodes, power_dev_dir, start_power_server
 from .sntp import SntpResponder
 
-pytestmark = pytest.mark.timeout(400)  # the server waits 10 s around each of its 4 phases
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]  # the server waits 10 s x 4
 
 WORKLOAD = (
     "--scenario", "SingleStream", "--model", "resnet50", "--synthetic", "8x8x3:uint8:64",
