@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 from loadgen import config as loadgen_config
+from loadgen import submission
 from loadgen.cli import EXIT_BAD_INPUT
 from qdl import ConfigError
 
@@ -66,10 +67,7 @@ def _place(
     ns: argparse.Namespace, logs_dir: str, options: RunOptions, session: str, out: TextIO
 ) -> None:
     """Lay ``session`` out in ``--submission-dir`` with the user.conf lon-run ran with."""
-    request = SubmissionRequest(
-        ns.submission_dir, ns.division, ns.submitter, ns.system, options.model
-    )
-    layout = layout_for(request, "PerformanceOnly")
+    layout = layout_for(_request(ns, options), "PerformanceOnly")
     settings = build_settings(options, io.StringIO())
     changed = [item.partition("=")[0].strip() for item in options.sets]
     model, scenario = benchmark(options).settings_key(options.scenario)
@@ -86,9 +84,35 @@ def _place(
         network=network,
         command=shlex.join(["lon-power", *ns.argv]),
     )
+    if ns.rehearsal:
+        submission.mark_rehearsal(layout, options.scenario, options.loadgen)
     out.write(f"submission: {layout.scenario_dir(options.scenario)}/performance\n")
     for path in written:
         out.write(f"  wrote {path}\n")
+    if ns.rehearsal:
+        out.write(f"  marked {submission.REHEARSAL_MARK}: not to be filed (--rehearsal)\n")
+
+
+def _request(ns: argparse.Namespace, options: RunOptions) -> SubmissionRequest:
+    """What ``--submission-dir`` asks, with the LoadGen the workload runs (see ``_workload``)."""
+    return SubmissionRequest(
+        ns.submission_dir,
+        ns.division,
+        ns.submitter,
+        ns.system,
+        options.model,
+        loadgen=options.loadgen,
+        rehearsal=ns.rehearsal,
+    )
+
+
+def _workload(ns: argparse.Namespace) -> list[str]:
+    """The lon-run arguments: a power run is made for a submission, so it uses the official
+    LoadGen unless they choose one (as lon-run --submission-dir does)."""
+    args = list(ns.lon_run)
+    if not any(a == "--loadgen" or a.startswith("--loadgen=") for a in args):
+        args += ["--loadgen", "official"]
+    return args
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -126,6 +150,12 @@ def _tree_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--division", help="for --submission-dir")
     p.add_argument("--submitter", metavar="ORG", help="for --submission-dir")
     p.add_argument("--system", metavar="NAME", help="for --submission-dir")
+    p.add_argument(
+        "--rehearsal",
+        action="store_true",
+        help="--submission-dir with --loadgen ours in the lon-run arguments: a tree marked as "
+        "a rehearsal, which lon-submission seal refuses",
+    )
 
 
 def run(argv: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr) -> int:
@@ -133,18 +163,14 @@ def run(argv: Sequence[str], out: TextIO = sys.stdout, err: TextIO = sys.stderr)
     cut = argv.index("--") if "--" in argv else len(argv)
     ns = build_parser().parse_args(argv[:cut])
     ns.argv, ns.lon_run = argv, argv[cut + 1 :]
+    ns.lon_run = _workload(ns)
     try:
         if ns.verb == "place":
             return _place_only(ns, out)
         plan = _plan(ns)
         options = _lon_run_options(ns.lon_run, plan.logs_dir)
         if ns.submission_dir:
-            layout_for(
-                SubmissionRequest(
-                    ns.submission_dir, ns.division, ns.submitter, ns.system, options.model
-                ),
-                "PerformanceOnly",
-            )
+            layout_for(_request(ns, options), "PerformanceOnly")
         if ns.verb == "command":
             out.write(shlex.join(plan.argv()) + "\n")
             return EXIT_OK

@@ -34,6 +34,7 @@ def test_the_printed_command_runs_lon_run_twice_the_same_under_L() -> None:
     assert opts["-L"] == "/data/power/logs" and opts["-o"] == "/data/power/session"
     workload = shlex.split(opts["-w"])
     assert workload[0] == "lon-run" and "--quiet" in workload
+    assert "--loadgen official" in opts["-w"]  # results come from the official LoadGen
     assert workload[-2:] == ["--output", "/data/power/logs/loadgen"]
 
 
@@ -128,3 +129,16 @@ def test_an_earlier_session_is_never_overwritten(tmp_path) -> None:
     argv += ["--work", str(tmp_path / "work"), "--", *NODES, *WORKLOAD]
     assert run(argv, io.StringIO(), err) == 3
     assert err.getvalue().count("\n") == 1 and "holds an earlier session" in err.getvalue()
+
+
+def test_our_loadgen_in_a_tree_needs_rehearsal(tmp_path) -> None:
+    head = ["command", "--power-dev", str(power_dev_dir()), "--server", "s", "--ntp", "n"]
+    head += ["--work", "w", "--submission-dir", str(tmp_path), "--division", "network"]
+    head += ["--submitter", "Org", "--system", "lan2"]
+    ours = ["--", *NODES, *WORKLOAD, "--loadgen", "ours"]
+    err = io.StringIO()
+    assert run([*head, *ours], io.StringIO(), err) == 2
+    assert err.getvalue().count("\n") == 1 and "add --rehearsal" in err.getvalue()
+    out = io.StringIO()
+    assert run([*head, "--rehearsal", *ours], out, io.StringIO()) == 0
+    assert "--loadgen ours" in out.getvalue() and "--loadgen official" not in out.getvalue()
