@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed-stamp
 HERE := $(dir $(abspath $(lastword $(MAKEFILE_LIST))))
 MLPERF_INFERENCE_DIR ?= $(abspath $(wildcard $(HERE)../shared/oracle/mlcommons-inference))
 export MLPERF_INFERENCE_DIR
+# power-dev (github.com/mlcommons/power-dev), whose server and client the power tests run as they are.
+MLPERF_POWER_DEV_DIR ?= $(abspath $(wildcard $(HERE)../shared/oracle/mlcommons-power-dev))
+export MLPERF_POWER_DEV_DIR
 
 .PHONY: install test demo lint format check bench protos clean
 

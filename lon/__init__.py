@@ -3,7 +3,9 @@
 ``lon-run`` (``_run``) runs a benchmark against SUT nodes and can lay the run out in a
 submission tree (``_submission``); ``lon-accuracy`` (``_accuracy_cli``) scores a numpy-mlp
 run's accuracy log (``_accuracy``); ``python -m lon.demo`` starts two nodes on loopback
-(``_nodes``) and runs against them. The commands use only the public faces of ``qdl`` and
+(``_nodes``) and runs against them. ``lon-power`` (``_power_cli``) runs lon-run under the
+MLCommons power workflow (``_power``, ``_power_tree``); ``lon-ptd-standin`` (``ptd_standin``)
+is a PTDaemon simulator for rehearsing it. The commands use only the public faces of ``qdl`` and
 ``loadgen``; nothing in either imports this package.
 """
 
