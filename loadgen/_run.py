@@ -33,6 +33,7 @@ from ._effective import EffectiveSettings, effective_settings
 from ._enums import TestMode, TestScenario, coerce_enum
 from ._failed_run import log_failure
 from ._find_peak import find_peak_performance
+from ._gc import frozen_heap
 from ._interfaces import QuerySampleLibrary, SystemUnderTest
 from ._issue import FOLDED, IssueOutcome, issue_queries
 from ._log_files import open_log_files
@@ -200,6 +201,40 @@ class _TestRun:
             series.completion_stamps = self.trace.completions
             series.first_token_stamps = self.trace.first_tokens
         queries = QueryChunks(gen, series.base)
+        with frozen_heap():
+            outcome = self._issue(eff, series, queries, accuracy_mode)
+        for name in (
+            "logger_swap_request_slots_retry_count",
+            "logger_swap_request_slots_retry_retry_count",
+            "logger_swap_request_slots_retry_reencounter_count",
+            "logger_start_reading_entries_retry_count",
+            "logger_tls_total_log_cas_fail_count",
+            "logger_tls_total_swap_buffers_slot_retry_count",
+        ):
+            detail.log(name, 0)
+        done = series.done
+        last_done = max(done[: outcome.samples_issued], default=0)
+        begin = _wall_time(self.clock) - timedelta(microseconds=(now() - outcome.start_ns) / 1000)
+        active = max(0, last_done - outcome.start_ns)
+        detail.log("power_begin", _power_time(begin))
+        detail.log("power_end", _power_time(begin + timedelta(microseconds=active / 1000)))
+        if self.trace is not None:
+            self._trace_series(eff, gen, outcome, series)
+        if outcome.stopped_by is not None:
+            _completion.set_active(None)
+            self.error(f"Test aborted: {outcome.stopped_by}")
+            raise TestAborted(outcome.stopped_by)
+        return gen, outcome, series
+
+    def _issue(
+        self,
+        eff: EffectiveSettings,
+        series: Series,
+        queries: QueryChunks,
+        accuracy_mode: bool,
+    ) -> IssueOutcome:
+        """Issue the series' queries and wait until they completed (or why they did not)."""
+        detail = self.detail
         _completion.set_active(series)
         pending = _completion.peek_pending_abort()  # after set_active, so no AbortTest is lost
         if pending is not None:
@@ -239,28 +274,7 @@ class _TestRun:
             )
         if not series.wait_logged(self.stall_timeout_ns / 1e9):
             self.error("accuracy logging (or a response_cb) did not finish; entries may be missing")
-        for name in (
-            "logger_swap_request_slots_retry_count",
-            "logger_swap_request_slots_retry_retry_count",
-            "logger_swap_request_slots_retry_reencounter_count",
-            "logger_start_reading_entries_retry_count",
-            "logger_tls_total_log_cas_fail_count",
-            "logger_tls_total_swap_buffers_slot_retry_count",
-        ):
-            detail.log(name, 0)
-        done = series.done
-        last_done = max(done[: outcome.samples_issued], default=0)
-        begin = _wall_time(self.clock) - timedelta(microseconds=(now() - outcome.start_ns) / 1000)
-        active = max(0, last_done - outcome.start_ns)
-        detail.log("power_begin", _power_time(begin))
-        detail.log("power_end", _power_time(begin + timedelta(microseconds=active / 1000)))
-        if self.trace is not None:
-            self._trace_series(eff, gen, outcome, series)
-        if outcome.stopped_by is not None:
-            _completion.set_active(None)
-            self.error(f"Test aborted: {outcome.stopped_by}")
-            raise TestAborted(outcome.stopped_by)
-        return gen, outcome, series
+        return outcome
 
     def _trace_series(
         self, eff: EffectiveSettings, gen: GeneratedQueries, out: IssueOutcome, series: Series
