@@ -8,7 +8,6 @@ loop returns an ``IssueOutcome``; it logs nothing itself.
 
 from __future__ import annotations
 
-from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,8 +27,9 @@ class IssueOutcome:
     start_ns: int
     queries_issued: int = 0
     samples_issued: int = 0
-    # Actual issue time per issued query: 8 bytes each (a list of ints would hold ~40).
-    issue_ns: array[int] = field(default_factory=lambda: array("q"))
+    # Actual issue time per query (int64, 8 bytes each; preallocated, valid up to
+    # queries_issued).
+    issue_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # For the trace: when each IssueQuery call returned, at the index of the first query it
     # held (FOLDED for the queries coalesced into it); None when not traced.
     issue_end_ns: np.ndarray | None = None
@@ -94,9 +94,8 @@ def _issue_loop(
     target_ns = settings.target_duration_ms * 1_000_000
     max_async = settings.max_async_queries if server else 0
     check_limits = bool(settings.max_query_count or settings.max_duration_ms)
-    issue_ns = array("q")
-    record = issue_ns.append
     nq = chunks.query_count
+    issue_ns = np.zeros(nq, dtype=np.int64)
     # The queries issuing is at: chunk[k - lo] is query k's samples, offs[k - lo] its offset.
     lo, hi, chunk, offs = chunks.chunk(0) if nq else (0, 0, [], [])
     ends = np.full(nq, FOLDED, dtype=np.int64) if trace else None
@@ -123,7 +122,7 @@ def _issue_loop(
                 t = sleep_until(target)
         # --- issue ----------------------------------------------------------------------------
         query = chunk[k - lo]
-        record(t)
+        issue_ns[k] = t
         first = k
         k += 1
         if coalesce:
@@ -136,7 +135,7 @@ def _issue_loop(
                 if merged is None:
                     merged = list(query)
                 merged.extend(chunk[k - lo])
-                record(t)
+                issue_ns[k] = t
                 k += 1
             if merged is not None:
                 query = merged
