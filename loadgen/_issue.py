@@ -56,6 +56,8 @@ def issue_queries(
     """
     if settings.scenario == TestScenario.Server:
         with clock.precise():  # the Server schedule wants its sleeps on time
+            if not coalesce:
+                return _server_loop(sut, settings, queries, series, accuracy_mode, clock, trace)
             return _issue_loop(
                 sut, settings, queries, series, accuracy_mode,
                 stall_timeout_ns, clock, coalesce, trace,
@@ -168,6 +170,73 @@ def _issue_loop(
             break
     else:
         out.ran_out = natural
+    out.queries_issued = k
+    out.samples_issued = samples
+    return out
+
+
+def _server_loop(
+    sut: SystemUnderTest,
+    settings: EffectiveSettings,
+    chunks: QueryChunks,
+    series: Series,
+    accuracy_mode: bool,
+    clock: Clock,
+    trace: bool,
+) -> IssueOutcome:
+    """``_issue_loop`` for Server without coalescing, step for step, with what it decides per
+    query decided once: its rate is the scenario's figure, so its per-query cost matters most.
+
+    Server has no natural end and never waits for completions: each query sleeps until its
+    scheduled time (late ones go out at once), is issued, and the limits are checked.
+    """
+    issue = sut.issue_query
+    now = clock.now_ns
+    sleep_until = clock.sleep_until
+    max_async = settings.max_async_queries
+    check_limits = bool(settings.max_query_count or settings.max_duration_ms)
+    nq = chunks.query_count
+    issue_ns = np.zeros(nq, dtype=np.int64)
+    ends = np.full(nq, FOLDED, dtype=np.int64) if trace else None
+    start = now()
+    out = IssueOutcome(start_ns=start, issue_ns=issue_ns, issue_end_ns=ends)
+    samples = 0
+    k = 0
+    stop = False
+    while k < nq and not stop:
+        _, _, chunk, offs = chunks.chunk(k)  # before the wait: the next query is not due yet
+        for query, offset in zip(chunk, offs):
+            if series.aborted is not None:
+                out.stopped_by = series.aborted
+                stop = True
+                break
+            t = now()
+            target = start + offset
+            if t < target:
+                t = sleep_until(target)
+            issue_ns[k] = t
+            k += 1
+            samples += len(query)
+            series.issued = samples  # before the call: a SUT may answer inside it
+            issue(query)
+            if ends is not None:
+                ends[k - 1] = now()
+            if accuracy_mode:
+                continue
+            if max_async and k - series.completed > max_async:
+                out.end_messages.append(
+                    (
+                        "error_runtime",
+                        "IssueQueryThread 0 Ending early: Too many outstanding queries. issued "
+                        f"{k} outstanding {k - series.completed}",
+                        True,
+                    )
+                )
+                stop = True
+                break
+            if check_limits and _check_limits(out, settings, k, t - start):
+                stop = True
+                break
     out.queries_issued = k
     out.samples_issued = samples
     return out
