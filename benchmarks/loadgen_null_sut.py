@@ -16,7 +16,10 @@ Two figures per scenario and LoadGen, because they measure different things:
 The table gives both, with the ratios ours/official (a rate: above 1, ours is ahead) and
 official/ours (a wall time: above 1, ours finishes sooner).
 
-    python benchmarks/loadgen_null_sut.py [--repeats 3] [--quick]
+The Server figure is the highest rung of a ladder 50 k QPS apart that is VALID in most runs;
+the README's figures are printed beside today's.
+
+    python benchmarks/loadgen_null_sut.py [--repeats 5] [--quick]
 """
 
 from __future__ import annotations
@@ -136,22 +139,57 @@ def interleaved(loadgens: list[str], scenario: str, value: float, repeats: int) 
     return runs
 
 
+# Server rungs: 50 k apart from 100 k on (at most 10-17 % between neighbours around where
+# either LoadGen tops out), so that a run's max VALID is known to within one such step.
+LADDER = [50_000, 100_000, 150_000, 200_000, 250_000, 300_000, 350_000, 400_000, 450_000,
+          500_000, 550_000, 600_000, 650_000, 700_000, 800_000, 900_000, 1_000_000]  # fmt: skip
+QUICK_LADDER = [50_000, 100_000, 200_000, 300_000, 400_000, 500_000, 600_000]
+GIVE_UP_AFTER = 2  # failed rungs in a row that end a LoadGen's climb (one may be a disturbance)
+
+
 def server_ladder(loadgens: list[str], ladder: list[float], repeats: int) -> dict:
     """For each LoadGen: the highest rung of ``ladder`` whose run is VALID in most of
-    ``repeats`` tries, and the StartTest wall times of every rung it tried ({qps: [s, ...]})."""
+    ``repeats`` tries, the StartTest wall times of every rung it tried ({qps: [s, ...]}) and
+    the VALID count of each ({qps: n}). A LoadGen climbs until GIVE_UP_AFTER rungs in a row
+    fail, so one disturbed rung does not end its climb."""
     best = {which: 0.0 for which in loadgens}
     walls: dict[str, dict[float, list[float]]] = {which: {} for which in loadgens}
+    valid: dict[str, dict[float, int]] = {which: {} for which in loadgens}
+    failed = {which: 0 for which in loadgens}
     climbing = list(loadgens)
     for qps in ladder:
         if not climbing:
             break
         for which, runs in interleaved(climbing, "Server", qps, repeats).items():
             walls[which][qps] = [r["wall_s"] for r in runs]
-            if sum(r["valid"] for r in runs) * 2 <= repeats:
-                climbing.remove(which)
+            valid[which][qps] = sum(r["valid"] for r in runs)
+            if valid[which][qps] * 2 <= repeats:
+                failed[which] += 1
+                if failed[which] >= GIVE_UP_AFTER:
+                    climbing.remove(which)
             else:
+                failed[which] = 0
                 best[which] = qps
-    return {which: (best[which], walls[which]) for which in loadgens}
+    return {which: (best[which], walls[which], valid[which]) for which in loadgens}
+
+
+def readme_figures() -> dict[str, list[str]]:
+    """The README's null-SUT table ({scenario: [its cells after the first]}), to print beside
+    today's figures: a regression shows the day it lands. Empty when not found."""
+    rows: dict[str, list[str]] = {}
+    try:
+        with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as f:
+            lines = f.read().split("benchmarks/loadgen_null_sut.py", 1)[-1].splitlines()
+    except OSError:
+        return rows
+    for line in lines:
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        for scenario in ("Offline", "Server", "SingleStream"):
+            if cells and cells[0].startswith(scenario) and scenario not in rows:
+                rows[scenario] = cells[2:]  # ours, official, ratio, wall ours, official, ratio
+        if len(rows) == 3:
+            break
+    return rows
 
 
 def ratio(a: float, b: float) -> float:
@@ -160,14 +198,12 @@ def ratio(a: float, b: float) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="fewer rungs and repeats")
     args = parser.parse_args()
     repeats = 1 if args.quick else args.repeats
     loadgens = ["ours"] + (["official"] if have_official() else [])
-    ladder = [25_000, 50_000, 100_000, 150_000, 200_000, 250_000, 300_000, 400_000]
-    if args.quick:
-        ladder = [25_000, 100_000, 200_000]
+    ladder = QUICK_LADDER if args.quick else LADDER
 
     figures: dict[str, dict[str, float]] = {}  # scenario -> {loadgen: LoadGen's own figure}
     walls: dict[str, dict[str, float]] = {}  # scenario -> {loadgen: StartTest wall s}
@@ -182,9 +218,9 @@ def main() -> None:
     offline_samples = offline["ours"][0]["samples_per_query"]
     server = server_ladder(loadgens, ladder, repeats)
     # Server wall times compare one schedule: the highest rung every LoadGen held (or the first).
-    common = min(best for best, _ in server.values()) or ladder[0]
-    figures["Server"] = {which: best for which, (best, _) in server.items()}
-    walls["Server"] = {which: statistics.median(w[common]) for which, (_, w) in server.items()}
+    common = min(best for best, _, _ in server.values()) or ladder[0]
+    figures["Server"] = {which: best for which, (best, _, _) in server.items()}
+    walls["Server"] = {which: statistics.median(w[common]) for which, (_, w, _) in server.items()}
     delays = [measure("ours", "Server", 5_000) for _ in range(repeats)]
 
     labels = {
@@ -202,6 +238,7 @@ def main() -> None:
         header += f" {'official':>9} {'off./ours':>9}"
     print(header)
     print("-" * len(header))
+    readme = readme_figures()
     for scenario in ("Offline", "Server", "SingleStream"):
         fig, wall = figures[scenario], walls[scenario]
         line = f"{scenario:13} {labels[scenario]:29} {fig['ours']:11,.0f}"
@@ -211,6 +248,12 @@ def main() -> None:
         if official:
             line += f" {wall['official']:9.2f} {ratio(wall['official'], wall['ours']):9.2f}"
         print(line)
+        cells = readme.get(scenario)
+        if cells and len(cells) == 6 and official:  # the same columns, as the README has them
+            print(
+                f"{'':13} {'  (README)':29} {cells[0]:>11} {cells[1]:>11} {cells[2]:>9} | "
+                f"{cells[3]:>11} {cells[4]:>9} {cells[5]:>9}"
+            )
     print(
         "\nLoadGen figure: its own, timed from its start to the last completion. wall s: the "
         "whole\nStartTest call. ours/off. above 1: ours ahead; off./ours above 1: ours finishes "
@@ -227,6 +270,9 @@ def main() -> None:
         ]
         print("Offline off./ours wall time, run by run: " + ", ".join(f"{t:.2f}" for t in turns))
     print(f"Server wall times: at {common:,.0f} QPS (the highest rung every LoadGen held)")
+    for which, (_, _, valid) in server.items():
+        rungs = ", ".join(f"{qps / 1000:g}k {n}/{repeats}" for qps, n in valid.items())
+        print(f"Server rungs, VALID runs ({which}): {rungs}")
     p50 = statistics.median(d["delay_p50"] for d in delays) / 1000
     p99 = statistics.median(d["delay_p99"] for d in delays) / 1000
     print(f"\nServer issue delay at 5,000 QPS (ours): p50 {p50:.1f} us, p99 {p99:.1f} us")
