@@ -3,7 +3,8 @@
 The schedule is computed before the loop starts; the QuerySample lists the SUT is handed are
 made a chunk at a time (``QueryChunks``), each before the wait that precedes its first query, so
 an iteration only waits as its scenario says, calls the SUT and checks the end conditions. The
-loop returns an ``IssueOutcome``; it logs nothing itself.
+loop returns an ``IssueOutcome``; it logs nothing itself. Server without coalescing, whose rate
+is its figure, has a loop of its own that does the same steps with less decided per query.
 """
 
 from __future__ import annotations
