@@ -41,6 +41,7 @@ check: lint
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/loadgen_null_sut.py
+	$(BIN)/python benchmarks/loadgen_memory.py
 	$(BIN)/python benchmarks/network.py
 	$(BIN)/python benchmarks/loadgens_compared.py
 	$(BIN)/python benchmarks/progress_overhead.py

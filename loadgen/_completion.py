@@ -75,7 +75,10 @@ class Series:
         self.base = _reserve_ids(n)
         self.first_sample_seq = first_sample_seq
         self.sample_index = sample_index
-        self.done: list[int] = [0] * n  # completion timestamp, 0 = not yet
+        # Per sample, preallocated int64 columns (8 bytes a sample; zeroed pages cost no memory
+        # until written): the completion time (0 = not yet), and in token runs the first token's
+        # time and the token count.
+        self.done = np.zeros(n, dtype=np.int64)
         self.issued = 0  # samples handed to the SUT so far: ids base .. base + issued - 1
         self.completed = 0
         self.last_done_ns = 0  # when the latest completion arrived
@@ -100,8 +103,8 @@ class Series:
         self._logging = accuracy_sink is not None and (log_all or self._log_flags is not None)
         self.token_latencies = token_latencies
         self.needs_first_token = needs_first_token
-        self.first_token: list[int] | None = [0] * n if token_latencies else None
-        self.n_tokens: list[int] | None = [0] * n if token_latencies else None
+        self.first_token = np.zeros(n, dtype=np.int64) if token_latencies else None
+        self.n_tokens = np.zeros(n, dtype=np.int64) if token_latencies else None
         self._token_data: dict[int, bytes] = {}
         # Where the entry points record each call's start and end for the trace (None: off).
         self.completion_stamps: CallStamps | None = None

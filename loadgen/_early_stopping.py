@@ -57,13 +57,18 @@ def lbeta(x: int, y: int) -> float:
     return _lgamma(float(x)) + _lgamma(float(y)) - _lgamma(float(x + y))
 
 
+_index = np.arange(1 << 12, dtype=np.float64)  # 0, 1, 2, ... as doubles (exact), grown as needed
+
+
 def hypergeometric_2f1_a1(b: int, c: int, x: float) -> float:
     """Gauss's 2F1(1, b; c; x), summed until a term is at most 2**-33 (b <= 0 here).
 
     Term ``i+1`` is term ``i`` times ``(b+i)·x / (c+i)``, and terms are added one by one, as the
     official loop does; numpy's accumulate functions are strictly sequential, so computing the
-    terms in chunks gives the same bits as the scalar loop.
+    terms in chunks gives the same bits as the scalar loop. ``b + i`` and ``c + i`` are summed
+    as doubles: exact for integers below 2**53, so the same as the loop's int-to-double.
     """
+    global _index
     term = 1.0
     result = 1.0
     start = 0
@@ -72,16 +77,25 @@ def hypergeometric_2f1_a1(b: int, c: int, x: float) -> float:
     size = min(1 - b, 64 + 6 * math.isqrt(-b)) if b <= 0 else _FIRST_CHUNK
     with np.errstate(all="ignore"):  # overflow to inf/nan is part of the official behaviour
         while True:
-            i = np.arange(start, start + size, dtype=np.int64)
-            ratios = ((b + i).astype(np.float64) * x) / (c + i).astype(np.float64)
-            ratios[0] *= term  # term_{start+1} = term_start * ratio_start
-            terms = np.multiply.accumulate(ratios)
+            if start + size > len(_index):
+                _index = np.arange(2 * (start + size), dtype=np.float64)
+            i = _index[start : start + size]
+            terms = i + b
+            terms *= x
+            terms /= i + c
+            terms[0] *= term  # term_{start+1} = term_start * ratio_start
+            np.multiply.accumulate(terms, out=terms)
             # The loop runs while |term| > tolerance, so a NaN term stops it too.
-            done = np.flatnonzero(~(np.abs(terms) > _SERIES_TOLERANCE))
-            stop = int(done[0]) + 1 if len(done) else size
-            sums = np.add.accumulate(np.concatenate(([result], terms[:stop])))
-            result = float(sums[-1])
-            if len(done):
+            last = np.abs(terms) <= _SERIES_TOLERANCE
+            last |= np.isnan(terms)
+            stop = int(last.argmax())
+            done = bool(last[stop])
+            count = stop + 1 if done else size
+            sums = np.empty(count + 1)
+            sums[0] = result
+            sums[1:] = terms[:count]
+            result = float(np.add.accumulate(sums, out=sums)[-1])
+            if done:
                 return result
             term = float(terms[-1])
             start += size

@@ -3,12 +3,12 @@
 The schedule is computed before the loop starts; the QuerySample lists the SUT is handed are
 made a chunk at a time (``QueryChunks``), each before the wait that precedes its first query, so
 an iteration only waits as its scenario says, calls the SUT and checks the end conditions. The
-loop returns an ``IssueOutcome``; it logs nothing itself.
+loop returns an ``IssueOutcome``; it logs nothing itself. Server without coalescing, whose rate
+is its figure, has a loop of its own that does the same steps with less decided per query.
 """
 
 from __future__ import annotations
 
-from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,8 +28,9 @@ class IssueOutcome:
     start_ns: int
     queries_issued: int = 0
     samples_issued: int = 0
-    # Actual issue time per issued query: 8 bytes each (a list of ints would hold ~40).
-    issue_ns: array[int] = field(default_factory=lambda: array("q"))
+    # Actual issue time per query (int64, 8 bytes each; preallocated, valid up to
+    # queries_issued).
+    issue_ns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     # For the trace: when each IssueQuery call returned, at the index of the first query it
     # held (FOLDED for the queries coalesced into it); None when not traced.
     issue_end_ns: np.ndarray | None = None
@@ -56,6 +57,8 @@ def issue_queries(
     """
     if settings.scenario == TestScenario.Server:
         with clock.precise():  # the Server schedule wants its sleeps on time
+            if not coalesce:
+                return _server_loop(sut, settings, queries, series, accuracy_mode, clock, trace)
             return _issue_loop(
                 sut, settings, queries, series, accuracy_mode,
                 stall_timeout_ns, clock, coalesce, trace,
@@ -94,9 +97,8 @@ def _issue_loop(
     target_ns = settings.target_duration_ms * 1_000_000
     max_async = settings.max_async_queries if server else 0
     check_limits = bool(settings.max_query_count or settings.max_duration_ms)
-    issue_ns = array("q")
-    record = issue_ns.append
     nq = chunks.query_count
+    issue_ns = np.zeros(nq, dtype=np.int64)
     # The queries issuing is at: chunk[k - lo] is query k's samples, offs[k - lo] its offset.
     lo, hi, chunk, offs = chunks.chunk(0) if nq else (0, 0, [], [])
     ends = np.full(nq, FOLDED, dtype=np.int64) if trace else None
@@ -123,7 +125,7 @@ def _issue_loop(
                 t = sleep_until(target)
         # --- issue ----------------------------------------------------------------------------
         query = chunk[k - lo]
-        record(t)
+        issue_ns[k] = t
         first = k
         k += 1
         if coalesce:
@@ -136,7 +138,7 @@ def _issue_loop(
                 if merged is None:
                     merged = list(query)
                 merged.extend(chunk[k - lo])
-                record(t)
+                issue_ns[k] = t
                 k += 1
             if merged is not None:
                 query = merged
@@ -169,6 +171,73 @@ def _issue_loop(
             break
     else:
         out.ran_out = natural
+    out.queries_issued = k
+    out.samples_issued = samples
+    return out
+
+
+def _server_loop(
+    sut: SystemUnderTest,
+    settings: EffectiveSettings,
+    chunks: QueryChunks,
+    series: Series,
+    accuracy_mode: bool,
+    clock: Clock,
+    trace: bool,
+) -> IssueOutcome:
+    """``_issue_loop`` for Server without coalescing, step for step, with what it decides per
+    query decided once: its rate is the scenario's figure, so its per-query cost matters most.
+
+    Server has no natural end and never waits for completions: each query sleeps until its
+    scheduled time (late ones go out at once), is issued, and the limits are checked.
+    """
+    issue = sut.issue_query
+    now = clock.now_ns
+    sleep_until = clock.sleep_until
+    max_async = settings.max_async_queries
+    check_limits = bool(settings.max_query_count or settings.max_duration_ms)
+    nq = chunks.query_count
+    issue_ns = np.zeros(nq, dtype=np.int64)
+    ends = np.full(nq, FOLDED, dtype=np.int64) if trace else None
+    start = now()
+    out = IssueOutcome(start_ns=start, issue_ns=issue_ns, issue_end_ns=ends)
+    samples = 0
+    k = 0
+    stop = False
+    while k < nq and not stop:
+        _, _, chunk, offs = chunks.chunk(k)  # before the wait: the next query is not due yet
+        for query, offset in zip(chunk, offs):
+            if series.aborted is not None:
+                out.stopped_by = series.aborted
+                stop = True
+                break
+            t = now()
+            target = start + offset
+            if t < target:
+                t = sleep_until(target)
+            issue_ns[k] = t
+            k += 1
+            samples += len(query)
+            series.issued = samples  # before the call: a SUT may answer inside it
+            issue(query)
+            if ends is not None:
+                ends[k - 1] = now()
+            if accuracy_mode:
+                continue
+            if max_async and k - series.completed > max_async:
+                out.end_messages.append(
+                    (
+                        "error_runtime",
+                        "IssueQueryThread 0 Ending early: Too many outstanding queries. issued "
+                        f"{k} outstanding {k - series.completed}",
+                        True,
+                    )
+                )
+                stop = True
+                break
+            if check_limits and _check_limits(out, settings, k, t - start):
+                stop = True
+                break
     out.queries_issued = k
     out.samples_issued = samples
     return out

@@ -11,6 +11,7 @@ and only one chunk is alive on the LoadGen's side.
 
 from __future__ import annotations
 
+from ._gc import acyclic_burst
 from ._records import GeneratedQueries
 from ._samples import QuerySample
 
@@ -30,8 +31,20 @@ class QueryChunks:
         self._chunk_samples = chunk_samples
         self.query_count = gen.query_count
         self._single = gen.query_count == gen.sample_count  # one sample per query
+        # The first chunk is made now, before the series starts (see _gc.frozen_heap).
+        self._first = self._make(0) if self.query_count else None
 
     def chunk(self, k: int) -> tuple[int, int, list[list[QuerySample]], list[int]]:
+        if k == 0 and self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return self._make(k)
+
+    def _make(self, k: int) -> tuple[int, int, list[list[QuerySample]], list[int]]:
+        with acyclic_burst():
+            return self._build(k)
+
+    def _build(self, k: int) -> tuple[int, int, list[list[QuerySample]], list[int]]:
         offs = self._offs
         first = int(offs[k])
         if self._single:

@@ -37,7 +37,7 @@ from ._rng import (
 )
 
 ACCURACY_LOG_DEFAULT_SEED = 5489  # the default-constructed std::mt19937 of SequenceGen
-_VALS_CHUNK = 1 << 22  # accuracy-log values drawn per numpy call (bounds temporary memory)
+_VALS_CHUNK = 1 << 16  # accuracy-log values drawn per numpy call (bounds temporary memory)
 
 
 @dataclass(frozen=True)
@@ -106,15 +106,10 @@ class SequenceGen:
         first_sample, first_query = self._sample_id, self._query_id
         self._sample_id += samples
         self._query_id += queries
-        if samples <= _VALS_CHUNK:
-            vals = canonicals(self._acc_rng, samples)
-        else:
-            vals = np.concatenate(
-                [
-                    canonicals(self._acc_rng, min(_VALS_CHUNK, samples - i))
-                    for i in range(0, samples, _VALS_CHUNK)
-                ]
-            )
+        vals = np.empty(samples, dtype=np.float64)
+        for lo in range(0, samples, _VALS_CHUNK):
+            hi = min(samples, lo + _VALS_CHUNK)
+            vals[lo:hi] = canonicals(self._acc_rng, hi - lo)
         return first_sample, first_query, vals
 
 
@@ -279,6 +274,7 @@ def generate_queries(
         sched = np.zeros(count, dtype=np.int64)
         np.cumsum(gaps[:-1], out=sched[1:])
         duration = int(sched[-1] + gaps[-1]) if count else 0
+        del gaps  # 8 bytes a query, not needed past this point
     else:
         period = _period_ns(settings.target_qps)
         if gen_ns > 0 and period <= 0:
@@ -326,13 +322,15 @@ def generate_queries(
         else:
             pos = uniform_ints(sample_rng, 0, end - 1, n)
         _check_positions(pos, 1, n_set)
-        sample_index = L_arr[pos]
+        sample_index = np.take(L_arr, pos, out=pos, mode="clip")  # in place; checked above
 
     total = len(sample_index)
     first_sample, first_query, vals = seq.take(total, count)
+    query_offsets = np.arange(count + 1, dtype=np.int64)
+    query_offsets *= spq
     return GeneratedQueries(
         sample_index=sample_index,
-        query_offsets=np.arange(count + 1, dtype=np.int64) * spq,
+        query_offsets=query_offsets,
         scheduled_offset_ns=sched,
         samples_per_query=spq,
         duration_ns=duration,
@@ -421,7 +419,11 @@ def accuracy_log_mask(
     prob = accuracy_log_probability(settings) if probability is None else probability
     if not prob >= 0.0 or generated.sample_count == 0:  # v is never negative; NaN logs nothing
         return None
-    v = generated.accuracy_log_vals + accuracy_log_offset(settings.accuracy_log_rng_seed)
-    v = np.where(v < 1.0, v, v - 1.0)
-    mask = v <= prob
+    offset = accuracy_log_offset(settings.accuracy_log_rng_seed)
+    vals = generated.accuracy_log_vals
+    mask = np.empty(len(vals), dtype=bool)
+    for lo in range(0, len(vals), _VALS_CHUNK):  # in chunks: no per-sample temporaries
+        v = vals[lo : lo + _VALS_CHUNK] + offset
+        v[v >= 1.0] -= 1.0
+        np.less_equal(v, prob, out=mask[lo : lo + _VALS_CHUNK])
     return mask if mask.any() else None

@@ -33,6 +33,8 @@ _TWO64_F = float(1 << 64)
 _BELOW_ONE = math.nextafter(1.0, 0.0)
 _PAIRED_SHUFFLE_MAX = 65535  # largest n with (2^32 - 1) // n >= n
 _WINDOW = 4096  # draws examined per vectorised step when ranges vary
+_DRAW_CHUNK = 1 << 16  # draws made per numpy step (bounds their temporary memory)
+_EMPTY = np.zeros(0, dtype=np.uint64)
 
 
 def _init_genrand(seed32: int) -> np.ndarray:
@@ -85,9 +87,14 @@ class MT19937:
             self._pos = 0
 
     def take(self, n: int) -> np.ndarray:
-        """The next ``n`` outputs, consumed."""
+        """The next ``n`` outputs, consumed (the engine keeps no reference to them)."""
+        if self._pos == len(self._buf):  # nothing peeked: the outputs go straight out
+            self._buf, self._pos = _EMPTY, 0
+            return self._bits.random_raw(n)
         out = self.peek(n)
         self._pos += n
+        if self._pos == len(self._buf):
+            self._buf, self._pos = _EMPTY, 0
         return out
 
     def next_u32(self) -> int:
@@ -133,16 +140,16 @@ def uniform_ints(eng: MT19937, a: int, b: int, n: int) -> np.ndarray:
         return eng.take(n).astype(np.int64) + a
     thr = np.uint64((_TWO32 - r) % r)
     r64 = np.uint64(r)
-    parts = []
-    need = n
-    while need:
-        prod = eng.take(need) * r64
+    out = np.empty(n, dtype=np.int64)
+    filled = 0
+    while filled < n:  # in chunks, which bound the temporaries; never more draws than needed
+        prod = eng.take(min(n - filled, _DRAW_CHUNK)) * r64
         if thr:
             prod = prod[(prod & np.uint64(_U32)) >= thr]
-        parts.append(prod >> np.uint64(32))
-        need -= len(parts[-1])
-    out = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    return out.astype(np.int64) + a
+        out[filled : filled + len(prod)] = prod >> np.uint64(32)
+        filled += len(prod)
+    out += a
+    return out
 
 
 def _bounded_steps(eng: MT19937, ranges: np.ndarray) -> np.ndarray:
@@ -260,10 +267,15 @@ def exponential_offsets_ns(eng: MT19937, rate: float, n: int) -> np.ndarray:
     """
     if not rate > 0.0 or math.isinf(rate):
         raise ValueError(f"exponential rate must be a positive finite number, got {rate!r}")
-    one_minus = (1.0 - canonicals(eng, n)).tolist()
-    logs = np.fromiter(map(math.log, one_minus), dtype=np.float64, count=n)
-    seconds = np.negative(logs) / rate
-    return (seconds * 1e9).astype(np.int64)
+    out = np.empty(n, dtype=np.int64)
+    # In chunks: the Python floats math.log needs cost ~32 bytes a draw while they live.
+    for lo in range(0, n, _DRAW_CHUNK):
+        m = min(_DRAW_CHUNK, n - lo)
+        one_minus = (1.0 - canonicals(eng, m)).tolist()
+        logs = np.fromiter(map(math.log, one_minus), dtype=np.float64, count=m)
+        seconds = np.negative(logs) / rate
+        out[lo : lo + m] = (seconds * 1e9).astype(np.int64)
+    return out
 
 
 def seconds_to_ns(seconds: float) -> int:

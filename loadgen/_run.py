@@ -33,6 +33,7 @@ from ._effective import EffectiveSettings, effective_settings
 from ._enums import TestMode, TestScenario, coerce_enum
 from ._failed_run import log_failure
 from ._find_peak import find_peak_performance
+from ._gc import frozen_heap
 from ._interfaces import QuerySampleLibrary, SystemUnderTest
 from ._issue import FOLDED, IssueOutcome, issue_queries
 from ._log_files import open_log_files
@@ -183,6 +184,7 @@ class _TestRun:
         detail.log("generated_query_duration", gen.duration_ns)
 
         mask = None if accuracy_mode else accuracy_log_mask(eff, gen)
+        gen.accuracy_log_vals = np.zeros(0)  # the mask was all they are for: 8 bytes a sample
         log_responses = accuracy_mode or mask is not None
         series = Series(
             gen.sample_index,
@@ -200,6 +202,40 @@ class _TestRun:
             series.completion_stamps = self.trace.completions
             series.first_token_stamps = self.trace.first_tokens
         queries = QueryChunks(gen, series.base)
+        with frozen_heap():
+            outcome = self._issue(eff, series, queries, accuracy_mode)
+        for name in (
+            "logger_swap_request_slots_retry_count",
+            "logger_swap_request_slots_retry_retry_count",
+            "logger_swap_request_slots_retry_reencounter_count",
+            "logger_start_reading_entries_retry_count",
+            "logger_tls_total_log_cas_fail_count",
+            "logger_tls_total_swap_buffers_slot_retry_count",
+        ):
+            detail.log(name, 0)
+        done = series.done
+        last_done = int(done[: outcome.samples_issued].max(initial=0))
+        begin = _wall_time(self.clock) - timedelta(microseconds=(now() - outcome.start_ns) / 1000)
+        active = max(0, last_done - outcome.start_ns)
+        detail.log("power_begin", _power_time(begin))
+        detail.log("power_end", _power_time(begin + timedelta(microseconds=active / 1000)))
+        if self.trace is not None:
+            self._trace_series(eff, gen, outcome, series)
+        if outcome.stopped_by is not None:
+            _completion.set_active(None)
+            self.error(f"Test aborted: {outcome.stopped_by}")
+            raise TestAborted(outcome.stopped_by)
+        return gen, outcome, series
+
+    def _issue(
+        self,
+        eff: EffectiveSettings,
+        series: Series,
+        queries: QueryChunks,
+        accuracy_mode: bool,
+    ) -> IssueOutcome:
+        """Issue the series' queries and wait until they completed (or why they did not)."""
+        detail = self.detail
         _completion.set_active(series)
         pending = _completion.peek_pending_abort()  # after set_active, so no AbortTest is lost
         if pending is not None:
@@ -239,28 +275,7 @@ class _TestRun:
             )
         if not series.wait_logged(self.stall_timeout_ns / 1e9):
             self.error("accuracy logging (or a response_cb) did not finish; entries may be missing")
-        for name in (
-            "logger_swap_request_slots_retry_count",
-            "logger_swap_request_slots_retry_retry_count",
-            "logger_swap_request_slots_retry_reencounter_count",
-            "logger_start_reading_entries_retry_count",
-            "logger_tls_total_log_cas_fail_count",
-            "logger_tls_total_swap_buffers_slot_retry_count",
-        ):
-            detail.log(name, 0)
-        done = series.done
-        last_done = max(done[: outcome.samples_issued], default=0)
-        begin = _wall_time(self.clock) - timedelta(microseconds=(now() - outcome.start_ns) / 1000)
-        active = max(0, last_done - outcome.start_ns)
-        detail.log("power_begin", _power_time(begin))
-        detail.log("power_end", _power_time(begin + timedelta(microseconds=active / 1000)))
-        if self.trace is not None:
-            self._trace_series(eff, gen, outcome, series)
-        if outcome.stopped_by is not None:
-            _completion.set_active(None)
-            self.error(f"Test aborted: {outcome.stopped_by}")
-            raise TestAborted(outcome.stopped_by)
-        return gen, outcome, series
+        return outcome
 
     def _trace_series(
         self, eff: EffectiveSettings, gen: GeneratedQueries, out: IssueOutcome, series: Series
@@ -325,7 +340,7 @@ class _TestRun:
     ) -> tuple[PerformanceResult, np.ndarray]:
         gen, outcome, series = self.run_series(eff, loaded, accuracy_mode=False)
         record = _performance_record(eff, gen, outcome, series)
-        return compute_results(record), record.issue_delay_ns
+        return compute_results(record, in_place=True), record.issue_delay_ns
 
     def performance_run(self, eff: EffectiveSettings) -> tuple[PerformanceResult, np.ndarray]:
         self.detail.log("generic_message", "Starting performance mode")
@@ -419,22 +434,37 @@ def _scheduled_abs(eff: EffectiveSettings, gen: GeneratedQueries, out: IssueOutc
 def _performance_record(
     eff: EffectiveSettings, gen: GeneratedQueries, out: IssueOutcome, series: Series
 ) -> PerformanceRecord:
+    """The run's per-sample latencies and per-query figures, made with as few per-sample
+    temporaries as possible (a long run's peak memory is set here)."""
     nq = out.queries_issued
     ns = out.samples_issued
     start = out.start_ns
-    offsets = gen.query_offsets[: nq + 1].astype(np.int64)
-    counts = np.diff(offsets)
-    qidx = np.repeat(np.arange(nq, dtype=np.int64), counts)
-    sched = _scheduled_abs(eff, gen, out)
+    scenario = eff.scenario
+    offsets = np.asarray(gen.query_offsets[: nq + 1], dtype=np.int64)
     done = np.asarray(series.done[:ns], dtype=np.int64)
-    latency = done - sched[qidx]
-    query_done = np.maximum.reduceat(done, offsets[:-1]) if nq else np.zeros(0, np.int64)
-    query_latency = (
-        query_done - sched if eff.scenario == TestScenario.MultiStream else np.zeros(0, np.int64)
-    )
     issue = np.asarray(out.issue_ns[:nq], dtype=np.int64)
-    if eff.scenario == TestScenario.Server:
-        issue_delay = issue - sched
+    # Latency counts from each query's scheduled time (spec §3.5, _scheduled_abs): in Server
+    # start + its offset, in Offline start, otherwise its issue time. In int64, wrapping as
+    # the sum does: done - (base + per_query) == (done - base) - per_query.
+    if scenario == TestScenario.Server:
+        base, per_query = start, np.asarray(gen.scheduled_offset_ns[:nq], dtype=np.int64)
+    elif scenario == TestScenario.Offline:
+        base, per_query = start, None
+    else:
+        base, per_query = 0, issue
+    latency = done - base
+    if per_query is not None:
+        latency -= per_query if ns == nq else np.repeat(per_query, np.diff(offsets))
+    query_latency = np.zeros(0, np.int64)
+    if scenario == TestScenario.MultiStream and nq:
+        query_latency = np.maximum.reduceat(done, offsets[:-1]) - issue
+    last_done = int(done[int(offsets[nq - 1]) :].max()) if nq else 0
+    final_issue = int(issue[-1] - start) if nq else 0
+    if per_query is not None and scenario == TestScenario.Server:
+        # The issue times become the issue delays where they are: nothing reads them after.
+        issue_delay = issue
+        issue_delay -= start
+        issue_delay -= per_query
     else:
         issue_delay = np.zeros(nq, dtype=np.int64)
     record = PerformanceRecord(
@@ -443,8 +473,8 @@ def _performance_record(
         sample_latency_ns=latency,
         query_latency_ns=query_latency,
         final_query_scheduled_offset_ns=int(gen.scheduled_offset_ns[nq - 1]) if nq else 0,
-        final_query_issue_offset_ns=int(issue[-1] - start) if nq else 0,
-        final_query_all_done_offset_ns=int(query_done[-1] - start) if nq else 0,
+        final_query_issue_offset_ns=final_issue,
+        final_query_all_done_offset_ns=last_done - start if nq else 0,
         max_completion_offset_ns=int(done.max() - start) if ns else 0,
         issue_delay_ns=issue_delay,
     )
@@ -453,7 +483,7 @@ def _performance_record(
         n_tokens = np.asarray(series.n_tokens[:ns], dtype=np.int64)
         if eff.needs_first_token:
             first = np.asarray(series.first_token[:ns], dtype=np.int64)
-            ttft = np.where(first > 0, first - sched[qidx], 0)
+            ttft = np.where(first > 0, first - (done - latency), 0)  # from the scheduled time
         else:
             ttft = np.zeros(ns, dtype=np.int64)
         record.first_token_latency_ns = ttft
