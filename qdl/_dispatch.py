@@ -49,6 +49,7 @@ from typing import Any
 
 import loadgen
 from loadgen.clock import Clock, RealClock
+from protos.v1.columns import sample_block
 
 from ._accounting import NodeAccount, NodeCounters, message_histogram
 from ._balance import Balancer, make_balancer
@@ -78,7 +79,6 @@ from ._wire import (
     ResponseBatch,
     ResultRows,
     column_bytes,
-    columns_batch,
     result_rows,
     sample_batch,
 )
@@ -129,7 +129,7 @@ def columns_message(
     response_ids: Sequence[int], sample_indices: Sequence[int], encoded: Sequence[EncodedSample]
 ) -> bytes:
     """One unit as a serialized SampleBatch holding one columnar block."""
-    return columns_batch(
+    return sample_block(
         response_ids,
         sample_indices,
         [e.payload_view for e in encoded],

@@ -28,7 +28,6 @@ from protos.v1.columns import (
     READS_COLUMNS,
     ResultRows,
     read_results,
-    sample_block,
     varint,
 )
 
@@ -108,21 +107,6 @@ more copy of its payloads (upb hands the payloads field over whole before it is 
 
 BLOCK_FRAMING = MAX_BLOCK_BYTES
 """Upper bound of a columnar block's framing beyond its rows."""
-
-
-def columns_batch(
-    response_ids: Sequence[int],
-    sample_indices: Sequence[int],
-    payloads: Sequence[bytes | memoryview],
-    compressions: Sequence[int],
-    uncompressed_sizes: Sequence[int],
-    dtypes: Sequence[str],
-    shapes: Sequence[Sequence[int]],
-) -> bytes:
-    """A serialized ``lon.v1.SampleBatch`` holding one unit as a ``SampleColumns`` block."""
-    return sample_block(
-        response_ids, sample_indices, payloads, compressions, uncompressed_sizes, dtypes, shapes
-    )
 
 
 def result_rows(block: pb.ResultColumns) -> ResultRows:
