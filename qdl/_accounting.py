@@ -257,6 +257,7 @@ class NodeAccount:
             "name": d.name,
             "backend": d.backend,
             "backend_options": dict(d.backend_options),
+            **({"engine": dict(d.engine)} if d.engine else {}),
             "version": d.version,
             "capacity": d.capacity,
             "samples_issued": c.samples_issued,

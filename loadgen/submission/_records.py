@@ -84,9 +84,8 @@ def system_skeleton(
     ``client_software`` and ``connections``.
     """
     names = ", ".join(str(n.get("name", "?")) for n in nodes) or "none"
-    node_software = sorted(
-        {f"sut-server {n.get('version') or '?'} (backend {n.get('backend') or '?'})" for n in nodes}
-    )
+    node_software = sorted({_node_software(n) for n in nodes})
+    engines = sorted({_engine_version(n) for n in nodes} - {""})
     doc: dict[str, Any] = {
         "division": layout.division,
         "submitter": layout.submitter,
@@ -102,9 +101,23 @@ def system_skeleton(
         + fill_me("switches and links between them"),
         "sw_notes": f"samples sent with compression {network.get('compression', 'none')}",
     }
+    if engines and all(_engine_version(n) for n in nodes):
+        doc["framework"] = ", ".join(engines)  # what every node said serves its backend
     for key, hint in _PERSON_FIELDS.items():
         doc.setdefault(key, fill_me(hint))
     return doc
+
+
+def _engine_version(node: Mapping[str, Any]) -> str:
+    """The version the node's serving engine reported (an LLM server), or ""."""
+    engine = node.get("engine")
+    return str(engine.get("version") or "") if isinstance(engine, Mapping) else ""
+
+
+def _node_software(node: Mapping[str, Any]) -> str:
+    text = f"sut-server {node.get('version') or '?'} (backend {node.get('backend') or '?'}"
+    engine = _engine_version(node)
+    return text + (f", engine {engine})" if engine else ")")
 
 
 def write_json_once(path: str, doc: Mapping[str, Any]) -> bool:

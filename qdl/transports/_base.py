@@ -32,6 +32,9 @@ class NodeDescription:
     max_batch: int = 0
     max_message_bytes: int = 0
     backend_options: tuple[tuple[str, str], ...] = ()  # sorted (key, value) pairs
+    engine: tuple[
+        tuple[str, str], ...
+    ] = ()  # the serving engine behind it (url, model, version, api)
     columnar: bool = False  # it reads SampleColumns (NodeInfo.columnar)
 
     @classmethod
@@ -47,6 +50,7 @@ class NodeDescription:
             max_batch=info.max_batch,
             max_message_bytes=info.max_message_bytes,
             backend_options=tuple(sorted(info.backend_options.items())),
+            engine=tuple(sorted(info.engine.items())),
             columnar=info.columnar,
         )
 

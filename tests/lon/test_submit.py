@@ -217,6 +217,10 @@ def test_a_plan_killed_mid_way_resumes_to_the_same_tree(llm_nodes, tmp_path):
     system = json.loads((whole / "o" / "submission" / "network" / "Org" / "systems" /
                          "lan2.json").read_text())  # fmt: skip
     assert system["cooling"] == "air" and system["system_type"] == "datacenter"
+    # What the nodes reported of their engines (the reference engine says it is a stand-in).
+    assert "stand-in" in system["framework"]
+    assert system["net_software_stack_sut"].startswith("sut-server ")
+    assert f"(backend openai, engine {system['framework']})" in system["net_software_stack_sut"]
 
     cut = tmp_path / "cut"
     cut.mkdir()
