@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -153,23 +154,26 @@ are defaults; `system_type` decides which scenarios the checker requires.
 
 
 def append_command(layout: Layout, scenario: str, placed: str, command: str) -> str:
-    """Add ``command`` (and where its run was placed) to the scenario README; return its path."""
+    """Record ``command`` (and where its run was placed) in the scenario README, in place of
+    the command of the run it replaced there, if any; return the README's path."""
     path = os.path.join(layout.scenario_dir(scenario), "README.md")
+    rel = os.path.relpath(placed, layout.scenario_dir(scenario))
+    entry = f"`{rel}`:\n\n```sh\n"
     try:
-        fresh = not os.path.exists(path)
-        with open(path, "a", encoding="utf-8") as f:
-            if fresh:
-                f.write(
-                    README_HEAD.format(
-                        benchmark=layout.benchmark,
-                        scenario=scenario,
-                        system=layout.system,
-                        status=DEFAULT_STATUS,
-                        system_type=DEFAULT_SYSTEM_TYPE,
-                    )
-                )
-            rel = os.path.relpath(placed, layout.scenario_dir(scenario))
-            f.write(f"`{rel}`:\n\n```sh\n{command}\n```\n\n")
+        if os.path.exists(path):
+            with open(path, encoding="utf-8") as f:
+                text = f.read()
+        else:
+            text = README_HEAD.format(
+                benchmark=layout.benchmark,
+                scenario=scenario,
+                system=layout.system,
+                status=DEFAULT_STATUS,
+                system_type=DEFAULT_SYSTEM_TYPE,
+            )
+        text = re.sub(re.escape(entry) + r".*?\n```\n\n", "", text, flags=re.DOTALL)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(f"{text}{entry}{command}\n```\n\n")
     except OSError as exc:
         raise SubmissionError(f"cannot write {path}: {exc.strerror}") from None
     return path

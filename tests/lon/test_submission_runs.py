@@ -301,6 +301,11 @@ def test_an_invalid_run_is_not_placed_over_a_valid_one(capped_node, tmp_path):
     code, out, err = lon_run([*invalid, "--replace-valid"], "ours")
     assert f"submission: {run_1}" in out
     assert "Result is : INVALID" in (run_1 / "mlperf_log_summary.txt").read_text()
+    # The README names the command of the run that is there now, not of the one it replaced.
+    readme = (run_1.parents[1] / "README.md").read_text()
+    assert readme.count("`performance/run_1`:") == 1
+    assert "lon-run " + " ".join([*invalid, "--replace-valid"]) in readme
+    assert str(tmp_path / "valid") not in readme
 
 
 @pytest.mark.parametrize(

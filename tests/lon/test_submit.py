@@ -265,6 +265,9 @@ def test_a_plan_killed_mid_way_resumes_to_the_same_tree(llm_nodes, tmp_path):
     assert "[2/6] Offline/accuracy: done in" in again.stdout
     assert "[3/6] Offline/TEST06: skipped, already PASS" in again.stdout
     assert tree_files(output) == tree_files(whole / "o")
+    readme = output / "submission" / "network" / "Org" / "results" / "lan2" / "llama3.1-8b"
+    readme = readme / "Offline" / "README.md"
+    assert readme.read_text().count("`accuracy`:") == 1  # the rerun's command, not both
 
     # A checker error that no short run explains: finished, but not ready to file (exit 1).
     config.write_text(config.read_text() + 'system_name = ""\n')
