@@ -49,9 +49,3 @@ class State:
             json.dump({"steps": {k: asdict(v) for k, v in self.steps.items()}}, f, indent=2)
             f.write("\n")
         os.replace(tmp, self.path)
-
-    def forget(self, step_id: str) -> None:
-        if step_id in self.steps:
-            del self.steps[step_id]
-            self.record(step_id, Outcome("pending"))
-            del self.steps[step_id]
