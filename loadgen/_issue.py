@@ -151,14 +151,7 @@ def _issue_loop(
             continue
         # --- end conditions -------------------------------------------------------------------
         if max_async and k - series.completed > max_async:
-            out.end_messages.append(
-                (
-                    "error_runtime",
-                    "IssueQueryThread 0 Ending early: Too many outstanding queries. issued "
-                    f"{k} outstanding {k - series.completed}",
-                    True,
-                )
-            )
+            out.end_messages.append(_too_many_outstanding(k, series.completed))
             break
         if natural and k >= min_queries and t - start >= target_ns:
             out.natural_end = True
@@ -225,14 +218,7 @@ def _server_loop(
             if accuracy_mode:
                 continue
             if max_async and k - series.completed > max_async:
-                out.end_messages.append(
-                    (
-                        "error_runtime",
-                        "IssueQueryThread 0 Ending early: Too many outstanding queries. issued "
-                        f"{k} outstanding {k - series.completed}",
-                        True,
-                    )
-                )
+                out.end_messages.append(_too_many_outstanding(k, series.completed))
                 stop = True
                 break
             if check_limits and _check_limits(out, settings, k, t - start):
@@ -267,3 +253,13 @@ def _check_limits(
         )
         return True
     return False
+
+
+def _too_many_outstanding(issued: int, completed: int) -> tuple[str, str, bool]:
+    """The official end message of a run past ``max_async_queries`` outstanding queries."""
+    return (
+        "error_runtime",
+        "IssueQueryThread 0 Ending early: Too many outstanding queries. issued "
+        f"{issued} outstanding {issued - completed}",
+        True,
+    )
