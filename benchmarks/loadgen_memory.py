@@ -13,13 +13,10 @@ the completion columns, the results computation):
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
-import tempfile
 
-from loadgen_null_sut import ROOT, have_official
+from _worker import run_worker
+from loadgen_null_sut import have_official
 
 WORKER_CODE = r"""
 import json, os, resource, sys
@@ -57,18 +54,7 @@ print("RESULT " + json.dumps({"samples": issued[0], "peak_rss": peak}))
 
 
 def measure(which: str, qps: float, seconds: float) -> dict:
-    with tempfile.TemporaryDirectory() as outdir:
-        proc = subprocess.run(
-            [sys.executable, "-c", WORKER_CODE, which, str(qps), str(seconds), outdir],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=600,
-        )
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise RuntimeError(f"{which} {qps} {seconds} failed:\n{proc.stderr[-2000:]}")
+    return run_worker(WORKER_CODE, [which, str(qps), str(seconds)], timeout=600)
 
 
 def bytes_per_sample(which: str, qps: float, short: float, long: float) -> tuple[float, int]:

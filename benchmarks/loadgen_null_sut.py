@@ -25,17 +25,13 @@ each rung a 3 s run (``--server-seconds``); the README's figures are printed bes
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
-import tempfile
 
 WORKER_CODE = r"""
 import json, os, re, sys, time
-which, scenario, value, outdir = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
-duration_ms = int(sys.argv[5])
+which, scenario, value = sys.argv[1], sys.argv[2], float(sys.argv[3])
+duration_ms, outdir = int(sys.argv[4]), sys.argv[5]
 if which == "official":
     import mlperf_loadgen as lg
 else:
@@ -102,7 +98,7 @@ if delays:
 print("RESULT " + json.dumps(out))
 """
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _worker import ROOT, run_worker  # noqa: E402
 
 
 def have_official() -> bool:
@@ -114,21 +110,7 @@ def have_official() -> bool:
 
 
 def measure(which: str, scenario: str, value: float, duration_ms: int = 1000) -> dict:
-    duration = str(duration_ms)
-    with tempfile.TemporaryDirectory() as outdir:
-        proc = subprocess.run(
-            [sys.executable, "-c", WORKER_CODE, which, scenario, str(value), outdir, duration],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            timeout=300,
-        )
-    for line in proc.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[7:])
-    raise RuntimeError(
-        f"{which} {scenario} {value} failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}"
-    )
+    return run_worker(WORKER_CODE, [which, scenario, str(value), str(duration_ms)], timeout=300)
 
 
 def interleaved(
