@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/loadgen_null_sut.py
 	$(BIN)/python benchmarks/loadgen_memory.py
 	$(BIN)/python benchmarks/network.py
+	$(BIN)/python benchmarks/dispatch_workers.py
 	$(BIN)/python benchmarks/loadgens_compared.py
 	$(BIN)/python benchmarks/progress_overhead.py
 

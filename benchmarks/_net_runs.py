@@ -85,6 +85,8 @@ class RunResult:
     results_per_message: dict[int, int] = dataclasses.field(default_factory=dict)
     rss_growth_per_sample: float | None = None  # bytes, when the run was watched (``watch_rss``)
     rss_whole_run_per_sample: float | None = None  # the same from before the test started
+    workers_cpu_s: float = 0.0  # CPU seconds of the dispatch worker processes, all together
+    ring_delay_ns: tuple[int, int] = (0, 0)  # completion-ring wait p50, p99 (with workers)
 
 
 def rss_bytes() -> int:
@@ -182,21 +184,28 @@ def run_network(
     watch_rss: bool = False,
     tls: TlsConfig | None = None,
     wire: str = "auto",
+    workers: int = 0,
 ) -> RunResult:
-    """One test of our LoadGen through the QDL against the nodes at ``addresses``."""
-    config = DispatchConfig(streams_per_node=streams, framing=framing, tls=tls, wire=wire)
+    """One test of our LoadGen through the QDL against the nodes at ``addresses``, its gRPC
+    work in this process or in ``workers`` dispatch worker processes."""
+    config = DispatchConfig(
+        streams_per_node=streams, framing=framing, tls=tls, wire=wire, dispatch_workers=workers
+    )
     qdl = QueryDispatchLibrary.over_grpc(addresses, qsl, make_binding("ours"), config)
     watch = RssWatch(qdl) if watch_rss else contextlib.nullcontext()
     with tempfile.TemporaryDirectory(prefix="lon-netbench-") as outdir:
         qdl.connect()
         try:
             pids = [os.getpid(), *node_pids]
+            worker_pids = qdl.workers.pids() if qdl.workers is not None else []
             cpu0 = [cpu_seconds(p) for p in pids]
+            wcpu0 = sum(cpu_seconds(p) for p in worker_pids)
             start = time.perf_counter()
             with watch:
                 report = loadgen.run_test(qdl, qsl, settings, _log_settings(outdir), "")
             elapsed = time.perf_counter() - start
             cpu = tuple(cpu_seconds(p) - c for p, c in zip(pids, cpu0))
+            workers_cpu = sum(cpu_seconds(p) for p in worker_pids) - wcpu0
         finally:
             qdl.close()
     if qdl.failure is not None:
@@ -217,7 +226,16 @@ def run_network(
         rss_whole_run_per_sample=(
             watch.whole_run_per_sample() if isinstance(watch, RssWatch) else None
         ),
+        workers_cpu_s=workers_cpu,
+        ring_delay_ns=_ring_delay(qdl),
     )
+
+
+def _ring_delay(qdl: QueryDispatchLibrary) -> tuple[int, int]:
+    if qdl.workers is None:
+        return (0, 0)
+    delays = qdl.workers.ring_delays()
+    return (delays.p50, delays.p99)
 
 
 class NullSUT(loadgen.SystemUnderTest):

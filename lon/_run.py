@@ -101,6 +101,7 @@ class RunOptions:
     streams_per_node: int = 1
     framing: str = "opportunistic"
     wire: str = "auto"
+    dispatch_workers: int = 0  # processes doing the gRPC work (0: in lon-run's own)
     dataset: str | None = None
     dataset_column: str = "tok_input"
     synthetic: str | None = None
@@ -376,6 +377,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
             wire=options.wire,
             tls=_tls(options),
             on_node_loss=options.on_node_loss,
+            dispatch_workers=options.dispatch_workers,
         )
         qdl = QueryDispatchLibrary.over_grpc(nodes, qsl, binding, config)
         _make_output_dir(options.output)
@@ -410,6 +412,7 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
     delay = issue_delay.summarize(report.issue_delay_ns)
     _write_node_stats(stats_path, options, report, qdl, reports, delay)
     _print_outcome(out, report, reports, options.output)
+    _print_workers(out, qdl)
     record_losses(out, report.detail_path, qdl)
     if report.finished:
         _write_result_and_report(options.output, out)
@@ -545,12 +548,40 @@ def _write_node_stats(
         "issue_delay_ms": delay,
         "flush_errors": qdl.flush_errors,  # harmless (Flush is a hint), kept for the record
         "on_node_loss": options.on_node_loss,
+        "dispatch_workers": _workers_record(qdl),
         **loss_record(qdl),
         "nodes": reports,
     }
     with open(path, "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=2)
         f.write("\n")
+
+
+def _workers_record(qdl: QueryDispatchLibrary) -> dict[str, Any] | None:
+    """How many dispatch workers there were and how long responses waited in their rings."""
+    if qdl.workers is None:
+        return None
+    delays = qdl.workers.ring_delays()
+    return {
+        "workers": qdl.workers.workers,
+        "ring_delay_us": {
+            "p50": round(delays.p50 / 1e3, 1),
+            "p99": round(delays.p99 / 1e3, 1),
+            "responses": delays.count,
+        },
+    }
+
+
+def _print_workers(out: TextIO, qdl: QueryDispatchLibrary) -> None:
+    record = _workers_record(qdl)
+    if record is None:
+        return
+    delay = record["ring_delay_us"]
+    out.write(
+        f"dispatch workers: {record['workers']}; responses waited in their rings "
+        f"p50 {delay['p50']:g} us, p99 {delay['p99']:g} us ({delay['responses']} responses)\n"
+    )
+    out.flush()
 
 
 def _write_result_and_report(output: str, out: TextIO) -> None:
@@ -739,6 +770,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="auto (default): the columnar form with nodes that announce it, the classic one "
         "with the others; columnar: require it of every node; classic: never use it",
     )
+    p.add_argument(
+        "--dispatch-workers",
+        type=_workers,
+        default=0,
+        metavar="N",
+        help="do the gRPC work in N processes of their own, each serving a share of the "
+        "nodes, through shared memory (default 0: in lon-run's own process)",
+    )
     data = p.add_mutually_exclusive_group(required=True)
     data.add_argument(
         "--dataset",
@@ -868,6 +907,7 @@ def parse_options(argv: Sequence[str] | None) -> RunOptions:
         streams_per_node=args.streams_per_node,
         framing=args.framing,
         wire=args.wire,
+        dispatch_workers=args.dispatch_workers,
         dataset=args.dataset,
         dataset_column=args.dataset_column,
         synthetic=args.synthetic,
@@ -899,6 +939,16 @@ def _loadgen(given: str | None, submission_dir: str | None) -> str:
     if given is not None:
         return given
     return "official" if submission_dir is not None else "ours"
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, not {text!r}")
+    return value
 
 
 def _sample_timeout(value: float | None) -> float | None:

@@ -158,6 +158,8 @@ class DispatchConfig:
                       (its stream broke, it went silent, it hung a sample); "redispatch" sends
                       what it owed to the remaining nodes and fails only when none is left.
     wire:             one of ``WIRES``.
+    dispatch_workers: 0 runs the gRPC work in this process; N > 0 in N worker processes,
+                      each serving a share of the nodes (see ``qdl.workers``).
     """
 
     balance: str = "least-outstanding"
@@ -168,8 +170,11 @@ class DispatchConfig:
     tls: TlsConfig | None = None  # None: plaintext
     on_node_loss: str = "fail"
     wire: str = "auto"
+    dispatch_workers: int = 0
 
     def __post_init__(self) -> None:
+        if not isinstance(self.dispatch_workers, int) or self.dispatch_workers < 0:
+            raise ConfigError(f"dispatch workers must be >= 0, got {self.dispatch_workers!r}")
         if self.wire not in WIRES:
             raise ConfigError(f"unknown wire {self.wire!r}; expected one of {', '.join(WIRES)}")
         if self.framing not in FRAMINGS:

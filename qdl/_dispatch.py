@@ -89,6 +89,8 @@ from .transports import (
     Transport,
     TransportStatistics,
 )
+from .transports._grpc import check_address
+from .workers import WorkerPool
 
 _now = time.perf_counter_ns
 
@@ -224,6 +226,7 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         self.losses: list[NodeLoss] = []
         self.samples_resent = 0
         self.late_answers_dropped = 0
+        self.workers: WorkerPool | None = None  # the dispatch workers, when it has them
 
     @classmethod
     def over_grpc(
@@ -235,19 +238,24 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         *,
         clock: Clock | None = None,
     ) -> QueryDispatchLibrary:
-        """A QDL with a ``GrpcTransport`` per address (``config.streams_per_node`` each)."""
-        transports = [
-            GrpcTransport(
-                a,
-                streams=config.streams_per_node,
-                timeouts=config.timeouts,
-                limits=config.limits,
-                framing=config.framing,
-                tls=config.tls,
-                wire=config.wire,
-            )
-            for a in addresses
-        ]
+        """A QDL with a ``GrpcTransport`` per address (``config.streams_per_node`` each), in
+        this process or, with ``config.dispatch_workers``, in worker processes."""
+        options: dict[str, Any] = dict(
+            streams=config.streams_per_node,
+            timeouts=config.timeouts,
+            limits=config.limits,
+            framing=config.framing,
+            tls=config.tls,
+            wire=config.wire,
+        )
+        if config.dispatch_workers:
+            for a in addresses:
+                check_address(a)
+            pool = WorkerPool(config.dispatch_workers, addresses, options, timeouts=config.timeouts)
+            qdl = cls(pool.transports, samples, binding, config, clock=clock)
+            qdl.workers = pool
+            return qdl
+        transports: list[Transport] = [GrpcTransport(a, **options) for a in addresses]
         return cls(transports, samples, binding, config, clock=clock)
 
     # --- lifecycle -------------------------------------------------------------------------

@@ -30,7 +30,7 @@ import itertools
 import re
 import threading
 import time
-from collections.abc import Coroutine, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
 import grpc
@@ -66,6 +66,9 @@ from ._grpc_errors import map_grpc_exceptions
 from ._queue import SendQueue
 
 _now = time.perf_counter_ns
+
+SentCallback = Callable[[list[OutgoingMessage], int], None]
+"""Called with the messages of one write and the time they left (perf_counter ns)."""
 
 INFER_METHOD = "/lon.v1.SutNode/Infer"
 
@@ -196,9 +199,10 @@ counts as broken."""
 class _Stream:
     """One Infer stream: its send queue, its gRPC call and its writer and reader tasks."""
 
-    def __init__(self, index: int, max_queued_bytes: int) -> None:
+    def __init__(self, index: int, max_queued_bytes: int, on_sent: SentCallback | None) -> None:
         self.index = index
         self.queue = SendQueue(max_queued_bytes)
+        self.on_sent = on_sent  # told of each message as it leaves (a dispatch worker's relay)
         # What one SampleBatch on the wire may hold; merging is off while max_samples is 0.
         self.max_bytes = 0
         self.max_samples = 0
@@ -236,6 +240,8 @@ class _Stream:
                 message.sent_ns = _now()
                 if self.unanswered is not None:
                     self.unanswered.append(message)
+                if self.on_sent is not None:
+                    self.on_sent([message], message.sent_ns)
                 await call.write(message.data)
             while True:
                 wakeup.clear()
@@ -267,6 +273,8 @@ class _Stream:
                 histogram[n] = histogram.get(n, 0) + 1
                 if self.unanswered is not None:
                     self.unanswered.extend(batch)
+                if self.on_sent is not None:
+                    self.on_sent(batch, now)
                 await call.write(data)
         except (grpc.RpcError, asyncio.InvalidStateError):
             return  # the call ended; the reader reports why
@@ -285,8 +293,14 @@ class GrpcTransport(Transport):
         framing: str = "opportunistic",
         tls: TlsConfig | None = None,
         wire: str = "auto",
+        raw_responses: bool = False,
+        on_sent: SentCallback | None = None,
     ) -> None:
+        """``raw_responses``: hand each ResponseBatch to the callback as the bytes read, not
+        parsed (a dispatch worker relays them; the process that completes samples parses).
+        ``on_sent``: called on the loop thread with the messages of each write as it leaves."""
         self.address = check_address(address)
+        self._raw_responses = raw_responses
         self._credentials, extra_options = channel_security(tls)
         self._options = _CHANNEL_OPTIONS + extra_options
         if streams < 1:
@@ -297,7 +311,7 @@ class GrpcTransport(Transport):
         self._wire = wire
         self._timeouts = timeouts
         self._limits = limits
-        self._streams = [_Stream(i, limits.max_queued_bytes) for i in range(streams)]
+        self._streams = [_Stream(i, limits.max_queued_bytes, on_sent) for i in range(streams)]
         self._next_stream = itertools.cycle(self._streams)
         self._lock = threading.Lock()
         self._state = State.UNOPENED
@@ -565,6 +579,7 @@ class GrpcTransport(Transport):
         assert stream.call is not None
         call = stream.call
         parse = parse_response_batch
+        raw_only = self._raw_responses
         eof = aio.EOF
         results = stream.results_per_message
         error: QDLError | None = None
@@ -588,6 +603,9 @@ class GrpcTransport(Transport):
                         stream.blind_reopens = 0
                     stream.messages_received += 1
                     stream.bytes_received += len(raw)
+                    if raw_only:
+                        on_response(raw, len(raw), t)
+                        continue
                     try:
                         batch = parse(raw)
                     except ValueError as exc:
