@@ -424,6 +424,10 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
         if nodes is None:  # failed meanwhile
             self._complete_empty([s.id for s in samples])
             return
+        if len(samples) == 1:  # a Server or SingleStream query: one message, nothing to split
+            node = nodes[0]
+            self._send(node, self._encode(node, [0], samples, encoded), [0], samples)
+            return
         per_node: dict[int, list[int]] = {}
         for pos, node in enumerate(nodes):
             per_node.setdefault(node, []).append(pos)

@@ -30,7 +30,7 @@ from typing import Any
 from .._config import DEFAULT_TIMEOUTS, Timeouts
 from .._exceptions import ConfigError, NodeProcessError, QDLError, QDLTimeout, StreamBroken
 from ._protocol import MESSAGE, RESPONSE, decode_error
-from ._ring import Record, RingClosed, RingMemory, RingReader, RingWriter
+from ._ring import Record, RingClosed, RingMemory, RingReader, RingWriter, check_host
 
 _now = time.perf_counter_ns
 _ROOT = str(Path(__file__).resolve().parents[2])  # the directory that holds the qdl package
@@ -274,6 +274,10 @@ class WorkerPool:
         self.timeouts = timeouts
         if workers < 1:
             raise ConfigError(f"dispatch workers must be >= 1, got {workers}")
+        try:
+            check_host()
+        except ValueError as exc:
+            raise ConfigError(f"{exc}: use --dispatch-workers 0") from None
         n = min(workers, len(addresses))
         self._groups = [list(range(w, len(addresses), n)) for w in range(n)]
         self._where = {

@@ -10,9 +10,11 @@ then ``capacity`` bytes of records. A record is a 24-byte header (length, kind, 
 stamp) and its data, padded to 8 bytes; one that would cross the end of the buffer is put at its
 start, after a WRAP marker (or nothing, when less than a header is left). The writer publishes
 a record by advancing ``head`` after writing it; the reader frees it by advancing ``tail`` after
-copying it out; both are aligned 8-byte stores, single instructions. Were a flag and a counter
-ever seen out of order by the other side, the cost is one late wake-up: a sleeping side looks
-again every ``WAKE_CHECK_S`` whatever happens.
+copying it out; both are aligned 8-byte stores, single instructions, and an x86-64 CPU makes
+every process see stores in the order they were made, so a record's bytes are there before the
+counter says so (``check_host`` refuses CPUs that reorder stores). Were a flag and a counter
+seen out of order by the other side (a store may wait behind a later load), the cost is one late
+wake-up: a sleeping side looks again every ``WAKE_CHECK_S`` whatever happens.
 
 Sleeping: a reader that finds the ring empty sets its flag, looks once more, and only then
 blocks on its wake pipe; a writer that publishes while the flag is set clears it and writes one
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import mmap
 import os
+import platform
 import select
 import struct
 import time
@@ -41,6 +44,20 @@ _HEAD, _TAIL, _READER_SLEEPS, _WRITER_SLEEPS = 0, 8, 16, 24  # int64 slots, 64 b
 KIND_WRAP = 0xFFFF
 WAKE_CHECK_S = 0.05
 """The longest a sleeping side waits before looking again without being woken."""
+
+
+IN_ORDER_STORES = ("x86_64", "amd64", "i686", "i386")
+"""The CPUs whose stores every other core sees in program order (the ring relies on it)."""
+
+
+def check_host(machine: str | None = None) -> None:
+    """Raise ValueError on a CPU that may show another process our stores out of order."""
+    machine = (machine or platform.machine()).lower()
+    if machine not in IN_ORDER_STORES:
+        raise ValueError(
+            f"dispatch workers need an x86-64 host (its stores reach other processes in order); "
+            f"this one is {machine}"
+        )
 
 
 class RingClosed(Exception):
@@ -128,6 +145,8 @@ class RingWriter:
     ) -> None:
         """Append one record; wait (sleeping) up to ``timeout`` s for room, else RingFull."""
         n = len(data)
+        if kind == KIND_WRAP:
+            raise ValueError(f"record kind {KIND_WRAP:#x} is the ring's own wrap marker")
         if n > self.largest_record():
             raise ValueError(
                 f"a {n}-byte record does not fit a {self._capacity}-byte ring "

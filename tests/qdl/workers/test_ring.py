@@ -28,6 +28,7 @@ from qdl.workers._ring import (
     RingMemory,
     RingReader,
     RingWriter,
+    check_host,
 )
 
 Fields = tuple[int, int, int, int, bytes]  # kind, tag, count, stamp, data
@@ -295,7 +296,7 @@ def test_records_cross_two_processes(make_ring: Callable[[int], Ring]) -> None:
             for record in records:
                 kind, tag, count, stamp, data = next(expected)
                 assert record.stamp == stamp == received, "out of order, lost or repeated"
-                assert zlib.crc32(record.data) == record.count == count, f"record {stamp}"
+                assert zlib.crc32(record.data) == record.items == count, f"record {stamp}"
                 assert record == Record(kind, tag, count, stamp, data), f"record {stamp}"
                 received += 1
         _, err = process.communicate(timeout=60)
@@ -497,3 +498,21 @@ def test_waking_a_reader_that_is_gone_raises_ringclosed(make_ring: Callable[[int
     ring.close_fd(ring.wake_r)
     with pytest.raises(RingClosed):
         ring.writer.put(1, 0, 0, 0, b"", timeout=0)
+
+
+def test_the_wrap_marker_is_not_a_kind_a_writer_may_use():
+    memory = RingMemory(256)
+    r, w = os.pipe()
+    writer = RingWriter(memory, w, r)
+    with pytest.raises(ValueError, match="wrap marker"):
+        writer.put(KIND_WRAP, 0, 0, 0, b"x")
+    os.close(r)
+    os.close(w)
+    memory.close()
+
+
+@pytest.mark.parametrize("machine", ["aarch64", "arm64", "ppc64le"])
+def test_workers_are_refused_on_cpus_that_reorder_stores(machine):
+    with pytest.raises(ValueError, match=f"x86-64 host .* this one is {machine}"):
+        check_host(machine)
+    check_host("x86_64")
