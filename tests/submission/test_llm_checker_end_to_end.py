@@ -27,9 +27,11 @@ pytestmark = pytest.mark.e2e
 MODEL = "llama3.1-8b"
 USER_CONF = """\
 llama3_1-8b.Offline.target_qps = 40
-llama3_1-8b.Server.target_qps = 40
-llama3_1-8b-interactive.Server.target_qps = 40
+llama3_1-8b.Server.target_qps = 100
+llama3_1-8b-interactive.Server.target_qps = 100
 """
+# Server and Interactive queries (TEST06's 100, the accuracy run's 64) arrive at the target
+# rate: a higher one keeps those runs short, and the engines answer far faster than it.
 # What the checker reports because the runs are short (under 600 s, too few queries for early
 # stopping) and because the data set and the engines are stand-ins: 64 random prompts instead of
 # the 13368 of the real data set, and no accuracy.txt, since no accuracy script can score a
