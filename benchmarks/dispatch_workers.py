@@ -1,5 +1,6 @@
 """Dispatch workers: the network path with its gRPC work in 0 (lon-run's own process), 1, 2 and
-4 worker processes, against two echo ``sut-server`` nodes on 127.0.0.1.
+4 worker processes, against ``--nodes`` echo ``sut-server`` nodes on 127.0.0.1 (default 2; a
+worker serves one node at least, so there are never more workers than nodes).
 
 Every figure is the median of ``--repeats`` runs, the worker counts taking turns within each
 repeat so that a busy machine weighs on all alike. Per process and per sample it prints the CPU
@@ -13,7 +14,7 @@ processes the measured rates say more about the scheduler than about the workers
 2. Server: the highest ``server_target_qps`` on a ladder whose run is VALID with p99 <= 10 ms.
 3. Offline, 256 B and 150 KB samples: samples/s and CPU per sample.
 
-    python benchmarks/dispatch_workers.py [--quick] [--repeats N] [--workers N ...]
+    python benchmarks/dispatch_workers.py [--quick] [--repeats N] [--nodes N] [--workers N ...]
                                           [--steady-qps Q ...] [--only SECTION ...]
 """
 
@@ -185,22 +186,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
     parser.add_argument("--quick", action="store_true", help="one short run per figure")
     parser.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2, 4])
+    parser.add_argument("--nodes", type=int, default=2, help="echo nodes to start")
     parser.add_argument("--steady-qps", type=float, nargs="+", default=[5_000.0, 10_000.0])
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="sections to run (all)")
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats = 1
-    if args.repeats < 1 or any(w < 0 for w in args.workers):
-        parser.error("--repeats must be >= 1 and --workers >= 0")
+    if args.repeats < 1 or args.nodes < 1 or any(w < 0 for w in args.workers):
+        parser.error("--repeats and --nodes must be >= 1, --workers >= 0")
+    capped = sorted({min(w, args.nodes) for w in args.workers})
+    if len(capped) < len(args.workers):
+        print(f"(with {args.nodes} nodes, {args.workers} workers run as {capped})")
+        args.workers = capped
     args.duration_ms = 3_000 if args.quick else 5_000
     args.rung_ms = 2_000 if args.quick else 3_000
     sections = args.only or SECTIONS
     start, load = time.monotonic(), os.getloadavg()[0]
-    commands = [sut_server_command("echo", "127.0.0.1:0", ("--name", f"echo-{c}")) for c in "ab"]
+    commands = [
+        sut_server_command("echo", "127.0.0.1:0", ("--name", f"echo-{i}"))
+        for i in range(args.nodes)
+    ]
     with running_nodes(commands) as nodes:
         addresses = [n.address for n in nodes]
         pids = [n.process.pid for n in nodes]
-        print(f"2 echo nodes at {', '.join(addresses)}; workers {args.workers}", flush=True)
+        print(
+            f"{len(addresses)} echo nodes at {', '.join(addresses)}; workers {args.workers}",
+            flush=True,
+        )
         for section in SECTIONS:
             if section in sections:
                 globals()[section](addresses, pids, args)

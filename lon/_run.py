@@ -423,6 +423,10 @@ def run_benchmark(options: RunOptions, out: TextIO = sys.stdout) -> BenchmarkRes
         result.behind_schedule = issue_delay.behind_schedule(
             delay, settings.server_target_latency_ns
         )
+        if result.behind_schedule is not None and not options.dispatch_workers:
+            result.behind_schedule += (
+                " (--dispatch-workers 1 moves the gRPC work to a process of its own)"
+            )
     elif (
         loadgen_scenario(options.scenario) == "Server"
         and report.loadgen == "official"

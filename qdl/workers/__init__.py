@@ -8,6 +8,10 @@ messages out, responses and send stamps back, and a control connection for the r
 (``_protocol``). ``WorkerPool`` starts and ends the workers and gives the QDL a ``Transport``
 per node (``WorkerTransport``), so balancing, framing, the columnar wire, redispatch, node
 statistics and both LoadGen bindings work as without workers.
+
+What crosses a ring is the serialized message, so a sample's bytes are copied once into shared
+memory per message (samples are not kept in shared memory from load time on): a memcpy, small
+beside the gRPC work it moves out of the LoadGen process.
 """
 
 from ._pool import WorkerPool

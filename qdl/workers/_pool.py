@@ -60,7 +60,6 @@ class WorkerHandle:
         self,
         index: int,
         nodes: Sequence[int],
-        specs: list[tuple[str, dict[str, Any]]],
         ring_bytes: int,
         on_record: Callable[[int, Record, int], None],
         on_gone: Callable[[WorkerHandle], None],
@@ -307,10 +306,7 @@ class WorkerPool:
             try:
                 for w, group in enumerate(self._groups):
                     self._handles.append(
-                        WorkerHandle(
-                            w, group, self._specs[w], self._ring_bytes,
-                            self._on_record, self._on_gone,
-                        )
+                        WorkerHandle(w, group, self._ring_bytes, self._on_record, self._on_gone)
                     )  # fmt: skip
                 for handle in self._handles:
                     handle.start(self._specs[handle.index], self._start_timeout)
