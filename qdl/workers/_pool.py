@@ -196,16 +196,11 @@ class WorkerHandle:
     # --- completion ring --------------------------------------------------------------------
 
     def _read_completions(self) -> None:
-        take, wait = self._done.take, self._done.wait
         on_record, nodes = self._on_record, self.nodes
         delays = self.delays
         now = _now
         try:
-            while True:
-                records = take()
-                if not records:
-                    wait()
-                    continue
+            for records in self._done.batches():
                 for record in records:
                     t = now()
                     if record.kind == RESPONSE and len(delays) < MAX_KEPT_DELAYS:

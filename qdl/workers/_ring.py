@@ -32,7 +32,7 @@ import platform
 import select
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import NamedTuple
 
 import numpy as np
@@ -115,6 +115,18 @@ def _wait_readable(fd: int, timeout: float) -> bool:
     return True
 
 
+def _wake(fd: int) -> bool:
+    """One byte on a wake pipe; False when its reading end is gone. A full pipe is a pipe
+    whose reader has wake-ups waiting already."""
+    try:
+        os.write(fd, b"\0")
+    except BlockingIOError:
+        pass
+    except BrokenPipeError:
+        return False
+    return True
+
+
 class RingWriter:
     """The one writer of a ring."""
 
@@ -175,12 +187,8 @@ class RingWriter:
         control[_HEAD] = head  # publish
         if control[_READER_SLEEPS]:
             control[_READER_SLEEPS] = 0
-            try:
-                os.write(self._wake_reader, b"\0")
-            except BlockingIOError:  # the pipe is full of wake-ups: the reader is awake anyway
-                pass
-            except BrokenPipeError:
-                raise RingClosed("the ring's reader is gone") from None
+            if not _wake(self._wake_reader):
+                raise RingClosed("the ring's reader is gone")
 
     def _wait_for_room(self, tail_needed: int, timeout: float, clock: Callable[[], float]) -> None:
         control = self._control
@@ -234,11 +242,18 @@ class RingReader:
             control[_TAIL] = tail  # free
             if control[_WRITER_SLEEPS]:
                 control[_WRITER_SLEEPS] = 0
-                try:
-                    os.write(self._wake_writer, b"\0")
-                except (BlockingIOError, BrokenPipeError):
-                    pass
+                _wake(self._wake_writer)  # a writer that is gone has nothing to wait for
         return records
+
+    def batches(self) -> Iterator[list[Record]]:
+        """Each batch of records as it is published, sleeping in between, until the writer is
+        gone (RingClosed)."""
+        while True:
+            records = self.take()
+            if records:
+                yield records
+            else:
+                self.wait()
 
     def wait(self, timeout: float = WAKE_CHECK_S) -> None:
         """Sleep until the writer publishes (or ``timeout`` s pass); RingClosed when it is gone."""

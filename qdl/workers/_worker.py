@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import pickle
-import socket
 import sys
 import threading
 import time
@@ -89,14 +88,9 @@ class Worker:
     # --- issue ring (its own thread) --------------------------------------------------------
 
     def relay_issues(self) -> None:
-        take, wait = self._issue.take, self._issue.wait
         transports = self._transports
         try:
-            while True:
-                records = take()
-                if not records:
-                    wait()
-                    continue
+            for records in self._issue.batches():
                 for record in records:
                     if record.kind != MESSAGE:
                         continue
@@ -186,5 +180,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    socket.setdefaulttimeout(None)
     main(sys.argv[1:])
