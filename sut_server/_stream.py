@@ -277,10 +277,12 @@ class Stream:
                 message = encode_columns(items, sent)
             else:
                 message = encode_response(items, sent)
+            # Counted before gRPC takes the message: the generator resumes only when gRPC asks
+            # for the next one, by which time the client may have its answers and ask Flush.
+            self.answered += finals
             yield message
             if observer is not None:
                 observer.sent(items, sent, len(message))
-            self.answered += finals
             if finished:
                 self._give_back(finished)
             if (check or self.reader_done or self._draining()) and self._should_end(context):

@@ -40,7 +40,7 @@ def test_two_numpy_mlp_nodes_answer_every_sample_once(recording, in_root):
                 qdl.issue_query(q)
             qdl.flush_queries()
             recording.wait_for(94, timeout=30)
-            reports = qdl.node_reports()
+        reports = qdl.node_reports()  # once closed: the books of the last answer are written
     assert recording.completed_ids() == collections.Counter(range(1, 95))
     index_of = {s.id: s.index for q in qs for s in q}
     by_index = collections.defaultdict(set)
