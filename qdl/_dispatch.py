@@ -89,7 +89,6 @@ from .transports import (
     Transport,
     TransportStatistics,
 )
-from .transports._grpc import check_address
 from .workers import WorkerPool
 
 _now = time.perf_counter_ns
@@ -249,8 +248,6 @@ class QueryDispatchLibrary(loadgen.SystemUnderTest):
             wire=config.wire,
         )
         if config.dispatch_workers:
-            for a in addresses:
-                check_address(a)
             pool = WorkerPool(config.dispatch_workers, addresses, options, timeouts=config.timeouts)
             qdl = cls(pool.transports, samples, binding, config, clock=clock)
             qdl.workers = pool
