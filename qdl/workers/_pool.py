@@ -75,7 +75,6 @@ class WorkerHandle:
         self.gone = False
         self.delays = array("q")
         issue_mem, done_mem = RingMemory(ring_bytes), RingMemory(ring_bytes)
-        self._memories = (issue_mem, done_mem)
         issue_wake_r, issue_wake_w = os.pipe()  # wakes the worker's issue reader
         issue_room_r, issue_room_w = os.pipe()  # wakes us, waiting for room in the issue ring
         done_wake_r, done_wake_w = os.pipe()  # wakes our completion reader
@@ -326,9 +325,6 @@ class WorkerPool:
         handle = self._handles[w]
         with handle.issue_lock:
             handle.issue.put(MESSAGE, local, n_samples, seq, data, timeout=timeout)
-
-    def largest_message(self) -> int:
-        return self._ring_bytes // 2 - 24
 
     def worker_of(self, node: int) -> int:
         return self._where[node][0]

@@ -21,8 +21,6 @@ RESPONSE = 1  # stamp = when the worker read it; data = the ResponseBatch as rec
 SENT = 2  # stamp = when it left; data = the message numbers, int64 each
 BROKEN = 3  # data = an encoded error (``encode_error``)
 
-OPS = ("connect", "describe", "open", "flush", "close", "cancel", "statistics")
-
 SEQUENCES = struct.Struct("<q")
 
 
